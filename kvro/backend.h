@@ -1,0 +1,103 @@
+/*
+ * backend.h — the one seam between libkvro's core and its backends.
+ *
+ * A backend is a folder (or a file) that fills one const kvro_backend table
+ * and adds it to the registry (kvro/registry.c). Nothing else knows its
+ * insides. The core does everything that is the same for every backend:
+ * key validation and normalisation, argument checks, mem/size from stat,
+ * sorting listings, filling the source and key into errors. So a backend
+ * only ever sees normalised keys ("" is the root, no leading, trailing or
+ * doubled '/', no "." or "..").
+ *
+ * Two kinds of backend, like MirageOS' KV_RO and FS:
+ *   - KV_RO backends (tar, crunch) set .open and the read-side operations.
+ *   - FS backends (the host directory, FAT) set .fs_open, the read-side
+ *     operations and the write-side ones; kvro_open() reaches them through
+ *     the FS->KV_RO adaptor (kvro_of_fs).
+ *
+ * Thread safety: after open, the read-side operations may be called
+ * concurrently on one handle (kvfuse does); write-side operations are
+ * serialised by the caller.
+ */
+#ifndef KVRO_BACKEND_H
+#define KVRO_BACKEND_H
+
+#include "kvro/kvro.h"
+
+#include <sys/stat.h>
+
+/* What a backend bids on. */
+typedef struct kvro_probe {
+    const char *path;
+    struct stat st;            /* stat(2) of path, links followed */
+    const unsigned char *head; /* first bytes of a regular file, else NULL */
+    size_t head_len;
+} kvro_probe;
+
+/* How many bytes of a regular file the probe reads for bidding. */
+#define KVRO_PROBE_HEAD 8192
+
+/* Bids: 0 = not mine. Stronger evidence bids higher, e.g. a checked tar
+ * header beats a mere "some file". */
+enum {
+    KVRO_BID_NONE = 0,
+    KVRO_BID_WEAK = 10,    /* could be, no signature */
+    KVRO_BID_MAGIC = 50,   /* a signature matched */
+    KVRO_BID_CHECKED = 90, /* a signature and a checksum matched */
+    KVRO_BID_CERTAIN = 100,
+};
+
+typedef struct kvro_backend {
+    const char *name;        /* what kvro_options.backend names */
+    const char *description; /* one line for --help */
+    int (*bid)(const kvro_probe *p);
+
+    /* Exactly one of these two. */
+    kvro_status (*open)(const kvro_probe *p, const kvro_options *o, void **self, kvro_error *err);
+    kvro_status (*fs_open)(const kvro_probe *p, const kvro_options *o, bool writable, void **self,
+                           kvro_error *err);
+    kvro_status (*close)(void *self, kvro_error *err);
+
+    /* Read side. KVRO_E_IS_DIR from read of a directory, KVRO_E_NOT_DIR from
+     * list of a file or when a key's parent is a file. read gets 0 <= off and
+     * 0 <= len and must not return more than len bytes. list may call FN in
+     * any order: the core sorts. */
+    kvro_status (*stat)(void *self, const char *key, kvro_info *st, kvro_error *err);
+    kvro_status (*read)(void *self, const char *key, int64_t off, int64_t len, void *buf,
+                        int64_t *nread, kvro_error *err);
+    kvro_status (*list)(void *self, const char *dir, kvro_list_fn fn, void *arg,
+                        kvro_error *err);
+
+    /* Write side (FS backends; the core checks read-only and arguments). */
+    kvro_status (*create)(void *self, const char *key, kvro_error *err);
+    kvro_status (*mkdir)(void *self, const char *key, kvro_error *err);
+    kvro_status (*write)(void *self, const char *key, int64_t off, const void *buf, int64_t len,
+                         kvro_error *err);
+    kvro_status (*destroy)(void *self, const char *key, kvro_error *err);
+} kvro_backend;
+
+/* The registry, NULL-terminated (registry.c). */
+extern const kvro_backend *const kvro__backends[];
+
+/* Backends living in kvro/. */
+extern const kvro_backend kvro__backend_dir;
+
+/* Probe PATH and pick a backend: the one named by FORCE, else the highest
+ * bidder among those that have fs_open (if FS_ONLY) or any. On success
+ * *probe holds the head in HEAD (KVRO_PROBE_HEAD bytes). */
+kvro_status kvro__probe(const char *path, const char *force, bool fs_only, kvro_probe *probe,
+                        unsigned char *head, const kvro_backend **out, kvro_error *err);
+
+/* Adds source and key to a failing call's error record (if still empty). */
+kvro_status kvro__error_context(kvro_error *err, kvro_status s, const char *source,
+                                const char *key);
+void kvro__error_clear(kvro_error *err);
+
+/* errno -> status, for backends over the host's files. */
+kvro_status kvro__status_of_errno(int e);
+
+/* Listing helper: collects entries, sorts them by name and replays them. */
+kvro_status kvro__list_sorted(const kvro_backend *b, void *self, const char *dir,
+                              kvro_list_fn fn, void *arg, kvro_error *err);
+
+#endif
