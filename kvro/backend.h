@@ -79,9 +79,6 @@ typedef struct kvro_backend {
 /* The registry, NULL-terminated (registry.c). */
 extern const kvro_backend *const kvro__backends[];
 
-/* Backends living in kvro/. */
-extern const kvro_backend kvro__backend_dir;
-
 /* Probe PATH and pick a backend: the one named by FORCE, else the highest
  * bidder among those that have fs_open (if FS_ONLY) or any. On success
  * *probe holds the head in HEAD (KVRO_PROBE_HEAD bytes). */

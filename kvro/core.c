@@ -354,7 +354,7 @@ kvro_status kvro__list_sorted(const kvro_backend *b, void *self, const char *dir
         if (!v)
             s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
     }
-    if (s == KVRO_OK) {
+    if (s == KVRO_OK && c.n) {
         for (size_t i = 0; i < c.n; i++)
             v[i] = (sorted){c.arena + c.v[i].name, c.v[i].kind};
         qsort(v, c.n, sizeof *v, by_name);

@@ -1,9 +1,12 @@
 /*
  * registry.c — every backend, in one list. Adding a backend is its folder
- * plus one line here (and its add_subdirectory in CMakeLists.txt). Order
- * only breaks ties between equal bids.
+ * (with a CMakeLists.txt adding its sources to kvro_objects, picked up by
+ * the top-level CMakeLists.txt) plus its line here. Order only breaks ties
+ * between equal bids.
  */
 #include "backend.h"
+
+extern const kvro_backend kvro__backend_dir;
 
 const kvro_backend *const kvro__backends[] = {
     &kvro__backend_dir,
