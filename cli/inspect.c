@@ -1,0 +1,251 @@
+/*
+ * inspect.c — mkkv ls, cat and stat: look inside any source.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------- ls */
+
+typedef struct ls_ctx {
+    kvro *kv;
+    bool lng, rec;
+} ls_ctx;
+
+static int ls_opt(int c, const char *arg, void *p)
+{
+    (void)arg;
+    ls_ctx *ls = p;
+    if (c == 'l')
+        ls->lng = true;
+    else if (c == 'R')
+        ls->rec = true;
+    return -1;
+}
+
+static void mode_string(const kvro_info *st, char out[11])
+{
+    static const char rwx[] = "rwxrwxrwx";
+    out[0] = st->kind == KVRO_KIND_DIR ? 'd' : '-';
+    for (int i = 0; i < 9; i++)
+        out[1 + i] = !st->has_mode ? '?' : (st->mode & (0400u >> i)) ? rwx[i] : '-';
+    out[10] = '\0';
+}
+
+/* One line: "NAME" (a '/' after directories) or, with -l,
+ * "MODE SIZE YYYY-MM-DD HH:MM NAME". */
+static int ls_print(ls_ctx *ls, const char *key, const char *shown, kvro_kind kind)
+{
+    if (ls->lng) {
+        kvro_info st;
+        kvro_error err;
+        if (kvro_stat(ls->kv, key, &st, &err) != KVRO_OK)
+            return report(&err);
+        char mode[11], when[32] = "-";
+        mode_string(&st, mode);
+        time_t t = (time_t)st.mtime;
+        struct tm tm;
+        if (gmtime_r(&t, &tm))
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+        printf("%s %12lld %s ", mode, (long long)st.size, when);
+    }
+    printf("%s%s\n", shown, kind == KVRO_KIND_DIR && shown[0] ? "/" : "");
+    return EXIT_OK;
+}
+
+/* Lists DIR; with -R also below it, naming entries by their path under
+ * the listing's top (PREFIX). */
+static int ls_dir(ls_ctx *ls, const char *dir, const char *prefix)
+{
+    entry_list l;
+    kvro_error err;
+    if (list_dir(ls->kv, dir, &l, &err) != KVRO_OK)
+        return report(&err);
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < l.n && rc == EXIT_OK; i++) {
+        char *key = key_join(dir, l.names[i]);
+        char *shown = key_join(prefix, l.names[i]);
+        if (!key || !shown) {
+            fprintf(stderr, "mkkv: out of memory\n");
+            rc = EXIT_FAIL;
+        } else {
+            rc = ls_print(ls, key, ls->rec ? shown : l.names[i], l.kinds[i]);
+            if (rc == EXIT_OK && ls->rec && l.kinds[i] == KVRO_KIND_DIR)
+                rc = ls_dir(ls, key, shown);
+        }
+        free(key);
+        free(shown);
+    }
+    entry_list_free(&l);
+    return rc;
+}
+
+static int ls_run(int argc, char **argv)
+{
+    static const struct option longs[] = {COMMON_LONG_OPTIONS,
+                                          {"long", no_argument, 0, 'l'},
+                                          {"recursive", no_argument, 0, 'R'},
+                                          {0, 0, 0, 0}};
+    common_opts o = {0};
+    ls_ctx ls = {0};
+    int rc = parse_args(&cmd_ls, argc, argv, ":t:qhlR", longs, &o, ls_opt, &ls);
+    if (rc >= 0)
+        return rc;
+    if (argc - optind < 1 || argc - optind > 2)
+        return usage_error(&cmd_ls, "expects SOURCE [PATH]");
+    const char *path = argc - optind == 2 ? argv[optind + 1] : "";
+    if ((rc = open_source(argv[optind], &o, &ls.kv)) != EXIT_OK)
+        return rc;
+    kvro_info st;
+    kvro_error err;
+    if (kvro_stat(ls.kv, path, &st, &err) != KVRO_OK)
+        rc = report(&err);
+    else if (st.kind == KVRO_KIND_FILE)
+        rc = ls_print(&ls, path, path, KVRO_KIND_FILE);
+    else
+        rc = ls_dir(&ls, path, "");
+    kvro_close(ls.kv);
+    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+        fprintf(stderr, "mkkv: standard output: %s\n", strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    return rc;
+}
+
+const command cmd_ls = {
+    "ls", ls_run, "list a directory of a source",
+    "Usage: mkkv ls [-l] [-R] SOURCE [PATH]\n"
+    "List directory PATH of SOURCE (default: the root), sorted by name.\n"
+    "Directories are shown with a trailing '/'. If PATH is a file, show it.\n"
+    "\n"
+    "  -l, --long            show mode, size and modification time (UTC)\n"
+    "  -R, --recursive       list everything below PATH, as paths relative to PATH\n" COMMON_HELP,
+};
+
+/* ------------------------------------------------------------------ cat */
+
+typedef struct cat_ctx {
+    int64_t offset, length;
+    bool has_length;
+} cat_ctx;
+
+static int cat_opt(int c, const char *arg, void *p)
+{
+    cat_ctx *cat = p;
+    if (c == 'o' && parse_size(arg, &cat->offset))
+        return -1;
+    if (c == 'n' && parse_size(arg, &cat->length)) {
+        cat->has_length = true;
+        return -1;
+    }
+    return usage_error(&cmd_cat, "'%s' is not a byte count (digits, optional K/M/G/T)", arg);
+}
+
+static int cat_run(int argc, char **argv)
+{
+    static const struct option longs[] = {COMMON_LONG_OPTIONS,
+                                          {"offset", required_argument, 0, 'o'},
+                                          {"length", required_argument, 0, 'n'},
+                                          {0, 0, 0, 0}};
+    common_opts o = {0};
+    cat_ctx cat = {0};
+    int rc = parse_args(&cmd_cat, argc, argv, ":t:qho:n:", longs, &o, cat_opt, &cat);
+    if (rc >= 0)
+        return rc;
+    if (argc - optind != 2)
+        return usage_error(&cmd_cat, "expects SOURCE KEY");
+    kvro *kv;
+    if ((rc = open_source(argv[optind], &o, &kv)) != EXIT_OK)
+        return rc;
+    const char *key = argv[optind + 1];
+    enum { CHUNK = 1 << 20 };
+    char *buf = malloc(CHUNK);
+    int64_t off = cat.offset, left = cat.has_length ? cat.length : INT64_MAX;
+    kvro_error err;
+    if (!buf) {
+        fprintf(stderr, "mkkv: out of memory\n");
+        rc = EXIT_FAIL;
+    }
+    /* One read even for a zero length, so a missing key or a directory is
+     * still reported. */
+    for (bool first = true; buf && (left > 0 || first); first = false) {
+        int64_t n;
+        if (kvro_read(kv, key, off, left < CHUNK ? left : CHUNK, buf, &n, &err) != KVRO_OK) {
+            rc = report(&err);
+            break;
+        }
+        if (n == 0)
+            break;
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+            break;
+        off += n;
+        left -= n;
+    }
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK) {
+        fprintf(stderr, "mkkv: standard output: %s\n", strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    free(buf);
+    kvro_close(kv);
+    return rc;
+}
+
+const command cmd_cat = {
+    "cat", cat_run, "write a value to standard output",
+    "Usage: mkkv cat [--offset N] [--length N] SOURCE KEY\n"
+    "Write the bytes of KEY in SOURCE to standard output.\n"
+    "\n"
+    "      --offset N        start at byte N (default 0)\n"
+    "      --length N        write at most N bytes (default: to the end)\n"
+    "                        N is decimal bytes, with an optional K, M, G or T (x1024)\n" COMMON_HELP,
+};
+
+/* ----------------------------------------------------------------- stat */
+
+static int stat_run(int argc, char **argv)
+{
+    static const struct option longs[] = {COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
+    common_opts o = {0};
+    int rc = parse_args(&cmd_stat, argc, argv, ":t:qh", longs, &o, NULL, NULL);
+    if (rc >= 0)
+        return rc;
+    if (argc - optind != 2)
+        return usage_error(&cmd_stat, "expects SOURCE KEY");
+    kvro *kv;
+    if ((rc = open_source(argv[optind], &o, &kv)) != EXIT_OK)
+        return rc;
+    const char *key = argv[optind + 1];
+    kvro_info st;
+    kvro_error err;
+    if (kvro_stat(kv, key, &st, &err) != KVRO_OK) {
+        rc = report(&err);
+    } else {
+        char when[64] = "unknown";
+        time_t t = (time_t)st.mtime;
+        struct tm tm;
+        if (st.mtime && gmtime_r(&t, &tm)) {
+            size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(when + n, sizeof when - n, ".%09dZ", (int)st.mtime_nsec);
+        }
+        printf("key: %s\nkind: %s\nsize: %lld\n", key,
+               st.kind == KVRO_KIND_DIR ? "directory" : "file", (long long)st.size);
+        if (st.has_mode)
+            printf("mode: %04o\n", (unsigned)st.mode);
+        printf("mtime: %s (%lld)\nbackend: %s\n", when, (long long)st.mtime,
+               kvro_backend_of(kv));
+    }
+    kvro_close(kv);
+    return rc;
+}
+
+const command cmd_stat = {
+    "stat", stat_run, "show a key's kind, size, mode and modification time",
+    "Usage: mkkv stat SOURCE KEY\n"
+    "Show the kind, size, mode and modification time of KEY in SOURCE.\n"
+    "\n" COMMON_HELP,
+};

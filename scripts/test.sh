@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: a normal build, then the same tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer (leaks included).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc)
+
+scripts/build.sh build
+(cd build && ctest --output-on-failure -j "$jobs")
+
+scripts/build.sh build-asan -DKVRO_SANITIZE=ON
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+   ctest --output-on-failure -j "$jobs")
