@@ -1,0 +1,276 @@
+/*
+ * test_mkkv.c — drives the real mkkv binary: output, exit codes (0 ok,
+ * 1 failure, 2 usage) and the "mkkv: SOURCE: KEY: reason" messages.
+ */
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+typedef struct fixture {
+    char *dir;  /* scratch */
+    char *tree; /* dir/tree: the reference tree */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = t_tempdir("mkkv");
+    f->tree = t_join(f->dir, "tree");
+    char *p;
+    t_write(p = t_join(f->tree, "hello.txt"), "hello, world\n", 13), free(p);
+    t_write_pattern(p = t_join(f->tree, "a/b/data.bin"), 7, 100000), free(p);
+    t_write(p = t_join(f->tree, "a/empty"), "", 0), free(p);
+    t_mkdirs(p = t_join(f->tree, "z/empty-dir")), free(p);
+    t_write(p = t_join(f->tree, "B"), "upper", 5), free(p);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    t_rmrf(f->dir);
+    free(f->tree);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Runs mkkv with ARGS (a shell fragment), returning its exit status. */
+static int mkkv(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int mkkv(char **out, char **err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *args;
+    assert_true(vasprintf(&args, fmt, ap) >= 0);
+    va_end(ap);
+    char *cmd = t_fmt("'%s' %s", KVRO_TEST_MKKV, args);
+    int rc = t_run(cmd, out, err);
+    free(cmd);
+    free(args);
+    return rc;
+}
+
+static void test_help_and_usage(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "--help"), 0);
+    for (const char *c = "ls\0cat\0stat\0verify\0"; *c; c += strlen(c) + 1)
+        assert_non_null(strstr(out, c));
+    assert_non_null(strstr(out, "dir")); /* the registered backends are listed */
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "--version"), 0);
+    assert_true(strncmp(out, "mkkv 0.", 7) == 0);
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "%s", ""), 2);
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "frobnicate"), 2);
+    assert_non_null(strstr(err, "unknown command 'frobnicate'"));
+    free(out), free(err);
+
+    const char *cmds[] = {"ls", "cat", "stat", "verify"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(mkkv(&out, &err, "%s --help", cmds[i]), 0);
+        assert_true(strncmp(out, "Usage: mkkv ", 12) == 0);
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s --no-such-option x y", cmds[i]), 2);
+        assert_non_null(strstr(err, "unknown option"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s", cmds[i]), 2); /* missing operands */
+        free(out), free(err);
+    }
+}
+
+static void test_ls(void **state)
+{
+    fixture *f = *state;
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "ls '%s'", f->tree), 0);
+    assert_string_equal(out, "B\na/\nhello.txt\nz/\n");
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "ls -R '%s'", f->tree), 0);
+    assert_string_equal(out, "B\na/\na/b/\na/b/data.bin\na/empty\nhello.txt\nz/\nz/empty-dir/\n");
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "ls -R '%s' /a/", f->tree), 0);
+    assert_string_equal(out, "b/\nb/data.bin\nempty\n");
+    free(out), free(err);
+
+    /* -l: mode, size, date, name. */
+    assert_int_equal(mkkv(&out, &err, "ls -l '%s' a/b", f->tree), 0);
+    assert_non_null(strstr(out, "-rw-"));
+    assert_non_null(strstr(out, " 100000 "));
+    assert_non_null(strstr(out, " data.bin\n"));
+    free(out), free(err);
+
+    /* A file as PATH shows the file. */
+    assert_int_equal(mkkv(&out, &err, "ls '%s' hello.txt", f->tree), 0);
+    assert_string_equal(out, "hello.txt\n");
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "ls '%s' nope", f->tree), 1);
+    char *want = t_fmt("mkkv: %s: nope: ", f->tree);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    free(want), free(out), free(err);
+}
+
+static void test_cat(void **state)
+{
+    fixture *f = *state;
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "cat '%s' hello.txt", f->tree), 0);
+    assert_string_equal(out, "hello, world\n");
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "cat --offset 7 --length 5 '%s' /hello.txt", f->tree), 0);
+    assert_string_equal(out, "world");
+    free(out), free(err);
+
+    /* Past the end: nothing, and success. */
+    assert_int_equal(mkkv(&out, &err, "cat --offset 1G '%s' hello.txt", f->tree), 0);
+    assert_string_equal(out, "");
+    free(out), free(err);
+
+    /* A large value comes out whole and exact. */
+    char *dst = t_join(f->dir, "copy.bin");
+    assert_int_equal(mkkv(NULL, NULL, "cat '%s' a/b/data.bin > '%s'", f->tree, dst), 0);
+    size_t n;
+    char *got = t_slurp(dst, &n);
+    assert_int_equal(n, 100000);
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)got[i] != t_pattern(7, i))
+            fail_msg("byte %zu differs", i);
+    free(got), free(dst);
+
+    assert_int_equal(mkkv(&out, &err, "cat '%s' a", f->tree), 1);
+    char *want = t_fmt("mkkv: %s: a: is a directory", f->tree);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    free(want), free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "cat '%s' ../etc/passwd", f->tree), 1);
+    assert_non_null(strstr(err, "../etc/passwd: '..' is not allowed in a key"));
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "cat --offset -3 '%s' hello.txt", f->tree), 2);
+    assert_non_null(strstr(err, "'-3' is not a byte count"));
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "cat --length 12X '%s' hello.txt", f->tree), 2);
+    free(out), free(err);
+
+    /* A missing source names the source. */
+    assert_int_equal(mkkv(&out, &err, "cat '%s/none' x", f->dir), 1);
+    want = t_fmt("mkkv: %s/none: ", f->dir);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    free(want), free(out), free(err);
+}
+
+static void test_stat(void **state)
+{
+    fixture *f = *state;
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "stat '%s' a/b/data.bin", f->tree), 0);
+    assert_non_null(strstr(out, "kind: file\n"));
+    assert_non_null(strstr(out, "size: 100000\n"));
+    assert_non_null(strstr(out, "mode: 0644\n"));
+    assert_non_null(strstr(out, "backend: dir\n"));
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "stat '%s' /", f->tree), 0);
+    assert_non_null(strstr(out, "kind: directory\n"));
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "stat -t nosuch '%s' /", f->tree), 1);
+    assert_non_null(strstr(err, "unknown backend 'nosuch'"));
+    free(out), free(err);
+}
+
+/* Copies the tree with cp -a, so verify has a twin to compare. */
+static char *twin(fixture *f, const char *name)
+{
+    char *copy = t_join(f->dir, name);
+    char *cmd = t_fmt("rm -rf '%s' && cp -a '%s' '%s'", copy, f->tree, copy);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    return copy;
+}
+
+static void test_verify(void **state)
+{
+    fixture *f = *state;
+    char *out, *err;
+    char *copy = twin(f, "same");
+    assert_int_equal(mkkv(&out, &err, "verify '%s' '%s'", f->tree, copy), 0);
+    assert_non_null(strstr(out, "matches"));
+    assert_non_null(strstr(out, ": 4 files, 5 directories, 100018 bytes\n"));
+    free(out), free(err);
+
+    /* One byte changed deep inside the big file. */
+    char *p = t_join(copy, "a/b/data.bin");
+    FILE *fp = fopen(p, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 77777, SEEK_SET);
+    fputc(t_pattern(7, 77777) ^ 1, fp);
+    fclose(fp);
+    assert_int_equal(mkkv(&out, &err, "verify '%s' '%s'", f->tree, copy), 1);
+    assert_string_equal(out, "content differs: a/b/data.bin: first difference at byte 77777\n");
+    assert_non_null(strstr(err, "1 difference"));
+    free(out), free(err), free(p), free(copy);
+
+    /* A missing file, an extra file, a size and a kind difference. */
+    copy = twin(f, "other");
+    p = t_join(copy, "hello.txt");
+    assert_int_equal(unlink(p), 0);
+    free(p);
+    t_write(p = t_join(copy, "extra.txt"), "x", 1), free(p);
+    t_write(p = t_join(copy, "B"), "uppercase", 9), free(p);
+    p = t_join(copy, "a/empty");
+    unlink(p);
+    t_mkdirs(p), free(p);
+    assert_int_equal(mkkv(&out, &err, "verify -q '%s' '%s'", f->tree, copy), 1);
+    char *want = t_fmt("size differs: B: 5 bytes in %s, 9 in %s\n"
+                       "kind differs: a/empty: a file in %s, a directory in %s\n"
+                       "only in %s: extra.txt\n"
+                       "only in %s: hello.txt\n",
+                       f->tree, copy, f->tree, copy, copy, f->tree);
+    assert_string_equal(out, want);
+    assert_non_null(strstr(err, "4 differences"));
+    free(want), free(out), free(err), free(copy);
+
+    /* An empty directory counts too. */
+    copy = twin(f, "nodir");
+    p = t_join(copy, "z/empty-dir");
+    assert_int_equal(rmdir(p), 0);
+    free(p);
+    assert_int_equal(mkkv(&out, &err, "verify '%s' '%s'", f->tree, copy), 1);
+    want = t_fmt("only in %s: z/empty-dir\n", f->tree);
+    assert_string_equal(out, want);
+    free(want), free(out), free(err), free(copy);
+
+    /* DIR must be a directory. */
+    p = t_join(f->tree, "hello.txt");
+    assert_int_equal(mkkv(&out, &err, "verify '%s' '%s'", f->tree, p), 1);
+    assert_non_null(strstr(err, "not a directory"));
+    free(out), free(err), free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_usage), cmocka_unit_test(test_ls),
+        cmocka_unit_test(test_cat),            cmocka_unit_test(test_stat),
+        cmocka_unit_test(test_verify),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
