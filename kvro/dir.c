@@ -33,6 +33,8 @@
 
 typedef struct dir_root {
     int fd;          /* O_PATH descriptor of the root */
+    dev_t dev;       /* and its identity, for check_cycle */
+    ino_t ino;
     char *real;      /* its real path, "" for "/" */
     size_t real_len;
 } dir_root;
@@ -60,34 +62,116 @@ static kvro_status errno_status(kvro_error *err, const char *what, const char *n
     return kvro_error_set(err, kvro__status_of_errno(e), "%s '%s': %s", what, name, strerror(e));
 }
 
-/* Replaces *PATH by TARGET + "/" + REST. */
-static kvro_status splice_path(char **path, const char *target, const char *rest, kvro_error *err)
+/* The state of one walk down from the root. The directories entered so far
+ * are a stack of descriptors (".." in a link target pops one). PATH is what
+ * is left to walk: the key, with link targets spliced in front of its
+ * unwalked rest as they are met. */
+typedef struct walker {
+    const dir_root *r;
+    char *path;
+    size_t i;          /* next byte of PATH to walk */
+    size_t key_tail;   /* PATH's last KEY_TAIL bytes are still the caller's key */
+    struct dir_id {
+        dev_t dev;
+        ino_t ino;
+    } * ids, *seen;    /* ids[d]: the directory fds[d] is; seen: see check_cycle */
+    int *fds;
+    size_t depth, cap, nseen, seen_cap;
+    int links;
+} walker;
+
+static kvro_status walker_init(walker *w, const dir_root *r, const char *key, kvro_error *err)
 {
-    size_t t = strlen(target), r = strlen(rest);
-    if (t + r + 2 > DIR_MAX_EXPANDED)
-        return kvro_error_set(err, KVRO_E_LINK, "path grows too long through symbolic links");
-    char *p = malloc(t + r + 2);
-    if (!p)
+    memset(w, 0, sizeof *w);
+    w->r = r;
+    w->cap = w->seen_cap = 16;
+    w->path = strdup(key);
+    w->key_tail = strlen(key);
+    w->fds = malloc(w->cap * sizeof *w->fds);
+    w->ids = malloc(w->cap * sizeof *w->ids);
+    w->seen = malloc(w->seen_cap * sizeof *w->seen);
+    if (!w->path || !w->fds || !w->ids || !w->seen)
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-    memcpy(p, target, t);
-    p[t] = '/';
-    memcpy(p + t + 1, rest, r + 1);
-    free(*path);
-    *path = p;
+    w->fds[0] = r->fd;
+    w->ids[0] = (struct dir_id){r->dev, r->ino};
     return KVRO_OK;
 }
 
-/* Follows one symlink NAME in DIRFD: splices its target in front of REST.
- * An absolute target restarts at the root (*depth = 0). */
-static kvro_status follow_link(const dir_root *r, int dirfd, const char *name, char **path,
-                               size_t rest, size_t *depth, kvro_error *err)
+/* Closes what the walk opened, except the top descriptor if KEEP_TOP (it
+ * was handed over to a dir_at). */
+static void walker_done(walker *w, bool keep_top)
 {
+    if (w->fds)
+        for (size_t d = w->depth - (keep_top && w->depth); d > 0; d--)
+            close(w->fds[d]);
+    free(w->path);
+    free(w->fds);
+    free(w->ids);
+    free(w->seen);
+}
+
+static kvro_status walker_push(walker *w, int fd, const struct stat *st, kvro_error *err)
+{
+    if (w->depth + 1 == w->cap) {
+        size_t cap = 2 * w->cap;
+        int *fds = realloc(w->fds, cap * sizeof *fds);
+        if (fds)
+            w->fds = fds;
+        struct dir_id *ids = fds ? realloc(w->ids, cap * sizeof *ids) : NULL;
+        if (!ids) {
+            close(fd);
+            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+        }
+        w->ids = ids;
+        w->cap = cap;
+    }
+    w->fds[++w->depth] = fd;
+    w->ids[w->depth] = (struct dir_id){st->st_dev, st->st_ino};
+    return KVRO_OK;
+}
+
+static void walker_pop_to(walker *w, size_t depth)
+{
+    while (w->depth > depth)
+        close(w->fds[w->depth--]);
+}
+
+/* A directory reached at two different components of one key means a
+ * symlink leads back to an ancestor (a -> ".", b -> ".."): the tree would be
+ * infinite (a/a/a/...), so such keys are refused, as a loop. Checked each
+ * time a component of the caller's key has been walked whole. */
+static kvro_status check_cycle(walker *w, struct dir_id id, kvro_error *err)
+{
+    for (size_t k = 0; k < w->nseen; k++)
+        if (w->seen[k].dev == id.dev && w->seen[k].ino == id.ino)
+            return kvro_error_set(err, KVRO_E_LINK,
+                                  "symbolic links lead back to an ancestor directory (a loop)");
+    if (w->nseen == w->seen_cap) { /* one entry per key component at most */
+        struct dir_id *v = realloc(w->seen, 2 * w->seen_cap * sizeof *v);
+        if (!v)
+            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+        w->seen = v;
+        w->seen_cap *= 2;
+    }
+    w->seen[w->nseen++] = id;
+    return KVRO_OK;
+}
+
+/* Follows the symlink NAME in the current directory: its target replaces
+ * it in PATH, before the rest (which starts at w->i). An absolute target
+ * restarts at the root, and must lie under the root's real path. */
+static kvro_status follow_link(walker *w, const char *name, kvro_error *err)
+{
+    if (++w->links > DIR_MAX_LINKS)
+        return kvro_error_set(err, KVRO_E_LINK,
+                              "too many levels of symbolic links at '%s' (a loop)", name);
     char target[PATH_MAX];
-    ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
+    ssize_t n = readlinkat(w->fds[w->depth], name, target, sizeof target - 1);
     if (n < 0)
         return errno_status(err, "cannot read symbolic link", name);
     target[n] = '\0';
     const char *t = target;
+    const dir_root *r = w->r;
     if (t[0] == '/') {
         if (strncmp(t, r->real, r->real_len) != 0 ||
             (t[r->real_len] != '/' && t[r->real_len] != '\0'))
@@ -95,14 +179,29 @@ static kvro_status follow_link(const dir_root *r, int dirfd, const char *name, c
                                   "symbolic link '%s' -> '%s' leads outside the root", name,
                                   target);
         t += r->real_len;
-        *depth = 0;
+        walker_pop_to(w, 0);
     }
-    char *remaining = strdup(*path + rest);
-    if (!remaining)
+    size_t tl = strlen(t), rl = strlen(w->path + w->i);
+    if (tl + rl + 2 > DIR_MAX_EXPANDED)
+        return kvro_error_set(err, KVRO_E_LINK, "path grows too long through symbolic links");
+    char *p = malloc(tl + rl + 2);
+    if (!p)
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-    kvro_status s = splice_path(path, t, remaining, err);
-    free(remaining);
-    return s;
+    memcpy(p, t, tl);
+    p[tl] = '/';
+    memcpy(p + tl + 1, w->path + w->i, rl + 1);
+    free(w->path);
+    w->path = p;
+    w->i = 0;
+    return KVRO_OK;
+}
+
+/* Hands the current directory and NAME over to AT. */
+static void walker_land(walker *w, const char *name, dir_at *at)
+{
+    at->dirfd = w->fds[w->depth];
+    at->owns_dirfd = w->depth > 0;
+    strcpy(at->name, name);
 }
 
 /* Resolves KEY beneath the root. Every component but the last must exist
@@ -112,44 +211,42 @@ static kvro_status dir_walk(const dir_root *r, const char *key, bool follow_last
                             kvro_error *err)
 {
     memset(at, 0, sizeof *at);
-    size_t cap = 16, depth = 0, i = 0;
-    int *fds = malloc(cap * sizeof *fds);
-    char *path = strdup(key);
-    kvro_status s = KVRO_OK;
-    if (!fds || !path) {
-        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-        goto out;
-    }
-    fds[0] = r->fd;
-    int links = 0;
-    for (;;) {
-        while (path[i] == '/')
-            i++;
-        if (!path[i]) { /* ended on a directory: the root, or after "." / ".." */
-            at->dirfd = fds[depth];
-            at->owns_dirfd = depth > 0;
-            depth -= depth > 0;
-            strcpy(at->name, ".");
-            at->exists = true;
+    walker w;
+    kvro_status s = walker_init(&w, r, key, err);
+    bool landed = false;
+    while (s == KVRO_OK) {
+        char *path = w.path;
+        size_t plen = strlen(path);
+        while (path[w.i] == '/')
+            w.i++;
+        /* Nearer the end than the key's unwalked rest: what stands before
+         * was walked whole, targets spliced in for it included. */
+        bool key_component = plen - w.i <= w.key_tail;
+        if (key_component && (s = check_cycle(&w, w.ids[w.depth], err)) != KVRO_OK)
+            break;
+        if (!path[w.i]) { /* ended on a directory: the root, or after "." / ".." */
+            walker_land(&w, ".", at);
+            landed = at->exists = true;
             if (fstat(at->dirfd, &at->st) != 0)
                 s = errno_status(err, "cannot stat", ".");
             break;
         }
-        size_t start = i;
-        while (path[i] && path[i] != '/')
-            i++;
-        size_t n = i - start, j = i;
+        size_t start = w.i;
+        while (path[w.i] && path[w.i] != '/')
+            w.i++;
+        if (key_component)
+            w.key_tail = plen - w.i;
+        size_t n = w.i - start, j = w.i;
         while (path[j] == '/')
             j++;
         bool last = !path[j];
         if (n == 1 && path[start] == '.')
             continue;
         if (n == 2 && path[start] == '.' && path[start + 1] == '.') {
-            if (depth == 0) {
+            if (w.depth == 0)
                 s = kvro_error_set(err, KVRO_E_LINK, "a symbolic link leads above the root");
-                break;
-            }
-            close(fds[depth--]);
+            else
+                walker_pop_to(&w, w.depth - 1);
             continue;
         }
         if (n > NAME_MAX) {
@@ -160,40 +257,28 @@ static kvro_status dir_walk(const dir_root *r, const char *key, bool follow_last
         memcpy(name, path + start, n);
         name[n] = '\0';
         struct stat st;
-        if (fstatat(fds[depth], name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT && last) {
-                at->dirfd = fds[depth];
-                at->owns_dirfd = depth > 0;
-                depth -= depth > 0;
-                memcpy(at->name, name, n + 1);
-                break;
+        if (fstatat(w.fds[w.depth], name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT && last) { /* for create and mkdir */
+                walker_land(&w, name, at);
+                landed = true;
+            } else {
+                s = errno == ENOENT ? kvro_error_set(err, KVRO_E_NOT_FOUND,
+                                                     "no such directory '%s'", name)
+                                    : errno_status(err, "cannot stat", name);
             }
-            s = errno == ENOENT ? kvro_error_set(err, KVRO_E_NOT_FOUND, "no such directory '%s'",
-                                                 name)
-                                : errno_status(err, "cannot stat", name);
             break;
         }
         if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
-            if (++links > DIR_MAX_LINKS) {
-                s = kvro_error_set(err, KVRO_E_LINK,
-                                   "too many levels of symbolic links at '%s' (a loop)", name);
-                break;
-            }
-            size_t d = depth;
-            s = follow_link(r, fds[depth], name, &path, i, &d, err);
-            if (s != KVRO_OK)
-                break;
-            while (depth > d)
-                close(fds[depth--]);
-            i = 0;
+            s = follow_link(&w, name, err);
             continue;
         }
         if (last) {
-            at->dirfd = fds[depth];
-            at->owns_dirfd = depth > 0;
-            depth -= depth > 0;
-            memcpy(at->name, name, n + 1);
-            at->exists = true;
+            /* A directory at the end is one more component walked whole. */
+            if (follow_last && S_ISDIR(st.st_mode) &&
+                (s = check_cycle(&w, (struct dir_id){st.st_dev, st.st_ino}, err)) != KVRO_OK)
+                break;
+            walker_land(&w, name, at);
+            landed = at->exists = true;
             at->st = st;
             break;
         }
@@ -201,31 +286,16 @@ static kvro_status dir_walk(const dir_root *r, const char *key, bool follow_last
             s = kvro_error_set(err, KVRO_E_NOT_DIR, "'%s' is not a directory", name);
             break;
         }
-        int fd = openat(fds[depth], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            s = errno_status(err, "cannot open directory", name);
-            break;
-        }
-        if (depth + 1 == cap) {
-            int *v = realloc(fds, 2 * cap * sizeof *v);
-            if (!v) {
-                close(fd);
-                s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-                break;
-            }
-            fds = v;
-            cap *= 2;
-        }
-        fds[++depth] = fd;
+        int fd = openat(w.fds[w.depth], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        s = fd < 0 ? errno_status(err, "cannot open directory", name)
+                   : walker_push(&w, fd, &st, err);
     }
-out:
-    /* On success the top descriptor went to AT (and DEPTH dropped by one). */
-    while (fds && depth > 0)
-        close(fds[depth--]);
-    free(fds);
-    free(path);
-    if (s != KVRO_OK)
-        at_done(at);
+    walker_done(&w, landed);
+    if (s != KVRO_OK) {
+        if (landed)
+            at_done(at);
+        memset(at, 0, sizeof *at);
+    }
     return s;
 }
 
@@ -436,6 +506,10 @@ static kvro_status dir_create(void *self, const char *key, kvro_error *err)
         if (!parent)
             return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
         kvro_status s = dir_mkdir(self, parent, err);
+        /* The parent is a file: it is in the key's path, the key itself
+         * does not exist. */
+        if (s == KVRO_E_EXISTS)
+            s = kvro_error_set(err, KVRO_E_NOT_DIR, "'%s' is not a directory", parent);
         free(parent);
         if (s != KVRO_OK)
             return s;
@@ -527,6 +601,15 @@ static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool wri
         free(r);
         return s;
     }
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        kvro_status s = errno_status(err, "cannot stat", p->path);
+        close(r->fd);
+        free(r);
+        return s;
+    }
+    r->dev = st.st_dev;
+    r->ino = st.st_ino;
     r->real = realpath(p->path, NULL);
     if (!r->real) {
         kvro_status s = errno_status(err, "cannot resolve", p->path);
