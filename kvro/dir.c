@@ -468,8 +468,23 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
 
 /* ----------------------------------------------------------- write side */
 
+/* A key to be made must fit the host's names; one to be read that does not
+ * fit simply does not exist (dir_walk says NOT_FOUND). */
+static kvro_status check_names(const char *key, kvro_error *err)
+{
+    for (const char *p = key; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n > NAME_MAX)
+            return kvro_error_set(err, KVRO_E_BAD_KEY, "a name is longer than %d bytes", NAME_MAX);
+        p += n + (p[n] == '/');
+    }
+    return KVRO_OK;
+}
+
 static kvro_status dir_mkdir(void *self, const char *key, kvro_error *err)
 {
+    if (check_names(key, err) != KVRO_OK)
+        return KVRO_E_BAD_KEY;
     size_t len = strlen(key);
     char *prefix = malloc(len + 1);
     if (!prefix)
@@ -500,6 +515,8 @@ static kvro_status dir_mkdir(void *self, const char *key, kvro_error *err)
 
 static kvro_status dir_create(void *self, const char *key, kvro_error *err)
 {
+    if (check_names(key, err) != KVRO_OK)
+        return KVRO_E_BAD_KEY;
     const char *slash = strrchr(key, '/');
     if (slash) {
         char *parent = strndup(key, (size_t)(slash - key));

@@ -95,7 +95,8 @@ kvro_status kvro_fs_size(kvro_fs *fs, const char *key, int64_t *size, kvro_error
     kvro_info st;
     if (!size) {
         kvro__error_clear(err);
-        return kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer");
+        return kvro__error_context(err, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"),
+                                   fs ? fs->source : NULL, key);
     }
     *size = 0;
     kvro_status s = kvro_fs_stat(fs, key, &st, err);

@@ -1,0 +1,743 @@
+/*
+ * test_conformance.c — the one KV_RO conformance suite, run against every
+ * backend in the table below. Each backend turns the reference tree (a
+ * host directory made from REF) into its kind of source and opens it; every
+ * check then compares what the handle says with REF, never with the disk.
+ *
+ * A new backend joins with one line in BACKENDS, e.g. {"tar", make_tar},
+ * where make_tar packs REFDIR with the real tar into its WORKDIR and opens
+ * the archive. KVRO_CONFORMANCE_ONLY=name runs only that backend.
+ */
+#include "support.h"
+
+#include <kvro/kvro.h>
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "assert_status.h"
+
+/* ------------------------------------------------------- reference tree */
+
+#define MIB (1024 * 1024)
+#define X10 "0123456789"
+#define X50 X10 X10 X10 X10 X10
+#define NAME200 X50 X50 X50 X50
+
+typedef struct ref_entry {
+    const char *key;
+    kvro_kind kind;
+    int64_t size;  /* files */
+    uint64_t seed; /* files: content is t_pattern(seed, i) */
+} ref_entry;
+
+/* Parents come before children; the root is implicit. */
+static const ref_entry REF[] = {
+    {"empty", KVRO_KIND_FILE, 0, 1},
+    {"one", KVRO_KIND_FILE, 1, 2},
+    {"b4095", KVRO_KIND_FILE, 4095, 3},
+    {"b4096", KVRO_KIND_FILE, 4096, 4},
+    {"b4097", KVRO_KIND_FILE, 4097, 5},
+    {"big", KVRO_KIND_FILE, MIB + 3, 6},
+    {"a", KVRO_KIND_DIR, 0, 0},
+    {"a/b", KVRO_KIND_DIR, 0, 0},
+    {"a/b/c", KVRO_KIND_DIR, 0, 0},
+    {"a/b/c/file", KVRO_KIND_FILE, 100, 7},
+    {"a/b/sibling", KVRO_KIND_FILE, 7, 8},
+    {"ab", KVRO_KIND_FILE, 9, 9}, /* shares a prefix with "a" */
+    {"emptydir", KVRO_KIND_DIR, 0, 0},
+    {"données", KVRO_KIND_DIR, 0, 0},
+    {"données/été.txt", KVRO_KIND_FILE, 33, 10},
+    {"日本語.txt", KVRO_KIND_FILE, 12, 11},
+    {"long", KVRO_KIND_DIR, 0, 0},
+    {"long/" NAME200, KVRO_KIND_FILE, 50, 12},
+    /* strcmp order is B Z _x a é; a locale would say a B é _x Z. */
+    {"order", KVRO_KIND_DIR, 0, 0},
+    {"order/a", KVRO_KIND_FILE, 3, 13},
+    {"order/B", KVRO_KIND_FILE, 2, 14},
+    {"order/é", KVRO_KIND_FILE, 5, 15},
+    {"order/Z", KVRO_KIND_DIR, 0, 0},
+    {"order/_x", KVRO_KIND_FILE, 4, 16},
+};
+#define NREF (sizeof REF / sizeof REF[0])
+
+static const ref_entry *ref_find(const char *key)
+{
+    for (size_t i = 0; i < NREF; i++)
+        if (strcmp(REF[i].key, key) == 0)
+            return &REF[i];
+    return NULL;
+}
+
+/* Whether table key K is a direct child of directory DIR ("" = root). */
+static const char *child_name(const char *k, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n) {
+        if (strncmp(k, dir, n) != 0 || k[n] != '/')
+            return NULL;
+        k += n + 1;
+    }
+    return strchr(k, '/') ? NULL : k;
+}
+
+static void make_ref_tree(const char *root)
+{
+    for (size_t i = 0; i < NREF; i++) {
+        char *p = t_join(root, REF[i].key);
+        if (REF[i].kind == KVRO_KIND_DIR)
+            t_mkdirs(p);
+        else
+            t_write_pattern(p, REF[i].seed, (uint64_t)REF[i].size);
+        free(p);
+    }
+}
+
+/* ------------------------------------------------------------- backends */
+
+typedef kvro_status (*maker_fn)(const char *refdir, const char *workdir, kvro **kv,
+                                kvro_error *err);
+
+typedef struct backend {
+    const char *name;
+    /* Builds a source from REFDIR (in WORKDIR, which is this backend's own
+     * and lives for the whole run, so a maker may reuse what it built) and
+     * opens it. */
+    maker_fn make;
+    void (*done)(void); /* optional: runs after kvro_close */
+} backend;
+
+static kvro_status make_dir(const char *refdir, const char *workdir, kvro **kv, kvro_error *err)
+{
+    (void)workdir;
+    return kvro_open(refdir, kv, err);
+}
+
+static kvro_status make_fs_adaptor(const char *refdir, const char *workdir, kvro **kv,
+                                   kvro_error *err)
+{
+    (void)workdir;
+    kvro_fs *fs = NULL;
+    kvro_status s = kvro_fs_open(refdir, KVRO_FS_RDONLY, NULL, &fs, err);
+    if (s != KVRO_OK)
+        return s;
+    s = kvro_of_fs(fs, KVRO_OF_FS_OWN, kv, err);
+    if (s != KVRO_OK)
+        kvro_fs_close(fs, NULL);
+    return s;
+}
+
+/* The borrowed FS must outlive the handle, so it waits here for done(). */
+static kvro_fs *borrowed_fs;
+
+static kvro_status make_fs_borrowed(const char *refdir, const char *workdir, kvro **kv,
+                                    kvro_error *err)
+{
+    (void)workdir;
+    kvro_status s = kvro_fs_open(refdir, KVRO_FS_RDONLY, NULL, &borrowed_fs, err);
+    if (s == KVRO_OK)
+        s = kvro_of_fs(borrowed_fs, 0, kv, err);
+    return s;
+}
+
+static void done_fs_borrowed(void)
+{
+    kvro_fs_close(borrowed_fs, NULL);
+    borrowed_fs = NULL;
+}
+
+static const backend BACKENDS[] = {
+    {"dir", make_dir, NULL},
+    {"fs-adaptor", make_fs_adaptor, NULL},
+    {"fs-adaptor-borrowed", make_fs_borrowed, done_fs_borrowed},
+};
+
+static char *refdir;
+
+typedef struct fixture {
+    const backend *b;
+    char *workdir;
+    kvro *kv;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = *state;
+    kvro_error err;
+    f->kv = NULL;
+    kvro_status s = f->b->make(refdir, f->workdir, &f->kv, &err);
+    if (s != KVRO_OK || !f->kv) {
+        char msg[1400];
+        kvro_error_format(&err, msg, sizeof msg);
+        fprintf(stderr, "%s: cannot make the source: %s\n", f->b->name, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    kvro_close(f->kv);
+    f->kv = NULL;
+    if (f->b->done)
+        f->b->done();
+    return 0;
+}
+
+static kvro *KV(void **state)
+{
+    return ((fixture *)*state)->kv;
+}
+
+/* -------------------------------------------------------------- helpers */
+
+/* A key of TOTAL bytes that normalises to KEY: '/' padding in front. */
+static char *padded_key(const char *key, size_t total)
+{
+    size_t n = strlen(key);
+    char *k = malloc(total + 1);
+    assert_non_null(k);
+    memset(k, '/', total - n);
+    memcpy(k + total - n, key, n + 1);
+    return k;
+}
+
+typedef struct listing {
+    size_t n;
+    char *names[64];
+    kvro_kind kinds[64];
+    size_t stop_after; /* 0: never stop */
+} listing;
+
+static int collect(void *arg, const char *name, kvro_kind kind)
+{
+    listing *l = arg;
+    if (l->n < 64) {
+        l->names[l->n] = strdup(name);
+        l->kinds[l->n] = kind;
+    }
+    l->n++;
+    return l->stop_after && l->n >= l->stop_after;
+}
+
+static void listing_free(listing *l)
+{
+    for (size_t i = 0; i < l->n && i < 64; i++)
+        free(l->names[i]);
+    memset(l, 0, sizeof *l);
+}
+
+static int by_strcmp(const void *a, const void *b)
+{
+    return strcmp((*(const ref_entry *const *)a)->key, (*(const ref_entry *const *)b)->key);
+}
+
+/* Lists DIR and compares with REF's children of NORM, in strcmp order. */
+static void check_listing(kvro *kv, const char *dir, const char *norm)
+{
+    const ref_entry *want[NREF];
+    const char *want_name[NREF];
+    size_t nwant = 0;
+    for (size_t i = 0; i < NREF; i++)
+        if (child_name(REF[i].key, norm))
+            want[nwant++] = &REF[i];
+    /* Siblings share a parent, so sorting full keys sorts names. */
+    qsort(want, nwant, sizeof want[0], by_strcmp);
+    for (size_t i = 0; i < nwant; i++)
+        want_name[i] = child_name(want[i]->key, norm);
+
+    listing l = {0};
+    kvro_error err;
+    assert_status(kvro_list(kv, dir, collect, &l, &err), KVRO_OK, &err);
+    if (l.n != nwant)
+        fail_msg("list '%s': %zu entries, want %zu", dir, l.n, nwant);
+    for (size_t i = 0; i < nwant; i++) {
+        if (strcmp(l.names[i], want_name[i]) != 0)
+            fail_msg("list '%s' [%zu]: '%s', want '%s'", dir, i, l.names[i], want_name[i]);
+        assert_int_equal(l.kinds[i], want[i]->kind);
+    }
+    listing_free(&l);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* Missing keys, some a prefix or an extension of one that exists, one with
+ * a name longer than most file systems allow. */
+static const char *const MISSING[] = {
+    "nope",       "a/nope",    "a/b/c/nope",
+    "emptydir/x", "abc",       "a/b/c/d/e",
+    "b409",       "a/b/c/fil", "long/" NAME200 NAME200,
+};
+/* A path through a file is not a key either. */
+static const char *const THROUGH_FILE[] = {"one/x", "a/b/c/file/child", "big/a/b", "empty/x"};
+
+static void test_mem(void **state)
+{
+    kvro *kv = KV(state);
+    kvro_error err;
+    bool present;
+    for (size_t i = 0; i < NREF; i++) {
+        present = false;
+        assert_status(kvro_mem(kv, REF[i].key, &present, &err), KVRO_OK, &err);
+        if (!present)
+            fail_msg("'%s' is missing", REF[i].key);
+    }
+    const char *roots[] = {"", "/", "//"};
+    for (size_t i = 0; i < 3; i++) {
+        present = false;
+        assert_status(kvro_mem(kv, roots[i], &present, &err), KVRO_OK, &err);
+        assert_true(present);
+    }
+    for (size_t i = 0; i < sizeof MISSING / sizeof MISSING[0]; i++) {
+        present = true;
+        assert_status(kvro_mem(kv, MISSING[i], &present, &err), KVRO_OK, &err);
+        if (present)
+            fail_msg("'%s' should be missing", MISSING[i]);
+    }
+    for (size_t i = 0; i < sizeof THROUGH_FILE / sizeof THROUGH_FILE[0]; i++) {
+        present = true;
+        assert_status(kvro_mem(kv, THROUGH_FILE[i], &present, &err), KVRO_OK, &err);
+        if (present)
+            fail_msg("'%s' should be missing", THROUGH_FILE[i]);
+    }
+    assert_status(kvro_mem(kv, "a", NULL, &err), KVRO_E_INVALID, &err);
+}
+
+static void test_size(void **state)
+{
+    kvro *kv = KV(state);
+    kvro_error err;
+    int64_t size;
+    for (size_t i = 0; i < NREF; i++) {
+        size = -1;
+        kvro_status s = kvro_size(kv, REF[i].key, &size, &err);
+        if (REF[i].kind == KVRO_KIND_DIR) {
+            assert_status(s, KVRO_E_IS_DIR, &err);
+            continue;
+        }
+        assert_status(s, KVRO_OK, &err);
+        if (size != REF[i].size)
+            fail_msg("size of '%s': %lld, want %lld", REF[i].key, (long long)size,
+                     (long long)REF[i].size);
+    }
+    assert_status(kvro_size(kv, "", &size, &err), KVRO_E_IS_DIR, &err);
+    assert_status(kvro_size(kv, "/", &size, &err), KVRO_E_IS_DIR, &err);
+    assert_status(kvro_size(kv, "nope", &size, &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_size(kv, "a/b/nope", &size, &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_size(kv, "one/x", &size, &err), KVRO_E_NOT_DIR, &err);
+    assert_status(kvro_size(kv, "one", NULL, &err), KVRO_E_INVALID, &err);
+}
+
+static void test_stat(void **state)
+{
+    kvro *kv = KV(state);
+    kvro_error err;
+    kvro_info st;
+    for (size_t i = 0; i < NREF; i++) {
+        memset(&st, 0xA5, sizeof st);
+        assert_status(kvro_stat(kv, REF[i].key, &st, &err), KVRO_OK, &err);
+        if (st.kind != REF[i].kind)
+            fail_msg("'%s': kind %d, want %d", REF[i].key, st.kind, REF[i].kind);
+        assert_int_equal(st.size, REF[i].kind == KVRO_KIND_FILE ? REF[i].size : 0);
+        assert_true(st.mtime_nsec >= 0 && st.mtime_nsec < 1000000000);
+        if (st.has_mode)
+            assert_int_equal(st.mode & ~07777u, 0);
+    }
+    assert_status(kvro_stat(kv, "", &st, &err), KVRO_OK, &err);
+    assert_int_equal(st.kind, KVRO_KIND_DIR);
+    assert_int_equal(st.size, 0);
+    assert_status(kvro_stat(kv, "nope", &st, &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_stat(kv, "big/x", &st, &err), KVRO_E_NOT_DIR, &err);
+    assert_status(kvro_stat(kv, "a", NULL, &err), KVRO_E_INVALID, &err);
+}
+
+/* Reads [OFF, OFF+LEN) of file E and checks count, bytes and that nothing
+ * past the count was written. */
+static void check_read(kvro *kv, const char *key, const ref_entry *e, int64_t off, int64_t len)
+{
+    enum { CANARY = 0xA5, SLACK = 64 };
+    unsigned char *buf = malloc((size_t)len + SLACK);
+    assert_non_null(buf);
+    memset(buf, CANARY, (size_t)len + SLACK);
+    int64_t want = off >= e->size ? 0 : (len < e->size - off ? len : e->size - off);
+    int64_t got = -1;
+    kvro_error err;
+    assert_status(kvro_read(kv, key, off, len, buf, &got, &err), KVRO_OK, &err);
+    if (got != want)
+        fail_msg("read '%s' @%lld+%lld: %lld bytes, want %lld", key, (long long)off, (long long)len,
+                 (long long)got, (long long)want);
+    for (int64_t i = 0; i < got; i++)
+        if (buf[i] != t_pattern(e->seed, (uint64_t)(off + i)))
+            fail_msg("read '%s' @%lld+%lld: byte %lld differs", key, (long long)off, (long long)len,
+                     (long long)i);
+    for (int64_t i = got; i < len + SLACK; i++)
+        if (buf[i] != CANARY)
+            fail_msg("read '%s' @%lld+%lld: wrote past nread at %lld", key, (long long)off,
+                     (long long)len, (long long)i);
+    free(buf);
+}
+
+static void test_read_ranges(void **state)
+{
+    kvro *kv = KV(state);
+    for (size_t i = 0; i < NREF; i++) {
+        const ref_entry *e = &REF[i];
+        if (e->kind != KVRO_KIND_FILE)
+            continue;
+        const int64_t offs[] = {0,           1,    e->size / 2, e->size - 1,   e->size,
+                                e->size + 1, 4095, 4096,        INT64_MAX - 1, INT64_MAX};
+        const int64_t lens[] = {0, 1, 2, 4095, 4096, 4097, e->size + 100};
+        for (size_t o = 0; o < sizeof offs / sizeof offs[0]; o++)
+            for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
+                if (offs[o] >= 0)
+                    check_read(kv, e->key, e, offs[o], lens[l]);
+    }
+    /* Whole big file in one call, and a read that spans block edges. */
+    const ref_entry *big = ref_find("big");
+    check_read(kv, "big", big, 0, big->size);
+    check_read(kv, "big", big, 4000, 3 * 4096 + 200);
+    check_read(kv, "big", big, big->size - 5000, 10000);
+}
+
+static void test_read_errors(void **state)
+{
+    kvro *kv = KV(state);
+    kvro_error err;
+    char buf[16];
+    int64_t n;
+    for (size_t i = 0; i < NREF; i++) {
+        if (REF[i].kind != KVRO_KIND_DIR)
+            continue;
+        n = 99;
+        assert_status(kvro_read(kv, REF[i].key, 0, sizeof buf, buf, &n, &err), KVRO_E_IS_DIR, &err);
+        assert_int_equal(n, 0);
+    }
+    n = 99;
+    assert_status(kvro_read(kv, "/", 0, 1, buf, &n, &err), KVRO_E_IS_DIR, &err);
+    assert_int_equal(n, 0);
+    n = 99;
+    assert_status(kvro_read(kv, "one", -1, 1, buf, &n, &err), KVRO_E_INVALID, &err);
+    assert_int_equal(n, 0);
+    assert_status(kvro_read(kv, "one", INT64_MIN, 1, buf, &n, &err), KVRO_E_INVALID, &err);
+    /* Arguments are checked before the key is looked up. */
+    assert_status(kvro_read(kv, "nope", -1, 1, buf, &n, &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_read(kv, "a", 0, -1, buf, &n, &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_read(kv, "one", 0, -1, buf, &n, &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_read(kv, "one", 0, INT64_MIN, buf, &n, &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_read(kv, "one", 0, 1, NULL, &n, &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_read(kv, "one", 0, 1, buf, NULL, &err), KVRO_E_INVALID, &err);
+    /* No room needed for no bytes. */
+    assert_status(kvro_read(kv, "one", 0, 0, NULL, &n, &err), KVRO_OK, &err);
+    assert_int_equal(n, 0);
+    n = 99;
+    assert_status(kvro_read(kv, "nope", 0, 1, buf, &n, &err), KVRO_E_NOT_FOUND, &err);
+    assert_int_equal(n, 0);
+    assert_status(kvro_read(kv, "a/b/nope", 0, 1, buf, &n, &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_read(kv, "one/x", 0, 1, buf, &n, &err), KVRO_E_NOT_DIR, &err);
+}
+
+static void test_list(void **state)
+{
+    kvro *kv = KV(state);
+    check_listing(kv, "", "");
+    check_listing(kv, "/", "");
+    for (size_t i = 0; i < NREF; i++)
+        if (REF[i].kind == KVRO_KIND_DIR)
+            check_listing(kv, REF[i].key, REF[i].key);
+
+    /* Written out, so the sort itself is not the only judge of the sort. */
+    static const char *const order[] = {"B", "Z", "_x", "a", "é"};
+    listing l = {0};
+    kvro_error err;
+    assert_status(kvro_list(kv, "order", collect, &l, &err), KVRO_OK, &err);
+    assert_int_equal(l.n, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(l.names[i], order[i]);
+    assert_int_equal(l.kinds[1], KVRO_KIND_DIR);
+    listing_free(&l);
+}
+
+static void test_list_stop_and_errors(void **state)
+{
+    kvro *kv = KV(state);
+    kvro_error err;
+    listing l = {.stop_after = 1};
+    assert_status(kvro_list(kv, "a/b", collect, &l, &err), KVRO_OK, &err);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.names[0], "c");
+    listing_free(&l);
+
+    l.stop_after = 2;
+    assert_status(kvro_list(kv, "", collect, &l, &err), KVRO_OK, &err);
+    assert_int_equal(l.n, 2);
+    listing_free(&l);
+
+    assert_status(kvro_list(kv, "one", collect, &l, &err), KVRO_E_NOT_DIR, &err);
+    assert_status(kvro_list(kv, "empty", collect, &l, &err), KVRO_E_NOT_DIR, &err);
+    assert_status(kvro_list(kv, "nope", collect, &l, &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_list(kv, "a/nope", collect, &l, &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_list(kv, "one/x", collect, &l, &err), KVRO_E_NOT_DIR, &err);
+    assert_status(kvro_list(kv, "a", NULL, NULL, &err), KVRO_E_INVALID, &err);
+    assert_int_equal(l.n, 0);
+}
+
+static void test_bad_keys(void **state)
+{
+    kvro *kv = KV(state);
+    char *too_long = padded_key("a/b/c/file", KVRO_KEY_MAX + 1);
+    const char *bad[] = {"a/../x", "..", ".", "./a", "a/./b", "a/..", "/../one", too_long};
+    kvro_error err;
+    bool present;
+    int64_t n;
+    char buf[4];
+    kvro_info st;
+    listing l = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *k = bad[i];
+        assert_status(kvro_mem(kv, k, &present, &err), KVRO_E_BAD_KEY, &err);
+        assert_int_equal(err.status, KVRO_E_BAD_KEY);
+        assert_status(kvro_size(kv, k, &n, &err), KVRO_E_BAD_KEY, &err);
+        assert_status(kvro_read(kv, k, 0, sizeof buf, buf, &n, &err), KVRO_E_BAD_KEY, &err);
+        assert_status(kvro_stat(kv, k, &st, &err), KVRO_E_BAD_KEY, &err);
+        assert_status(kvro_list(kv, k, collect, &l, &err), KVRO_E_BAD_KEY, &err);
+        assert_int_equal(l.n, 0);
+        if (k != too_long)
+            assert_string_equal(err.key, k);
+    }
+    free(too_long);
+    /* The limit counts the key as given: at the limit, it resolves. */
+    char *at_limit = padded_key("a/b/c/file", KVRO_KEY_MAX);
+    assert_status(kvro_size(kv, at_limit, &n, &err), KVRO_OK, &err);
+    assert_int_equal(n, ref_find("a/b/c/file")->size);
+    free(at_limit);
+}
+
+static void test_key_spelling(void **state)
+{
+    kvro *kv = KV(state);
+    kvro_error err;
+    kvro_info st;
+    assert_status(kvro_stat(kv, "//a///b//", &st, &err), KVRO_OK, &err);
+    assert_int_equal(st.kind, KVRO_KIND_DIR);
+    check_listing(kv, "//a///b//", "a/b");
+    check_listing(kv, "/a/b/", "a/b");
+    check_read(kv, "//a///b//c//file/", ref_find("a/b/c/file"), 0, 200);
+    check_read(kv, "/données/été.txt", ref_find("données/été.txt"), 3, 200);
+    check_read(kv, "long/" NAME200, ref_find("long/" NAME200), 0, 200);
+    int64_t n;
+    assert_status(kvro_size(kv, "///b4097", &n, &err), KVRO_OK, &err);
+    assert_int_equal(n, 4097);
+}
+
+static void test_error_records(void **state)
+{
+    fixture *f = *state;
+    kvro *kv = f->kv;
+    const char *source = kvro_source(kv);
+    assert_non_null(source);
+    assert_true(source[0] != '\0');
+    assert_non_null(kvro_backend_of(kv));
+
+    kvro_error err;
+    char buf[8];
+    int64_t n;
+    char msg[1400];
+    assert_status(kvro_read(kv, "a/nope", 0, sizeof buf, buf, &n, &err), KVRO_E_NOT_FOUND, &err);
+    assert_int_equal(err.status, KVRO_E_NOT_FOUND);
+    assert_string_equal(err.source, source);
+    assert_string_equal(err.key, "a/nope");
+    size_t len = kvro_error_format(&err, msg, sizeof msg);
+    assert_int_equal(len, strlen(msg));
+    assert_non_null(strstr(msg, source));
+    assert_non_null(strstr(msg, "a/nope"));
+
+    /* The key is shown as the caller spelled it. */
+    assert_status(kvro_size(kv, "//a/b", &n, &err), KVRO_E_IS_DIR, &err);
+    assert_string_equal(err.key, "//a/b");
+    assert_string_equal(err.source, source);
+    listing l = {0};
+    assert_status(kvro_list(kv, "big", collect, &l, &err), KVRO_E_NOT_DIR, &err);
+    assert_string_equal(err.key, "big");
+    assert_string_equal(err.source, source);
+    kvro_error_format(&err, msg, sizeof msg);
+    assert_non_null(strstr(msg, "big"));
+
+    /* A failure reported by a backend's inner layer keeps its detail. */
+    assert_status(kvro_read(kv, "a/b", 0, 1, buf, &n, &err), KVRO_E_IS_DIR, &err);
+    assert_true(err.detail[0] != '\0');
+
+    /* No record at all is fine, for successes and failures. */
+    bool present;
+    kvro_info st;
+    assert_status(kvro_mem(kv, "one", &present, NULL), KVRO_OK, NULL);
+    assert_true(present);
+    assert_status(kvro_size(kv, "nope", &n, NULL), KVRO_E_NOT_FOUND, NULL);
+    assert_status(kvro_read(kv, "one", 0, 1, buf, &n, NULL), KVRO_OK, NULL);
+    assert_int_equal(n, 1);
+    assert_status(kvro_read(kv, "a", 0, 1, buf, &n, NULL), KVRO_E_IS_DIR, NULL);
+    assert_status(kvro_stat(kv, "..", &st, NULL), KVRO_E_BAD_KEY, NULL);
+    assert_status(kvro_list(kv, "one", collect, &l, NULL), KVRO_E_NOT_DIR, NULL);
+    assert_status(kvro_list(kv, "emptydir", collect, &l, NULL), KVRO_OK, NULL);
+    assert_int_equal(l.n, 0);
+}
+
+/* ----------------------------------------------------------- concurrency */
+
+#define THREADS 4
+#define ROUNDS 300
+
+/* The big file's bytes, computed once, so that checking is a memcmp and
+ * the threads spend their time inside kvro, where they can collide. */
+static unsigned char *big_bytes;
+static pthread_barrier_t start_line;
+
+typedef struct worker {
+    kvro *kv;
+    unsigned seed;
+    int failures;
+    char first[256];
+} worker;
+
+static void worker_fail(worker *w, const char *fmt, long long a, long long b)
+{
+    if (!w->failures++)
+        snprintf(w->first, sizeof w->first, fmt, a, b);
+}
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    const ref_entry *big = ref_find("big");
+    unsigned char *buf = malloc(70000);
+    pthread_barrier_wait(&start_line);
+    if (!buf) {
+        w->failures++;
+        return NULL;
+    }
+    uint64_t x = w->seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int r = 0; r < ROUNDS; r++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t off = (int64_t)(x % (uint64_t)(big->size + 10));
+        int64_t len = (int64_t)((x >> 32) % 70000);
+        int64_t want = off >= big->size ? 0 : (len < big->size - off ? len : big->size - off);
+        int64_t got = -1;
+        kvro_error err;
+        if (kvro_read(w->kv, "big", off, len, buf, &got, &err) != KVRO_OK || got != want) {
+            worker_fail(w, "read @%lld: got %lld bytes", off, got);
+            continue;
+        }
+        if (got && memcmp(buf, big_bytes + off, (size_t)got) != 0)
+            worker_fail(w, "read @%lld+%lld: bytes differ", off, got);
+        /* Other calls interleaved with the reads. */
+        int64_t size = 0;
+        if (r % 8 == 0 && (kvro_size(w->kv, "a/b/c/file", &size, &err) != KVRO_OK || size != 100))
+            worker_fail(w, "size in round %lld: %lld", r, size);
+        listing l = {0};
+        if (r % 16 == 0 && (kvro_list(w->kv, "order", collect, &l, &err) != KVRO_OK || l.n != 5))
+            worker_fail(w, "list in round %lld: %lld entries", r, (long long)l.n);
+        listing_free(&l);
+    }
+    free(buf);
+    return NULL;
+}
+
+static void test_concurrent_reads(void **state)
+{
+    worker w[THREADS];
+    pthread_t t[THREADS];
+    const ref_entry *big = ref_find("big");
+    big_bytes = malloc((size_t)big->size);
+    assert_non_null(big_bytes);
+    for (int64_t i = 0; i < big->size; i++)
+        big_bytes[i] = t_pattern(big->seed, (uint64_t)i);
+    assert_int_equal(pthread_barrier_init(&start_line, NULL, THREADS), 0);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.kv = KV(state), .seed = (unsigned)i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    pthread_barrier_destroy(&start_line);
+    free(big_bytes);
+    big_bytes = NULL;
+    for (int i = 0; i < THREADS; i++)
+        if (w[i].failures)
+            fail_msg("thread %d: %d failures, first: %s", i, w[i].failures, w[i].first);
+}
+
+/* ------------------------------------------------------------------ main */
+
+typedef struct test_case {
+    const char *name;
+    CMUnitTestFunction fn;
+} test_case;
+
+static const test_case TESTS[] = {
+    {"mem", test_mem},
+    {"size", test_size},
+    {"stat", test_stat},
+    {"read_ranges", test_read_ranges},
+    {"read_errors", test_read_errors},
+    {"list", test_list},
+    {"list_stop_and_errors", test_list_stop_and_errors},
+    {"bad_keys", test_bad_keys},
+    {"key_spelling", test_key_spelling},
+    {"error_records", test_error_records},
+    {"concurrent_reads", test_concurrent_reads},
+};
+#define NTESTS (sizeof TESTS / sizeof TESTS[0])
+#define NBACKENDS (sizeof BACKENDS / sizeof BACKENDS[0])
+
+int main(void)
+{
+    const char *only = getenv("KVRO_CONFORMANCE_ONLY");
+    if (only && *only) {
+        size_t i = 0;
+        while (i < NBACKENDS && strcmp(BACKENDS[i].name, only) != 0)
+            i++;
+        if (i == NBACKENDS) {
+            fprintf(stderr, "KVRO_CONFORMANCE_ONLY=%s: no such backend in the suite\n", only);
+            return 1;
+        }
+    }
+    refdir = t_tempdir("conformance-ref");
+    make_ref_tree(refdir);
+
+    int failed = 0;
+    for (size_t b = 0; b < NBACKENDS; b++) {
+        if (only && *only && strcmp(BACKENDS[b].name, only) != 0)
+            continue;
+        char tag[64];
+        snprintf(tag, sizeof tag, "conformance-%s", BACKENDS[b].name);
+        fixture f = {.b = &BACKENDS[b], .workdir = t_tempdir(tag)};
+        /* One group per backend. These are the entries
+         * cmocka_unit_test_prestate_setup_teardown makes, but named
+         * "backend: test" rather than after the function. */
+        struct CMUnitTest tests[NTESTS];
+        char *names[NTESTS];
+        for (size_t i = 0; i < NTESTS; i++) {
+            names[i] = t_fmt("%s: %s", BACKENDS[b].name, TESTS[i].name);
+            tests[i] = (struct CMUnitTest){.name = names[i],
+                                           .test_func = TESTS[i].fn,
+                                           .setup_func = setup,
+                                           .teardown_func = teardown,
+                                           .initial_state = &f};
+        }
+        failed += cmocka_run_group_tests_name(tag, tests, NULL, NULL);
+        for (size_t i = 0; i < NTESTS; i++)
+            free(names[i]);
+        t_rmrf(f.workdir);
+        free(f.workdir);
+    }
+    t_rmrf(refdir);
+    free(refdir);
+    return failed;
+}
