@@ -7,8 +7,10 @@
 #include "backend.h"
 
 extern const kvro_backend kvro__backend_dir;
+extern const kvro_backend kvro__backend_tar;
 
 const kvro_backend *const kvro__backends[] = {
     &kvro__backend_dir,
+    &kvro__backend_tar,
     NULL,
 };

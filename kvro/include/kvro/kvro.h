@@ -132,6 +132,11 @@ typedef struct kvro_options {
     bool no_index_cache;   /* tar.gz: do not save the index */
     void (*progress)(void *arg, const char *what, int64_t done, int64_t total);
     void *progress_arg;    /* long work at open time (indexing) reports here */
+    /* Problems that do not stop the open, e.g. tar members skipped because
+     * their names would leave the root: called during kvro_open with a
+     * message naming the cause. */
+    void (*warning)(void *arg, const char *message);
+    void *warning_arg;
 } kvro_options;
 
 /* Backends in the registry, in bidding order. */

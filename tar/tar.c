@@ -1,0 +1,309 @@
+/*
+ * tar.c — the tar backend ("tar"): a KV_RO view of a tar archive, plain or
+ * gzip-compressed. One table serves both, since everything but the byte
+ * source is shared and a user forcing "tar" on a .tar.gz means the same
+ * archive; the compression is told by the gzip magic (RFC 1952), not the
+ * file name.
+ *
+ * Open builds the member index in one pass over the headers (tar_scan.c);
+ * for a .tar.gz the same pass inflates the stream once and leaves access
+ * points behind (tar_gz.c), and the whole index is saved (tar_cache.c) so
+ * the next open inflates nothing. After open everything is read-only except
+ * the gzip cursor cache, which has its own mutex: any number of threads may
+ * stat, read and list at once. Reads are one pread at the member's offset
+ * (plain), or an inflate from the nearest access point (gzip).
+ *
+ * Members with a "." or ".." path component are skipped, never served, and
+ * counted (tar_stats.skipped, first reason in tar_stats.first_skipped).
+ *
+ * Environment: KVRO_TARGZ_SPACING=BYTES sets the access-point spacing and
+ * turns off the 2% size budget (for tuning and tests); the cache file
+ * records the points, so the setting matters when the index is built.
+ */
+#include "tar_format.h"
+#include "tar_gz.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+typedef struct tar_handle {
+    int fd;
+    int64_t size;
+    tar_index ix;
+    bool is_gz;
+    tar_gz gz;
+    tar_warnings warn;
+    tar_stats stats;
+} tar_handle;
+
+/* ------------------------------------------------------------------ bid */
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+static int tar_bid(const kvro_probe *p)
+{
+    if (!p->head)
+        return KVRO_BID_NONE;
+    if (p->head_len >= TAR_BLOCK && tar_header_valid(p->head) && !tar_block_is_zero(p->head))
+        return KVRO_BID_CHECKED;
+    if (p->head_len >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b &&
+        tar_gz_probe(p->head, p->head_len))
+        return KVRO_BID_CHECKED;
+    /* An empty archive is all zeros: only its name says what it is. */
+    if (has_suffix(p->path, ".tar") || has_suffix(p->path, ".tgz") ||
+        has_suffix(p->path, ".tar.gz"))
+        return KVRO_BID_WEAK;
+    return KVRO_BID_NONE;
+}
+
+/* ----------------------------------------------------------- open, close */
+
+static kvro_status tar_close(void *self, kvro_error *err)
+{
+    (void)err;
+    tar_handle *t = self;
+    if (t->fd >= 0)
+        close(t->fd);
+    tar_index_free(&t->ix);
+    if (t->is_gz)
+        tar_gz_free(&t->gz);
+    free(t);
+    return KVRO_OK;
+}
+
+static kvro_status open_plain(tar_handle *t, const kvro_options *o, kvro_error *err)
+{
+    kvro_status s = tar_index_init(&t->ix, err);
+    if (s != KVRO_OK)
+        return s;
+    tar_file_src f;
+    s = tar_file_src_init(&f, t->fd, t->size, o, err);
+    if (s == KVRO_OK)
+        s = tar_scan(&f.base, &t->ix, &t->warn, err);
+    tar_file_src_done(&f);
+    return s;
+}
+
+static kvro_status open_gz(tar_handle *t, const char *path, const struct stat *st,
+                           const kvro_options *o, kvro_error *err)
+{
+    tar_stats *ts = &t->stats;
+    kvro_status s = tar_gz_init(&t->gz, t->fd, t->size, err);
+    if (s != KVRO_OK)
+        return s;
+    t->is_gz = true;
+    /* no_index_cache turns saving off; an explicit index_path is still read. */
+    char *cache = o->index_path || !o->no_index_cache ? tar_cache_path(path, st, o) : NULL;
+    snprintf(ts->cache_note, sizeof ts->cache_note, "%s",
+             cache               ? ""
+             : o->no_index_cache ? "cache off"
+                                 : "no cache directory");
+    if (cache && tar_cache_load(cache, t->fd, st, &t->ix, &t->gz, &t->warn, ts->cache_note,
+                                sizeof ts->cache_note)) {
+        ts->from_cache = true;
+        free(cache);
+        return KVRO_OK;
+    }
+
+    int64_t spacing = TAR_GZ_SPACING;
+    bool budget = true;
+    const char *env = getenv("KVRO_TARGZ_SPACING");
+    if (env && *env) {
+        char *end;
+        long long v = strtoll(env, &end, 10);
+        if (!*end && v > 0) {
+            spacing = v;
+            budget = false;
+        }
+    }
+    tar_gz_build *b = NULL;
+    s = tar_index_init(&t->ix, err);
+    if (s == KVRO_OK)
+        s = tar_gz_build_begin(&t->gz, o, spacing, budget, &b, err);
+    if (s == KVRO_OK)
+        s = tar_scan(tar_gz_build_src(b), &t->ix, &t->warn, err);
+    if (s == KVRO_OK)
+        s = tar_gz_build_finish(b, err);
+    tar_gz_build_free(b);
+    if (s == KVRO_OK && cache && !o->no_index_cache) {
+        char note[sizeof ts->cache_note];
+        ts->cache_saved = tar_cache_save(cache, !o->index_path, t->fd, st, &t->ix, &t->gz, &t->warn,
+                                         note, sizeof note);
+        if (!ts->cache_saved)
+            snprintf(ts->cache_note, sizeof ts->cache_note, "%s", note);
+    }
+    free(cache);
+    return s;
+}
+
+static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **self,
+                            kvro_error *err)
+{
+    tar_handle *t = calloc(1, sizeof *t);
+    if (!t)
+        return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
+    kvro_status s = KVRO_OK;
+    struct stat st;
+    unsigned char magic[2] = {0, 0};
+    t->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (t->fd < 0 || fstat(t->fd, &st) != 0) {
+        int e = errno;
+        s = kvro_error_set(err, kvro__status_of_errno(e), "cannot open: %s", strerror(e));
+    } else if (S_ISREG(st.st_mode)) {
+        t->size = (int64_t)st.st_size;
+    } else if (S_ISBLK(st.st_mode)) {
+        off_t end = lseek(t->fd, 0, SEEK_END);
+        t->size = end < 0 ? 0 : (int64_t)end;
+    } else {
+        s = kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: not a regular file");
+    }
+    if (s == KVRO_OK && t->size >= 2 && pread(t->fd, magic, 2, 0) != 2)
+        s = kvro_error_set(err, KVRO_E_IO, "tar: cannot read: %s", strerror(errno));
+    if (s == KVRO_OK && magic[0] == 0x1f && magic[1] == 0x8b)
+        s = open_gz(t, p->path, &st, o, err);
+    else if (s == KVRO_OK)
+        s = open_plain(t, o, err);
+    if (s != KVRO_OK) {
+        tar_close(t, NULL);
+        return s;
+    }
+    t->stats.gzip = t->is_gz;
+    /* Said once an open, from the scan or the cache alike. */
+    if (t->warn.count && o->warning) {
+        char msg[TAR_WARNING_MAX + 128];
+        snprintf(msg, sizeof msg, "tar: %lld member%s skipped, never served; the first: %s",
+                 (long long)t->warn.count, t->warn.count == 1 ? "" : "s", t->warn.first);
+        o->warning(o->warning_arg, msg);
+    }
+    *self = t;
+    return KVRO_OK;
+}
+
+/* ------------------------------------------------------------ read side */
+
+static kvro_status sparse(const tar_handle *t, uint32_t i, kvro_error *err)
+{
+    char name[512];
+    tar_index_path(&t->ix, i, name, sizeof name);
+    return kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                          "tar: '%s' is a sparse member, which kvro does not read", name);
+}
+
+static kvro_status tar_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
+{
+    tar_handle *t = self;
+    uint32_t i;
+    kvro_status s = tar_index_resolve(&t->ix, key, &i, err);
+    if (s != KVRO_OK)
+        return s;
+    const tar_node *d = &t->ix.nodes[i];
+    if (d->kind == TAR_K_SPARSE)
+        return sparse(t, i, err);
+    st->kind = d->kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
+    st->size = d->kind == TAR_K_DIR ? 0 : d->size;
+    st->mtime = d->mtime;
+    st->mtime_nsec = d->nsec;
+    st->mode = d->mode;
+    st->has_mode = (d->flags & TAR_F_EXPLICIT) != 0;
+    return KVRO_OK;
+}
+
+static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t len, void *buf,
+                            int64_t *nread, kvro_error *err)
+{
+    tar_handle *t = self;
+    uint32_t i;
+    kvro_status s = tar_index_resolve(&t->ix, key, &i, err);
+    if (s != KVRO_OK)
+        return s;
+    const tar_node *d = &t->ix.nodes[i];
+    if (d->kind == TAR_K_DIR)
+        return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
+    if (d->kind == TAR_K_SPARSE)
+        return sparse(t, i, err);
+    *nread = 0;
+    if (off >= d->size) /* at or past the end: nothing, and no offset arithmetic */
+        return KVRO_OK;
+    int64_t want = len < d->size - off ? len : d->size - off;
+    int64_t got = 0;
+    if (t->is_gz) {
+        s = tar_gz_read(&t->gz, d->off + off, buf, want, &got, err);
+    } else {
+        while (got < want) {
+            size_t chunk = (size_t)(want - got < (1 << 30) ? want - got : (1 << 30));
+            ssize_t n = pread(t->fd, (char *)buf + got, chunk, (off_t)(d->off + off + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
+                                      (long long)(d->off + off + got), strerror(errno));
+            if (n == 0)
+                break;
+            got += n;
+        }
+    }
+    if (s == KVRO_OK && got < want)
+        s = kvro_error_set(err, KVRO_E_IO,
+                           "tar: the archive ends at offset %lld, inside the member (did it "
+                           "shrink after it was opened?)",
+                           (long long)(d->off + off + got));
+    *nread = got;
+    return s;
+}
+
+static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *arg,
+                            kvro_error *err)
+{
+    tar_handle *t = self;
+    uint32_t i;
+    kvro_status s = tar_index_resolve(&t->ix, dir, &i, err);
+    if (s != KVRO_OK)
+        return s;
+    if (t->ix.nodes[i].kind != TAR_K_DIR)
+        return kvro_error_set(err, KVRO_E_NOT_DIR, "is a file, not a directory");
+    for (uint32_t c = t->ix.nodes[i].child; c != TAR_NONE; c = t->ix.nodes[c].sibling) {
+        uint32_t target = c;
+        /* Links are listed as what they lead to; one that leads nowhere we
+         * serve is not a key, nor are devices and FIFOs. */
+        if (t->ix.nodes[c].kind == TAR_K_SPECIAL)
+            continue;
+        kvro_error ignored;
+        if (tar_index_deref(&t->ix, c, &target, &ignored) != KVRO_OK)
+            continue;
+        kvro_kind kind = t->ix.nodes[target].kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
+        if (fn(arg, tar_node_name(&t->ix, c), kind))
+            break;
+    }
+    return KVRO_OK;
+}
+
+void tar_get_stats(const void *self, tar_stats *st)
+{
+    const tar_handle *t = self;
+    *st = t->stats;
+    st->inflated = t->is_gz ? t->gz.inflated : 0;
+    st->points = t->is_gz ? (int64_t)t->gz.npoints : 0;
+    st->index_bytes = t->is_gz ? (int64_t)(t->gz.npoints * 33 + t->gz.wins_len) : 0;
+    st->nodes = t->ix.n;
+    st->skipped = t->warn.count;
+    memcpy(st->first_skipped, t->warn.first, sizeof st->first_skipped);
+}
+
+const kvro_backend kvro__backend_tar = {
+    .name = "tar",
+    .description = "a tar archive (v7, ustar, GNU, pax), plain or gzip-compressed (read-only)",
+    .bid = tar_bid,
+    .open = tar_open,
+    .close = tar_close,
+    .stat = tar_stat,
+    .read = tar_read,
+    .list = tar_list,
+};

@@ -1,0 +1,493 @@
+/*
+ * tar_cache.c — the saved index of a .tar.gz, so that a second open
+ * inflates nothing. The file is untrusted input like the archive: it is
+ * used only if its magic, version, exact length and CRC-32 check out, it
+ * describes this archive (size, mtime to the nanosecond, CRC-32 of the
+ * archive's first and last 64 KiB), and every record passes the same
+ * bounds an index built from the archive would. Otherwise it is rebuilt.
+ *
+ * Location: kvro_options.index_path, else $XDG_CACHE_HOME/kvro/ (XDG Base
+ * Directory spec), else ~/.cache/kvro/, file "<hash>.tgzidx" where hash is
+ * FNV-1a 64 of the archive's absolute path, size and mtime. Written to a
+ * temporary file and renamed, so readers never see half a file; failure
+ * to write only costs the next open its speed. The default directory is
+ * made if missing; an explicit index_path's directory must exist.
+ *
+ * Layout, little-endian throughout:
+ *   header (HEADER_SIZE bytes):
+ *     "KVROTGZI" u32 version  u64 archive size  i64 mtime s  u32 mtime ns
+ *     u32 crc of first 64 KiB  u32 crc of last 64 KiB  u64 uncompressed size
+ *     u32 points  u32 nodes  u64 name arena bytes  u64 window bytes
+ *     u64 skipped members  char[256] first warning (NUL-padded)
+ *   points  (33 bytes each): i64 out, i64 in, u64 window offset,
+ *                            u32 window bytes stored, u32 window length, u8 bits
+ *   nodes   (44 bytes each): i64 off, i64 size, i64 mtime, u32 name, u32 link,
+ *                            u32 parent, i32 nsec, u16 mode, u8 kind, u8 flags
+ *   the name arena, the windows, then u32 CRC-32 of everything before it.
+ * Child lists and the hash table are rebuilt on load, not trusted.
+ */
+#include "tar_gz.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC "KVROTGZI"
+#define VERSION 1
+#define HEADER_SIZE (8 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + TAR_WARNING_MAX)
+#define POINT_SIZE 33
+#define NODE_SIZE 44
+#define EDGE (64 << 10)
+
+/* ---------------------------------------------------------- identity */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+char *tar_cache_path(const char *path, const struct stat *st, const kvro_options *o)
+{
+    if (o->index_path)
+        return strdup(o->index_path);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char *dir = NULL;
+    /* The XDG spec says a relative $XDG_CACHE_HOME is invalid and ignored. */
+    if (xdg && xdg[0] == '/')
+        dir = join(xdg, "kvro");
+    else if (home && home[0] == '/')
+        dir = join(home, ".cache/kvro");
+    char *abs = realpath(path, NULL);
+    if (!dir || !abs) {
+        free(dir);
+        free(abs);
+        return NULL;
+    }
+    uint64_t h = fnv(0xcbf29ce484222325ull, abs, strlen(abs) + 1);
+    int64_t id[3] = {(int64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
+                     (int64_t)st->st_mtim.tv_nsec};
+    unsigned char le[24];
+    for (int i = 0; i < 24; i++)
+        le[i] = (unsigned char)((uint64_t)id[i / 8] >> (8 * (i % 8)));
+    h = fnv(h, le, sizeof le);
+    size_t n = strlen(dir) + 32;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%016llx.tgzidx", dir, (unsigned long long)h);
+    free(dir);
+    free(abs);
+    return out;
+}
+
+static bool pread_all(int fd, void *buf, size_t n, int64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* CRC-32 of the archive's first and last 64 KiB: catches a rewrite that
+ * kept the size and restored the mtime, for the price of two reads. */
+static bool edge_crcs(int fd, int64_t size, uint32_t crc[2])
+{
+    unsigned char *buf = calloc(1, EDGE);
+    if (!buf)
+        return false;
+    size_t n = size < EDGE ? (size_t)size : EDGE;
+    bool ok = pread_all(fd, buf, n, 0);
+    if (ok)
+        crc[0] = (uint32_t)crc32(0, buf, (uInt)n);
+    ok = ok && pread_all(fd, buf, n, size - (int64_t)n);
+    if (ok)
+        crc[1] = (uint32_t)crc32(0, buf, (uInt)n);
+    free(buf);
+    return ok;
+}
+
+/* --------------------------------------------------------------- writing */
+
+typedef struct writer {
+    int fd;
+    bool failed;
+    uLong crc;
+    size_t n;
+    unsigned char buf[65536];
+} writer;
+
+static void w_flush(writer *w)
+{
+    for (size_t done = 0; done < w->n && !w->failed;) {
+        ssize_t r = write(w->fd, w->buf + done, w->n - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            w->failed = true;
+        else
+            done += (size_t)r;
+    }
+    w->n = 0;
+}
+
+static void w_bytes(writer *w, const void *p, size_t n)
+{
+    w->crc = crc32(w->crc, p, (uInt)n);
+    const unsigned char *s = p;
+    while (n) {
+        if (w->n == sizeof w->buf)
+            w_flush(w);
+        size_t k = sizeof w->buf - w->n < n ? sizeof w->buf - w->n : n;
+        memcpy(w->buf + w->n, s, k);
+        w->n += k;
+        s += k;
+        n -= k;
+    }
+}
+
+static void w_u(writer *w, uint64_t v, int bytes)
+{
+    unsigned char le[8];
+    for (int i = 0; i < bytes; i++)
+        le[i] = (unsigned char)(v >> (8 * i));
+    w_bytes(w, le, (size_t)bytes);
+}
+
+static void w_header(writer *w, const struct stat *st, const uint32_t crc[2], const tar_index *ix,
+                     const tar_gz *gz, const tar_warnings *warn)
+{
+    w_bytes(w, MAGIC, 8);
+    w_u(w, VERSION, 4);
+    w_u(w, (uint64_t)st->st_size, 8);
+    w_u(w, (uint64_t)st->st_mtim.tv_sec, 8);
+    w_u(w, (uint64_t)st->st_mtim.tv_nsec, 4);
+    w_u(w, crc[0], 4);
+    w_u(w, crc[1], 4);
+    w_u(w, (uint64_t)gz->usize, 8);
+    w_u(w, gz->npoints, 4);
+    w_u(w, ix->n, 4);
+    w_u(w, ix->arena_len, 8);
+    w_u(w, gz->wins_len, 8);
+    w_u(w, (uint64_t)warn->count, 8);
+    char first[TAR_WARNING_MAX] = {0};
+    memcpy(first, warn->first, strnlen(warn->first, sizeof first - 1));
+    w_bytes(w, first, sizeof first);
+}
+
+static void w_body(writer *w, const tar_index *ix, const tar_gz *gz)
+{
+    for (size_t i = 0; i < gz->npoints; i++) {
+        const tar_gz_point *p = &gz->points[i];
+        w_u(w, (uint64_t)p->out, 8);
+        w_u(w, (uint64_t)p->in, 8);
+        w_u(w, p->win, 8);
+        w_u(w, p->win_zlen, 4);
+        w_u(w, p->win_len, 4);
+        w_u(w, p->bits, 1);
+    }
+    for (uint32_t i = 0; i < ix->n; i++) {
+        const tar_node *d = &ix->nodes[i];
+        w_u(w, (uint64_t)d->off, 8);
+        w_u(w, (uint64_t)d->size, 8);
+        w_u(w, (uint64_t)d->mtime, 8);
+        w_u(w, d->name, 4);
+        w_u(w, d->link, 4);
+        w_u(w, d->parent, 4);
+        w_u(w, (uint32_t)d->nsec, 4);
+        w_u(w, d->mode, 2);
+        w_u(w, d->kind, 1);
+        w_u(w, d->flags, 1);
+    }
+    w_bytes(w, ix->arena, ix->arena_len);
+    w_bytes(w, gz->wins, gz->wins_len);
+}
+
+static void note_set(char *note, size_t size, const char *fmt, ...) KVRO_PRINTF(3, 4);
+static void note_set(char *note, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note, size, fmt, ap);
+    va_end(ap);
+}
+
+/* mkdir -p of CACHE's directory, private to the user as XDG asks. */
+static void make_parents(const char *cache)
+{
+    char *dir = strdup(cache);
+    if (!dir)
+        return;
+    for (char *s = dir + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        mkdir(dir, 0700);
+        *s = '/';
+    }
+    free(dir);
+}
+
+bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat *st,
+                    const tar_index *ix, const tar_gz *gz, const tar_warnings *warn, char *note,
+                    size_t note_size)
+{
+    uint32_t crc[2];
+    if (!edge_crcs(fd, (int64_t)st->st_size, crc)) {
+        note_set(note, note_size, "not saved: cannot read the archive");
+        return false;
+    }
+    if (make_dirs)
+        make_parents(cache);
+    size_t n = strlen(cache);
+    char *tmp = malloc(n + 8);
+    writer *w = malloc(sizeof *w);
+    if (!tmp || !w) {
+        free(tmp);
+        free(w);
+        note_set(note, note_size, "not saved: out of memory");
+        return false;
+    }
+    snprintf(tmp, n + 8, "%s.XXXXXX", cache);
+    w->fd = mkstemp(tmp);
+    if (w->fd < 0) {
+        note_set(note, note_size, "not saved: %s", strerror(errno));
+        free(tmp);
+        free(w);
+        return false;
+    }
+    w->failed = false;
+    w->n = 0;
+    w->crc = crc32(0, NULL, 0);
+    w_header(w, st, crc, ix, gz, warn);
+    w_body(w, ix, gz);
+    uint32_t sum = (uint32_t)w->crc;
+    w_u(w, sum, 4);
+    w_flush(w);
+    bool ok = !w->failed && close(w->fd) == 0 && rename(tmp, cache) == 0;
+    if (!ok) {
+        note_set(note, note_size, "not saved: %s", strerror(errno ? errno : EIO));
+        unlink(tmp);
+    }
+    free(tmp);
+    free(w);
+    return ok;
+}
+
+/* --------------------------------------------------------------- reading */
+
+typedef struct reader {
+    const unsigned char *p;
+    size_t left;
+} reader;
+
+static uint64_t r_u(reader *r, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += bytes;
+    r->left -= (size_t)bytes;
+    return v;
+}
+
+/* The exact file length the counts imply, or 0 if it overflows. */
+static uint64_t expected_len(uint64_t npoints, uint64_t nnodes, uint64_t arena, uint64_t wins)
+{
+    uint64_t max = (uint64_t)1 << 48; /* far above any real index; keeps sums exact */
+    if (npoints > max / POINT_SIZE || nnodes > max / NODE_SIZE || arena > max || wins > max)
+        return 0;
+    return HEADER_SIZE + npoints * POINT_SIZE + nnodes * NODE_SIZE + arena + wins + 4;
+}
+
+static bool read_points(reader *r, tar_gz *gz, uint32_t n, uint64_t wins_len, char *note,
+                        size_t size)
+{
+    tar_gz_point prev = {.out = -1, .in = 0};
+    for (uint32_t i = 0; i < n; i++) {
+        tar_gz_point p;
+        p.out = (int64_t)r_u(r, 8);
+        p.in = (int64_t)r_u(r, 8);
+        p.win = r_u(r, 8);
+        p.win_zlen = (uint32_t)r_u(r, 4);
+        p.win_len = (uint32_t)r_u(r, 4);
+        p.bits = (uint8_t)r_u(r, 1);
+        /* Strictly increasing, inside both streams, windows inside the
+         * arena; a gzip header takes at least 10 bytes. */
+        bool ok = (i == 0 ? p.out == 0 : p.out > prev.out) && p.out <= gz->usize &&
+                  p.in > prev.in && p.in >= 10 && p.in <= gz->csize && p.bits <= 7 &&
+                  p.win_len <= TAR_GZ_WINDOW && p.win <= wins_len &&
+                  p.win_zlen <= wins_len - p.win && p.win_zlen <= 2 * TAR_GZ_WINDOW;
+        if (!ok) {
+            note_set(note, size, "damaged: bad access point %u", i);
+            return false;
+        }
+        kvro_error err;
+        if (tar_gz_add_point(gz, &p, &err) != KVRO_OK) {
+            note_set(note, size, "out of memory");
+            return false;
+        }
+        prev = p;
+    }
+    return true;
+}
+
+static bool read_nodes(reader *r, tar_index *ix, uint32_t n, uint64_t arena_len, char *note,
+                       size_t size)
+{
+    ix->nodes = malloc((size_t)n * sizeof *ix->nodes);
+    ix->arena = malloc(arena_len ? (size_t)arena_len : 1);
+    if (!ix->nodes || !ix->arena) {
+        note_set(note, size, "out of memory");
+        return false;
+    }
+    ix->n = ix->cap = n;
+    for (uint32_t i = 0; i < n; i++) {
+        tar_node *d = &ix->nodes[i];
+        d->off = (int64_t)r_u(r, 8);
+        d->size = (int64_t)r_u(r, 8);
+        d->mtime = (int64_t)r_u(r, 8);
+        d->name = (uint32_t)r_u(r, 4);
+        d->link = (uint32_t)r_u(r, 4);
+        d->parent = (uint32_t)r_u(r, 4);
+        d->nsec = (int32_t)(uint32_t)r_u(r, 4);
+        d->mode = (uint16_t)r_u(r, 2);
+        d->kind = (uint8_t)r_u(r, 1);
+        d->flags = (uint8_t)r_u(r, 1);
+        d->child = d->sibling = d->hnext = TAR_NONE; /* rebuilt by tar_index_relink */
+    }
+    memcpy(ix->arena, r->p, (size_t)arena_len);
+    r->p += arena_len;
+    r->left -= (size_t)arena_len;
+    ix->arena_len = ix->arena_cap = (size_t)arena_len;
+    return true;
+}
+
+/* Checks and decodes the whole file in BUF[LEN]. */
+static bool decode(const unsigned char *buf, size_t len, int fd, const struct stat *st,
+                   tar_index *ix, tar_gz *gz, tar_warnings *w, char *note, size_t size)
+{
+    if (len < HEADER_SIZE + 4 || memcmp(buf, MAGIC, 8) != 0) {
+        note_set(note, size, "damaged: not an index file");
+        return false;
+    }
+    reader r = {buf + 8, len - 8};
+    if (r_u(&r, 4) != VERSION) {
+        note_set(note, size, "stale: other format version");
+        return false;
+    }
+    uint64_t csize = r_u(&r, 8), sec = r_u(&r, 8), nsec = r_u(&r, 4);
+    uint32_t crc[2] = {(uint32_t)r_u(&r, 4), (uint32_t)r_u(&r, 4)}, now[2];
+    uint64_t usize = r_u(&r, 8), npoints = r_u(&r, 4), nnodes = r_u(&r, 4);
+    uint64_t arena = r_u(&r, 8), wins = r_u(&r, 8), skipped = r_u(&r, 8);
+    uint32_t sum = (uint32_t)(buf[len - 4] | buf[len - 3] << 8 | buf[len - 2] << 16 |
+                              (uint32_t)buf[len - 1] << 24);
+    if (expected_len(npoints, nnodes, arena, wins) != len ||
+        (uint32_t)crc32(0, buf, (uInt)(len - 4)) != sum) {
+        note_set(note, size, "damaged: bad length or checksum");
+        return false;
+    }
+    if (csize != (uint64_t)st->st_size || sec != (uint64_t)st->st_mtim.tv_sec ||
+        nsec != (uint64_t)st->st_mtim.tv_nsec) {
+        note_set(note, size, "stale: the archive's size or mtime changed");
+        return false;
+    }
+    if (!edge_crcs(fd, (int64_t)st->st_size, now) || now[0] != crc[0] || now[1] != crc[1]) {
+        note_set(note, size, "stale: the archive's contents changed");
+        return false;
+    }
+    /* Deflate expands at most 1032:1 (RFC 1951's longest match per bit);
+     * a larger claim is a lie. Every member but the root needs a name. */
+    if (usize > (uint64_t)st->st_size * 1032 || npoints == 0 || nnodes == 0 || nnodes > arena ||
+        skipped > (uint64_t)INT64_MAX || r.p[TAR_WARNING_MAX - 1] != '\0') {
+        note_set(note, size, "damaged: bad counts");
+        return false;
+    }
+    w->count = (int64_t)skipped;
+    memcpy(w->first, r.p, TAR_WARNING_MAX);
+    r.p += TAR_WARNING_MAX;
+    r.left -= TAR_WARNING_MAX;
+    gz->usize = (int64_t)usize;
+    if (!read_points(&r, gz, (uint32_t)npoints, wins, note, size) ||
+        !read_nodes(&r, ix, (uint32_t)nnodes, arena, note, size))
+        return false;
+    gz->wins = malloc(wins ? (size_t)wins : 1);
+    if (!gz->wins) {
+        note_set(note, size, "out of memory");
+        return false;
+    }
+    memcpy(gz->wins, r.p, (size_t)wins);
+    gz->wins_len = gz->wins_cap = (size_t)wins;
+    kvro_error err;
+    if (tar_index_relink(ix, gz->usize, &err) != KVRO_OK) {
+        note_set(note, size, "damaged: %s", err.detail);
+        return false;
+    }
+    return true;
+}
+
+bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index *ix, tar_gz *gz,
+                    tar_warnings *w, char *note, size_t note_size)
+{
+    memset(ix, 0, sizeof *ix);
+    int cfd = open(cache, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat cst;
+    if (cfd < 0 || fstat(cfd, &cst) != 0 || !S_ISREG(cst.st_mode)) {
+        note_set(note, note_size, "no index file: %s", cfd < 0 ? strerror(errno) : "not a file");
+        if (cfd >= 0)
+            close(cfd);
+        return false;
+    }
+    /* Bounded before allocating: names and nodes come from tar headers of
+     * at least 512 uncompressed bytes each, and deflate expands at most
+     * 1032:1; so no honest index is this much larger than its archive. */
+    uint64_t limit = (uint64_t)st->st_size * 128 + (64 << 20);
+    if ((uint64_t)cst.st_size > limit || (uint64_t)cst.st_size > SIZE_MAX / 2) {
+        close(cfd);
+        note_set(note, note_size, "damaged: the index file is too large");
+        return false;
+    }
+    size_t len = (size_t)cst.st_size;
+    unsigned char *buf = malloc(len ? len : 1);
+    bool ok = buf && pread_all(cfd, buf, len, 0);
+    close(cfd);
+    if (!ok)
+        note_set(note, note_size, "cannot read the index file");
+    ok = ok && decode(buf, len, fd, st, ix, gz, w, note, note_size);
+    free(buf);
+    if (!ok) {
+        tar_index_free(ix);
+        free(gz->points);
+        free(gz->wins);
+        gz->points = NULL;
+        gz->wins = NULL;
+        gz->npoints = gz->cap = gz->wins_len = gz->wins_cap = 0;
+        gz->usize = 0;
+        w->count = 0;
+        w->first[0] = '\0';
+    } else {
+        note_set(note, note_size, "loaded from %s", cache);
+    }
+    return ok;
+}

@@ -1,0 +1,92 @@
+/*
+ * tar_format.h — the tar on-disk structures, decoded in one place
+ * (tar_format.c): the 512-byte header block, its numeric fields (octal or
+ * GNU base-256) and pax extended-header records. Nothing here does I/O or
+ * allocates; everything else in the backend works on the decoded structs.
+ */
+#ifndef KVRO_TAR_FORMAT_H
+#define KVRO_TAR_FORMAT_H
+
+#include "backend.h"
+
+#define TAR_BLOCK 512
+
+/* prefix (155) + '/' + name (100) + NUL. */
+#define TAR_HEADER_NAME_MAX 257
+
+/* What a header block announces. The first group are archive members; the
+ * rest only modify the member that follows (or, for 'g', all that follow). */
+typedef enum tar_type {
+    TAR_T_FILE,       /* '0', '\0', '7', and unknown types, as POSIX says */
+    TAR_T_HARDLINK,   /* '1' */
+    TAR_T_SYMLINK,    /* '2' */
+    TAR_T_SPECIAL,    /* '3' '4' '6' devices and FIFOs, 'M' continuations */
+    TAR_T_DIR,        /* '5', GNU 'D' dumpdir, or a regular type whose name ends in '/' */
+    TAR_T_SPARSE,     /* GNU 'S' */
+    TAR_T_LONGNAME,   /* GNU 'L': the data is the next member's name */
+    TAR_T_LONGLINK,   /* GNU 'K': the data is the next member's link target */
+    TAR_T_PAX,        /* pax 'x' (and Solaris 'X'): records for the next member */
+    TAR_T_PAX_GLOBAL, /* pax 'g': records for every member that follows */
+    TAR_T_IGNORED,    /* GNU 'V' volume label, 'N' old long names, Solaris 'A'/'E'/'I' */
+} tar_type;
+
+typedef struct tar_header {
+    tar_type type;
+    char typeflag;
+    char name[TAR_HEADER_NAME_MAX]; /* ustar prefix + "/" + name, NUL-terminated */
+    char link[101];
+    int64_t size; /* the size field: bytes of data after this block */
+    int64_t mtime;
+    uint32_t mode;   /* permission bits only (07777) */
+    bool sparse_ext; /* GNU 'S': extension blocks follow the header */
+} tar_header;
+
+/* Whether BLK ends the archive: GNU tar's test, every byte but the checksum
+ * field is zero. */
+bool tar_block_is_zero(const unsigned char *blk);
+
+/* Whether BLK has a valid header checksum (signed or unsigned sum). */
+bool tar_header_valid(const unsigned char *blk);
+
+/* Decodes the header block BLK found at archive offset OFF (for messages).
+ * KVRO_E_CORRUPT with the offset on a bad checksum or numeric field. */
+kvro_status tar_header_decode(const unsigned char *blk, int64_t off, tar_header *h,
+                              kvro_error *err);
+
+/* Whether a GNU sparse extension block says another one follows it. */
+bool tar_sparse_ext_continues(const unsigned char *blk);
+
+/* A numeric header field: octal (leading blanks, NUL or space terminated)
+ * or base-256 (high bit of the first byte set, GNU and star). */
+bool tar_number(const unsigned char *field, size_t n, int64_t *out);
+
+/* ------------------------------------------------------------------ pax */
+
+/* One record "LEN KEY=VALUE\n" of a pax extended header. KEY and VALUE
+ * point into the parsed buffer and are not NUL-terminated. */
+typedef struct tar_pax_record {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} tar_pax_record;
+
+/* Steps through the records of DATA[LEN] (the extended header's data at
+ * archive offset OFF). *POS starts at 0. Returns KVRO_OK with *more = true
+ * and the next record, or *more = false at the end (trailing NUL padding is
+ * accepted as the end); KVRO_E_CORRUPT naming the record's offset when its
+ * length is not its length or it is not "KEY=VALUE\n". */
+kvro_status tar_pax_next(const char *data, size_t len, size_t *pos, int64_t off,
+                         tar_pax_record *rec, bool *more, kvro_error *err);
+
+/* Whether REC's key is KEY. */
+bool tar_pax_is(const tar_pax_record *rec, const char *key);
+
+/* A pax decimal integer, no sign (size, uid, gid). */
+bool tar_pax_uint(const char *v, size_t n, int64_t *out);
+
+/* A pax time: [-]SECONDS[.FRACTION]; digits past nanoseconds are dropped.
+ * A negative time -1.25 is (-2 s, 750000000 ns). */
+bool tar_pax_time(const char *v, size_t n, int64_t *sec, int32_t *nsec);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * tar_gz.h — random access into a gzip-compressed tar (zran-style access
+ * points, see tar_gz.c), the index cache file (tar_cache.c), and what a
+ * tar handle can tell a test about how it was opened.
+ */
+#ifndef KVRO_TAR_GZ_H
+#define KVRO_TAR_GZ_H
+
+#include "tar_scan.h"
+
+#include <pthread.h>
+
+#define TAR_GZ_WINDOW 32768
+/* Decompressed-read cursors kept per handle, so sequential reads continue
+ * where the last one stopped instead of restarting at an access point. */
+#define TAR_GZ_CURSORS 4
+
+/* Where inflation can restart: at a deflate block boundary, IN bytes into
+ * the file (plus BITS bits of the byte before), producing uncompressed
+ * offset OUT, given the WIN_LEN bytes of output before it as dictionary.
+ * That window is kept raw-deflated in the window arena at WIN. */
+typedef struct tar_gz_point {
+    int64_t out;
+    int64_t in;
+    uint64_t win;
+    uint32_t win_zlen;
+    uint32_t win_len;
+    uint8_t bits;
+} tar_gz_point;
+
+typedef struct tar_gz_cursor tar_gz_cursor;
+
+typedef struct tar_gz {
+    int fd;        /* not owned */
+    int64_t csize; /* compressed file size */
+    int64_t usize; /* uncompressed size */
+    tar_gz_point *points;
+    size_t npoints, cap;
+    unsigned char *wins;
+    size_t wins_len, wins_cap;
+    int64_t inflated;     /* bytes inflated at open (0 when the index came from the cache) */
+    pthread_mutex_t lock; /* guards the cursors below, nothing else changes after open */
+    tar_gz_cursor *cursors[TAR_GZ_CURSORS];
+    uint64_t tick;
+} tar_gz;
+
+kvro_status tar_gz_init(tar_gz *gz, int fd, int64_t csize, kvro_error *err);
+void tar_gz_free(tar_gz *gz);
+
+/* Default access-point spacing in uncompressed bytes. A point is added at
+ * the first block boundary at least this far past the previous one, and
+ * only while the index stays within TAR_GZ_BUDGET_PCT percent of the
+ * compressed bytes read so far; so the spacing grows with the archive's
+ * compressibility and the index stays under 2% of the compressed size. */
+#define TAR_GZ_SPACING (1 << 20)
+#define TAR_GZ_BUDGET_PCT 2
+
+/* The inflating source for tar_scan: adds access points as it goes and
+ * reports progress (compressed bytes) to O. SPACING > 0; BUDGET false
+ * turns the 2% rule off. */
+typedef struct tar_gz_build tar_gz_build;
+kvro_status tar_gz_build_begin(tar_gz *gz, const kvro_options *o, int64_t spacing, bool budget,
+                               tar_gz_build **out, kvro_error *err);
+tar_src *tar_gz_build_src(tar_gz_build *b);
+/* Inflates the rest of the gzip stream (so every member's CRC is checked)
+ * and records the uncompressed size. */
+kvro_status tar_gz_build_finish(tar_gz_build *b, kvro_error *err);
+void tar_gz_build_free(tar_gz_build *b);
+
+/* Reads up to LEN bytes at uncompressed offset OFF. Thread-safe. */
+kvro_status tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t *got,
+                        kvro_error *err);
+
+/* Whether the head of a file (HEAD[N], starting with the gzip magic)
+ * inflates to a valid tar header. */
+bool tar_gz_probe(const unsigned char *head, size_t n);
+
+/* Adds an access point to GZ when loading it from the cache (validated by
+ * the caller). */
+kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err);
+
+/* ------------------------------------------------------------ the cache */
+
+/* The cache file for archive PATH: O->index_path, else
+ * $XDG_CACHE_HOME/kvro/ (or ~/.cache/kvro/) + a hash of the absolute path,
+ * size and mtime. NULL if there is no home to put it in. free() it. */
+char *tar_cache_path(const char *path, const struct stat *st, const kvro_options *o);
+
+/* Loads the index from CACHE if it is intact and matches the archive (fd
+ * FD, stat ST); fills IX (uninitialised), GZ (initialised, no points) and
+ * W. false with a reason in NOTE (and IX/GZ empty again) otherwise. */
+bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index *ix, tar_gz *gz,
+                    tar_warnings *w, char *note, size_t note_size);
+
+/* Saves the index to CACHE (temp file + rename), first making its
+ * directories if MAKE_DIRS. false if it could not: a cache that can not be
+ * written only costs speed. */
+bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat *st,
+                    const tar_index *ix, const tar_gz *gz, const tar_warnings *w, char *note,
+                    size_t note_size);
+
+/* ------------------------------------------------------------ for tests */
+
+typedef struct tar_stats {
+    bool gzip;
+    bool from_cache; /* the index was loaded: nothing was inflated at open */
+    bool cache_saved;
+    int64_t inflated;    /* uncompressed bytes inflated at open */
+    int64_t points;      /* access points */
+    int64_t index_bytes; /* access points and their windows, as stored */
+    int64_t nodes;       /* index nodes, the root and implied directories included */
+    int64_t skipped;     /* members not served (see tar_scan.c) */
+    char first_skipped[TAR_WARNING_MAX];
+    char cache_note[160]; /* why the cache was or was not used */
+} tar_stats;
+
+/* SELF is a tar handle (kvro's backend self pointer). */
+void tar_get_stats(const void *self, tar_stats *st);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * tar_index.c — the member table (see tar_index.h): building it member by
+ * member with tar semantics, and resolving keys through it.
+ *
+ * Tar semantics followed (as GNU tar extracts): a later member of the same
+ * name replaces an earlier one; "a/b/c" implies directories "a" and "a/b";
+ * a member inside a non-directory, or a file replacing a directory that has
+ * members inside it, is a malformed archive (KVRO_E_CORRUPT at open, naming
+ * both). Symbolic links are resolved at lookup, relative to the link's
+ * directory, never above the archive's root (POSIX path resolution, with
+ * the archive as the whole tree); hard links name another member exactly.
+ */
+#include "tar_index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t hash_of(uint32_t parent, const char *name, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)parent * 0x9E3779B97F4A7C15ull);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static kvro_status oom(kvro_error *err)
+{
+    return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory building the member index");
+}
+
+/* Appends NAME[N] and a NUL; *at gets its offset. Offsets are 32-bit to
+ * keep nodes small, which bounds the names of one archive to 4 GiB. */
+static kvro_status arena_add(tar_index *ix, const char *name, size_t n, uint32_t *at,
+                             kvro_error *err)
+{
+    if (n + 1 > (size_t)UINT32_MAX - ix->arena_len)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: member names exceed 4 GiB");
+    if (ix->arena_len + n + 1 > ix->arena_cap) {
+        size_t cap = ix->arena_cap ? ix->arena_cap : 65536;
+        while (cap < ix->arena_len + n + 1)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
+        char *a = realloc(ix->arena, cap);
+        if (!a)
+            return oom(err);
+        ix->arena = a;
+        ix->arena_cap = cap;
+    }
+    memcpy(ix->arena + ix->arena_len, name, n);
+    ix->arena[ix->arena_len + n] = '\0';
+    *at = (uint32_t)ix->arena_len;
+    ix->arena_len += n + 1;
+    return KVRO_OK;
+}
+
+static void bucket_insert(tar_index *ix, uint32_t i)
+{
+    const char *name = ix->arena + ix->nodes[i].name;
+    uint32_t b = hash_of(ix->nodes[i].parent, name, strlen(name)) & (ix->nbuckets - 1);
+    ix->nodes[i].hnext = ix->buckets[b];
+    ix->buckets[b] = i;
+}
+
+static kvro_status rehash(tar_index *ix, uint32_t nbuckets, kvro_error *err)
+{
+    uint32_t *b = malloc((size_t)nbuckets * sizeof *b);
+    if (!b)
+        return oom(err);
+    memset(b, 0xff, (size_t)nbuckets * sizeof *b); /* TAR_NONE */
+    free(ix->buckets);
+    ix->buckets = b;
+    ix->nbuckets = nbuckets;
+    for (uint32_t i = 1; i < ix->n; i++) /* the root is never looked up by name */
+        bucket_insert(ix, i);
+    return KVRO_OK;
+}
+
+static uint32_t find(const tar_index *ix, uint32_t parent, const char *name, size_t n)
+{
+    uint32_t i = ix->buckets[hash_of(parent, name, n) & (ix->nbuckets - 1)];
+    for (; i != TAR_NONE; i = ix->nodes[i].hnext) {
+        const tar_node *d = &ix->nodes[i];
+        if (d->parent == parent && strncmp(ix->arena + d->name, name, n) == 0 &&
+            ix->arena[d->name + n] == '\0')
+            return i;
+    }
+    return TAR_NONE;
+}
+
+kvro_status tar_index_init(tar_index *ix, kvro_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    ix->cap = 1024;
+    ix->nodes = malloc(ix->cap * sizeof *ix->nodes);
+    uint32_t name;
+    if (!ix->nodes || arena_add(ix, "", 0, &name, err) != KVRO_OK ||
+        rehash(ix, 1024, err) != KVRO_OK) {
+        tar_index_free(ix);
+        return oom(err);
+    }
+    ix->nodes[0] = (tar_node){.name = name,
+                              .link = TAR_NONE,
+                              .parent = 0,
+                              .child = TAR_NONE,
+                              .sibling = TAR_NONE,
+                              .hnext = TAR_NONE,
+                              .mode = 0755,
+                              .kind = TAR_K_DIR};
+    ix->n = 1;
+    return KVRO_OK;
+}
+
+void tar_index_free(tar_index *ix)
+{
+    free(ix->nodes);
+    free(ix->arena);
+    free(ix->buckets);
+    memset(ix, 0, sizeof *ix);
+}
+
+tar_path_check tar_path_normalise(const char *in, size_t n, char *out)
+{
+    size_t i = 0, o = 0;
+    /* Leading "/" and "./" are how archivers spell "relative to here". */
+    for (;;) {
+        if (i < n && in[i] == '/')
+            i++;
+        else if (i + 1 < n && in[i] == '.' && in[i + 1] == '/')
+            i += 2;
+        else if (i + 1 == n && in[i] == '.')
+            i++;
+        else
+            break;
+    }
+    while (i < n) {
+        while (i < n && in[i] == '/')
+            i++;
+        if (i == n)
+            break;
+        size_t c = i;
+        while (i < n && in[i] != '/')
+            i++;
+        size_t len = i - c;
+        if ((len == 1 && in[c] == '.') || (len == 2 && in[c] == '.' && in[c + 1] == '.'))
+            return TAR_PATH_DOT;
+        if (o)
+            out[o++] = '/';
+        memcpy(out + o, in + c, len);
+        o += len;
+    }
+    out[o] = '\0';
+    return TAR_PATH_OK;
+}
+
+static kvro_status new_node(tar_index *ix, uint32_t parent, const char *name, size_t n,
+                            uint32_t *out, kvro_error *err)
+{
+    if (ix->n == TAR_NONE - 1)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: too many members");
+    if (ix->n == ix->cap) {
+        uint32_t cap = ix->cap > (TAR_NONE >> 1) ? TAR_NONE - 1 : ix->cap * 2;
+        tar_node *v = realloc(ix->nodes, (size_t)cap * sizeof *v);
+        if (!v)
+            return oom(err);
+        ix->nodes = v;
+        ix->cap = cap;
+    }
+    if (ix->n >= ix->nbuckets && ix->nbuckets < (1u << 31)) {
+        kvro_status s = rehash(ix, ix->nbuckets * 2, err);
+        if (s != KVRO_OK)
+            return s;
+    }
+    uint32_t at;
+    kvro_status s = arena_add(ix, name, n, &at, err);
+    if (s != KVRO_OK)
+        return s;
+    uint32_t i = ix->n++;
+    ix->nodes[i] = (tar_node){.name = at,
+                              .link = TAR_NONE,
+                              .parent = parent,
+                              .child = TAR_NONE,
+                              .sibling = ix->nodes[parent].child,
+                              .hnext = TAR_NONE,
+                              .kind = TAR_K_DIR};
+    ix->nodes[parent].child = i;
+    bucket_insert(ix, i);
+    *out = i;
+    return KVRO_OK;
+}
+
+static const char *kind_word(uint8_t kind)
+{
+    switch (kind) {
+    case TAR_K_DIR: return "directory";
+    case TAR_K_HARDLINK: return "hard link";
+    case TAR_K_SYMLINK: return "symbolic link";
+    case TAR_K_SPECIAL: return "special file";
+    default: return "file";
+    }
+}
+
+/* Fills node I from M, keeping its place in the tree. */
+static kvro_status set_member(tar_index *ix, uint32_t i, const tar_member *m, kvro_error *err)
+{
+    uint32_t link = TAR_NONE;
+    if (m->link) {
+        kvro_status s = arena_add(ix, m->link, strlen(m->link), &link, err);
+        if (s != KVRO_OK)
+            return s;
+    }
+    tar_node *d = &ix->nodes[i];
+    d->off = m->off;
+    d->size = m->kind == TAR_K_DIR ? 0 : m->size;
+    d->mtime = m->mtime;
+    d->nsec = m->nsec;
+    d->mode = (uint16_t)(m->mode & 07777);
+    d->kind = (uint8_t)m->kind;
+    d->link = link;
+    d->flags |= TAR_F_EXPLICIT;
+    return KVRO_OK;
+}
+
+kvro_status tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err)
+{
+    const char *p = m->path;
+    uint32_t cur = 0;
+    if (!*p) /* "./": the root's own member */
+        return m->kind == TAR_K_DIR ? set_member(ix, 0, m, err) : KVRO_OK;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        uint32_t i = find(ix, cur, p, n);
+        if (!slash) {
+            if (i == TAR_NONE) {
+                kvro_status s = new_node(ix, cur, p, n, &i, err);
+                if (s != KVRO_OK)
+                    return s;
+            } else if (m->kind != TAR_K_DIR && ix->nodes[i].child != TAR_NONE) {
+                return kvro_error_set(err, KVRO_E_CORRUPT,
+                                      "tar: member '%s' at offset %lld is a %s, but earlier "
+                                      "members are inside it",
+                                      m->path, (long long)hdr, kind_word((uint8_t)m->kind));
+            }
+            return set_member(ix, i, m, err);
+        }
+        if (i == TAR_NONE) {
+            kvro_status s = new_node(ix, cur, p, n, &i, err);
+            if (s != KVRO_OK)
+                return s;
+        } else if (ix->nodes[i].kind != TAR_K_DIR) {
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: member '%s' at offset %lld is inside '%.*s', an earlier "
+                                  "member that is a %s, not a directory",
+                                  m->path, (long long)hdr, (int)(slash - m->path), m->path,
+                                  kind_word(ix->nodes[i].kind));
+        }
+        cur = i;
+        p = slash + 1;
+    }
+}
+
+void tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size)
+{
+    /* Components are collected leaf first, then written root first. */
+    uint32_t chain[64];
+    size_t depth = 0;
+    bool cut = false;
+    for (uint32_t i = node; i != 0; i = ix->nodes[i].parent) {
+        if (depth == 64) {
+            cut = true;
+            break;
+        }
+        chain[depth++] = i;
+    }
+    size_t o = 0;
+    buf[0] = '\0';
+    if (cut)
+        o += (size_t)snprintf(buf, size, ".../");
+    while (depth && o < size) {
+        depth--;
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", tar_node_name(ix, chain[depth]),
+                              depth ? "/" : "");
+    }
+}
+
+/* ------------------------------------------------------------ resolving */
+
+static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, bool follow,
+                        int *hops, uint32_t *out, kvro_error *err);
+
+/* Follows NODE while it is a link. A symlink's target is relative to the
+ * directory holding the name it was reached by (BASE), even through a hard
+ * link, as on a filesystem where both names share one inode. */
+static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t *out,
+                         kvro_error *err)
+{
+    uint32_t base = ix->nodes[node].parent;
+    for (;;) {
+        const tar_node *d = &ix->nodes[node];
+        if (d->kind != TAR_K_HARDLINK && d->kind != TAR_K_SYMLINK) {
+            *out = node;
+            return KVRO_OK;
+        }
+        char name[512];
+        if (++*hops > TAR_MAX_LINKS) {
+            tar_index_path(ix, node, name, sizeof name);
+            return kvro_error_set(err, KVRO_E_LINK,
+                                  "tar: too many levels of links at '%s' (a loop)", name);
+        }
+        const char *target = ix->arena + d->link;
+        if (d->kind == TAR_K_SYMLINK) {
+            if (target[0] == '/' || !target[0]) {
+                tar_index_path(ix, node, name, sizeof name);
+                return kvro_error_set(err, KVRO_E_LINK,
+                                      target[0] ? "tar: symbolic link '%s' -> '%s' leads "
+                                                  "outside the archive (absolute target)"
+                                                : "tar: symbolic link '%s' has an empty target%s",
+                                      name, target);
+            }
+            return walk(ix, base, target, true, hops, out, err);
+        }
+        uint32_t next;
+        kvro_status s = walk(ix, 0, target, false, hops, &next, err);
+        if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR) {
+            tar_index_path(ix, node, name, sizeof name);
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: hard link '%s' -> '%s': no such member in the archive",
+                                  name, target);
+        }
+        if (s != KVRO_OK)
+            return s;
+        node = next;
+    }
+}
+
+/* Walks PATH from directory START. Symlinks in every component are
+ * followed, in the last only if FOLLOW. "." and ".." appear only in link
+ * targets: keys are checked before they get here. */
+static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, bool follow,
+                        int *hops, uint32_t *out, kvro_error *err)
+{
+    uint32_t cur = start;
+    const char *p = path;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *c = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - c);
+        const char *rest = p;
+        while (*rest == '/')
+            rest++;
+        bool last = !*rest;
+        if (n == 1 && c[0] == '.')
+            continue;
+        if (n == 2 && c[0] == '.' && c[1] == '.') {
+            if (cur == 0)
+                return kvro_error_set(err, KVRO_E_LINK,
+                                      "tar: symbolic link target '%s' leads above the archive "
+                                      "root",
+                                      path);
+            cur = ix->nodes[cur].parent;
+            continue;
+        }
+        uint32_t i = find(ix, cur, c, n);
+        if (i == TAR_NONE)
+            return kvro_error_set(err, KVRO_E_NOT_FOUND,
+                                  last ? "no such key" : "no such directory '%.*s'", (int)n, c);
+        if (!last || follow) {
+            kvro_status s = deref(ix, i, hops, &i, err);
+            if (s != KVRO_OK)
+                return s;
+        }
+        if (!last && ix->nodes[i].kind != TAR_K_DIR)
+            return kvro_error_set(err, KVRO_E_NOT_DIR, "'%.*s' is not a directory", (int)n, c);
+        cur = i;
+    }
+    *out = cur;
+    return KVRO_OK;
+}
+
+static kvro_status servable(const tar_index *ix, uint32_t node, kvro_error *err)
+{
+    uint8_t k = ix->nodes[node].kind;
+    if (k == TAR_K_DIR || k == TAR_K_FILE || k == TAR_K_SPARSE)
+        return KVRO_OK;
+    char name[512];
+    tar_index_path(ix, node, name, sizeof name);
+    return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: '%s' is a %s, not a file or directory",
+                          name, kind_word(k));
+}
+
+kvro_status tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node, kvro_error *err)
+{
+    int hops = 0;
+    kvro_status s = walk(ix, 0, key, true, &hops, node, err);
+    return s == KVRO_OK ? servable(ix, *node, err) : s;
+}
+
+kvro_status tar_index_deref(const tar_index *ix, uint32_t node, uint32_t *out, kvro_error *err)
+{
+    int hops = 0;
+    kvro_status s = deref(ix, node, &hops, out, err);
+    return s == KVRO_OK ? servable(ix, *out, err) : s;
+}
+
+/* ------------------------------------------------------ loaded from disk */
+
+static bool valid_string(const tar_index *ix, uint32_t at, bool component)
+{
+    if (at >= ix->arena_len)
+        return false;
+    const char *s = ix->arena + at;
+    size_t n = strnlen(s, ix->arena_len - at);
+    if (n == ix->arena_len - at) /* no NUL before the end */
+        return false;
+    if (component)
+        return n > 0 && !memchr(s, '/', n) && strcmp(s, ".") && strcmp(s, "..");
+    return true;
+}
+
+kvro_status tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *err)
+{
+    if (ix->n == 0 || ix->arena_len == 0 || ix->arena[ix->arena_len - 1] != '\0')
+        return kvro_error_set(err, KVRO_E_CORRUPT, "index: empty member table");
+    for (uint32_t i = 0; i < ix->n; i++) {
+        tar_node *d = &ix->nodes[i];
+        bool ok = d->kind >= TAR_K_DIR && d->kind <= TAR_K_LAST && d->mode <= 07777 &&
+                  d->nsec >= 0 && d->nsec < 1000000000 && (d->flags & ~TAR_F_EXPLICIT) == 0 &&
+                  valid_string(ix, d->name, i != 0) && d->size >= 0 && d->off >= 0;
+        /* Parents come before their children (the scan implies them
+         * first), which also rules out cycles. */
+        ok = ok && (i == 0 ? d->parent == 0 && d->kind == TAR_K_DIR
+                           : d->parent < i && ix->nodes[d->parent].kind == TAR_K_DIR);
+        bool is_link = d->kind == TAR_K_HARDLINK || d->kind == TAR_K_SYMLINK;
+        ok = ok && (is_link ? valid_string(ix, d->link, false) : d->link == TAR_NONE);
+        if (ok && (d->kind == TAR_K_FILE || d->kind == TAR_K_SPARSE))
+            ok = d->size <= data_end && d->off <= data_end - d->size;
+        if (!ok)
+            return kvro_error_set(err, KVRO_E_CORRUPT, "index: bad member record %u", i);
+        d->child = TAR_NONE;
+    }
+    for (uint32_t i = ix->n; i-- > 1;) {
+        tar_node *d = &ix->nodes[i];
+        d->sibling = ix->nodes[d->parent].child;
+        ix->nodes[d->parent].child = i;
+    }
+    uint32_t nb = 1024;
+    while (nb < ix->n && nb < (1u << 31))
+        nb *= 2;
+    kvro_status s = rehash(ix, nb, err);
+    if (s != KVRO_OK)
+        return s;
+    for (uint32_t i = 1; i < ix->n; i++) {
+        const char *name = tar_node_name(ix, i);
+        if (find(ix, ix->nodes[i].parent, name, strlen(name)) != i)
+            return kvro_error_set(err, KVRO_E_CORRUPT, "index: duplicate member record %u", i);
+    }
+    return KVRO_OK;
+}

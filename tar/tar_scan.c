@@ -1,0 +1,498 @@
+/*
+ * tar_scan.c — one sequential pass over the headers of a tar archive,
+ * folding GNU long names ('L', 'K') and pax extended headers ('x', 'g')
+ * into the member that follows them, and adding each member to the index.
+ * Member data is never read, only skipped.
+ *
+ * Specs: POSIX.1-2017 pax "pax Extended Header" (record syntax, a zero-length
+ * value deletes the field, 'g' applies until overridden); GNU tar manual
+ * "Basic Tar Format" and src/list.c (a DIRTYPE member has no data whatever
+ * its size field says, other types skip their size; the first zero block
+ * ends the archive, with or without a second one).
+ *
+ * Policy for names with a "." or ".." component (after leading "/" and
+ * "./" are dropped): the member is SKIPPED, never served, and counted in
+ * tar_warnings with the first one's name and offset. A hard link whose
+ * target has such a component is skipped the same way, and since skipped
+ * members are never in the index a hard link can not reach one either.
+ * Names longer than KVRO_KEY_MAX (no key could name them) and non-directory
+ * members named "./" are skipped likewise.
+ */
+#include "tar_scan.h"
+
+#include "tar_format.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Largest extended header (GNU long name or pax data) we hold in memory.
+ * Real ones are a few hundred bytes; pax xattrs can reach megabytes. */
+#define TAR_EXT_MAX (16 << 20)
+
+/* A pax value's state in one header: absent, set, or deleted by an empty
+ * value (which then hides the global value and the header field too). */
+typedef enum { PV_NONE, PV_SET, PV_DELETED } pv_state;
+
+typedef struct pax_values {
+    pv_state path, linkpath, size, mtime;
+    char *path_s, *linkpath_s;
+    int64_t size_v, mtime_v;
+    int32_t nsec_v;
+    bool sparse;
+} pax_values;
+
+typedef struct scan {
+    tar_src *src;
+    tar_index *ix;
+    tar_warnings *w;
+    char *ext; /* the last extended header's data */
+    size_t ext_cap;
+    char *longname, *longlink;
+    pax_values x, g;
+    int64_t pending; /* offset of an extended header awaiting its member, or -1 */
+    char *norm;      /* normalised names */
+    size_t norm_cap;
+} scan;
+
+static void pax_clear(pax_values *v)
+{
+    free(v->path_s);
+    free(v->linkpath_s);
+    memset(v, 0, sizeof *v);
+}
+
+static void warn(scan *sc, const char *fmt, ...) KVRO_PRINTF(2, 3);
+static void warn(scan *sc, const char *fmt, ...)
+{
+    if (sc->w->count++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sc->w->first, sizeof sc->w->first, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static kvro_status oom(kvro_error *err)
+{
+    return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory reading headers");
+}
+
+/* Reads the SIZE bytes of an extended header's data at OFF into sc->ext
+ * (NUL-terminated), growing the buffer only as data actually arrives. */
+static kvro_status read_ext(scan *sc, int64_t off, int64_t size, int64_t hdr, kvro_error *err)
+{
+    if (size > TAR_EXT_MAX)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                              "tar: extended header at offset %lld has %lld bytes, more than %d",
+                              (long long)hdr, (long long)size, TAR_EXT_MAX);
+    size_t n = (size_t)size, done = 0;
+    while (done < n || !sc->ext) {
+        size_t want = n - done < 65536 ? n - done : 65536;
+        if (done + want + 1 > sc->ext_cap) {
+            size_t cap = sc->ext_cap ? sc->ext_cap * 2 : 4096;
+            while (cap < done + want + 1)
+                cap *= 2;
+            char *e = realloc(sc->ext, cap);
+            if (!e)
+                return oom(err);
+            sc->ext = e;
+            sc->ext_cap = cap;
+        }
+        size_t got;
+        kvro_status s =
+            sc->src->read(sc->src, off + (int64_t)done, sc->ext + done, want, &got, err);
+        if (s != KVRO_OK)
+            return s;
+        done += got;
+        if (got < want)
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: archive ends inside the extended header at offset %lld",
+                                  (long long)hdr);
+    }
+    sc->ext[n] = '\0';
+    return KVRO_OK;
+}
+
+static kvro_status set_string(pv_state *st, char **s, const tar_pax_record *r, int64_t hdr,
+                              kvro_error *err)
+{
+    free(*s);
+    *s = NULL;
+    if (r->value_len == 0) {
+        *st = PV_DELETED;
+        return KVRO_OK;
+    }
+    if (memchr(r->value, '\0', r->value_len))
+        return kvro_error_set(err, KVRO_E_CORRUPT,
+                              "tar: pax %.*s in the extended header at offset %lld holds a NUL",
+                              (int)r->key_len, r->key, (long long)hdr);
+    *s = malloc(r->value_len + 1);
+    if (!*s)
+        return oom(err);
+    memcpy(*s, r->value, r->value_len);
+    (*s)[r->value_len] = '\0';
+    *st = PV_SET;
+    return KVRO_OK;
+}
+
+/* Folds the records of the pax header in sc->ext into V. */
+static kvro_status pax_apply(scan *sc, pax_values *v, size_t len, int64_t data, int64_t hdr,
+                             kvro_error *err)
+{
+    size_t pos = 0;
+    for (;;) {
+        tar_pax_record r;
+        bool more;
+        kvro_status s = tar_pax_next(sc->ext, len, &pos, data, &r, &more, err);
+        if (s != KVRO_OK || !more)
+            return s;
+        bool bad = false;
+        int64_t ignored;
+        if (tar_pax_is(&r, "path") || tar_pax_is(&r, "GNU.sparse.name")) {
+            s = set_string(&v->path, &v->path_s, &r, hdr, err);
+            v->sparse |= r.key[0] == 'G';
+        } else if (tar_pax_is(&r, "linkpath")) {
+            s = set_string(&v->linkpath, &v->linkpath_s, &r, hdr, err);
+        } else if (tar_pax_is(&r, "size")) {
+            v->size = r.value_len ? PV_SET : PV_DELETED;
+            bad = r.value_len && !tar_pax_uint(r.value, r.value_len, &v->size_v);
+        } else if (tar_pax_is(&r, "mtime")) {
+            v->mtime = r.value_len ? PV_SET : PV_DELETED;
+            bad = r.value_len && !tar_pax_time(r.value, r.value_len, &v->mtime_v, &v->nsec_v);
+        } else if (tar_pax_is(&r, "uid") || tar_pax_is(&r, "gid")) {
+            bad = r.value_len && !tar_pax_uint(r.value, r.value_len, &ignored);
+        } else if (r.key_len > 11 && memcmp(r.key, "GNU.sparse.", 11) == 0) {
+            v->sparse = true; /* any of GNU's sparse formats 0.0, 0.1, 1.0 */
+        }
+        if (s != KVRO_OK)
+            return s;
+        if (bad)
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: bad pax %.*s value in the extended header at offset %lld",
+                                  (int)r.key_len, r.key, (long long)hdr);
+    }
+}
+
+static kvro_status take_ext_string(scan *sc, char **dst, int64_t size)
+{
+    free(*dst);
+    /* GNU writes the name with its NUL inside the size; stop at the first. */
+    size_t n = strnlen(sc->ext, (size_t)size);
+    *dst = malloc(n + 1);
+    if (!*dst)
+        return KVRO_E_NOMEM;
+    memcpy(*dst, sc->ext, n);
+    (*dst)[n] = '\0';
+    return KVRO_OK;
+}
+
+/* The effective string: this member's pax value, else the global one,
+ * else GNU's long name, else the header field. */
+static const char *pick(pv_state x, const char *xs, pv_state g, const char *gs, const char *gnu,
+                        const char *field)
+{
+    if (x == PV_SET)
+        return xs;
+    if (x == PV_NONE && g == PV_SET)
+        return gs;
+    return gnu ? gnu : field;
+}
+
+static kvro_status norm_room(scan *sc, size_t n, kvro_error *err)
+{
+    if (n + 1 <= sc->norm_cap)
+        return KVRO_OK;
+    char *p = realloc(sc->norm, n + 1);
+    if (!p)
+        return oom(err);
+    sc->norm = p;
+    sc->norm_cap = n + 1;
+    return KVRO_OK;
+}
+
+static const char *member_name(const scan *sc, const tar_header *h)
+{
+    return pick(sc->x.path, sc->x.path_s, sc->g.path, sc->g.path_s, sc->longname, h->name);
+}
+
+/* Builds the member from header H (at HDR, data at DATA) and what the
+ * extended headers said, and adds it unless it is to be skipped. */
+static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_t data,
+                              int64_t size, kvro_error *err)
+{
+    const char *name = member_name(sc, h);
+    const char *link = pick(sc->x.linkpath, sc->x.linkpath_s, sc->g.linkpath, sc->g.linkpath_s,
+                            sc->longlink, h->link);
+    tar_member m = {.off = data, .size = size, .mode = h->mode};
+    m.mtime = h->mtime;
+    if (sc->x.mtime == PV_SET || (sc->x.mtime == PV_NONE && sc->g.mtime == PV_SET)) {
+        const pax_values *v = sc->x.mtime == PV_SET ? &sc->x : &sc->g;
+        m.mtime = v->mtime_v;
+        m.nsec = v->nsec_v;
+    }
+    switch (h->type) {
+    case TAR_T_HARDLINK: m.kind = TAR_K_HARDLINK; break;
+    case TAR_T_SYMLINK: m.kind = TAR_K_SYMLINK; break;
+    case TAR_T_DIR: m.kind = TAR_K_DIR; break;
+    case TAR_T_SPECIAL: m.kind = TAR_K_SPECIAL; break;
+    case TAR_T_SPARSE: m.kind = TAR_K_SPARSE; break;
+    default: m.kind = sc->x.sparse || sc->g.sparse ? TAR_K_SPARSE : TAR_K_FILE; break;
+    }
+    size_t nlen = strlen(name), llen = strlen(link);
+    kvro_status s = norm_room(sc, nlen + llen + 1, err);
+    if (s != KVRO_OK)
+        return s;
+    char *path = sc->norm, *target = sc->norm + nlen + 1;
+    if (tar_path_normalise(name, nlen, path) != TAR_PATH_OK) {
+        warn(sc, "member '%s' at offset %lld: its path has a '.' or '..' component",
+             name, (long long)hdr);
+        return KVRO_OK;
+    }
+    if (strlen(path) > KVRO_KEY_MAX) {
+        warn(sc, "member '%.200s...' at offset %lld: its path is too long", path,
+             (long long)hdr);
+        return KVRO_OK;
+    }
+    if (!*path && m.kind != TAR_K_DIR) {
+        warn(sc, "member '%s' at offset %lld: a non-directory named as the root", name,
+             (long long)hdr);
+        return KVRO_OK;
+    }
+    if (m.kind == TAR_K_HARDLINK) {
+        /* Hard links name a member exactly, so they are normalised like one. */
+        if (tar_path_normalise(link, llen, target) != TAR_PATH_OK || !*target) {
+            warn(sc,
+                 "hard link '%s' at offset %lld: its target is not a member "
+                 "name kvro serves",
+                 path, (long long)hdr);
+            return KVRO_OK;
+        }
+        m.link = target;
+    } else if (m.kind == TAR_K_SYMLINK) {
+        m.link = link; /* kept as written: resolved relative to its directory at lookup */
+    }
+    m.path = path;
+    return tar_index_add(sc->ix, &m, hdr, err);
+}
+
+static void reset_member_state(scan *sc)
+{
+    pax_clear(&sc->x);
+    free(sc->longname);
+    free(sc->longlink);
+    sc->longname = sc->longlink = NULL;
+    sc->pending = -1;
+}
+
+/* Handles the header block H at POS; *next gets the following header's
+ * offset, *end whether the archive ended. */
+static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, int64_t *next,
+                              kvro_error *err)
+{
+    tar_header h;
+    kvro_status s = tar_header_decode(blk, pos, &h, err);
+    if (s != KVRO_OK)
+        return s;
+    int64_t data = pos + TAR_BLOCK;
+    int64_t size = h.size;
+    bool member = h.type <= TAR_T_SPARSE;
+    if (member && (sc->x.size == PV_SET || (sc->x.size == PV_NONE && sc->g.size == PV_SET)))
+        size = sc->x.size == PV_SET ? sc->x.size_v : sc->g.size_v;
+    /* GNU tar skips no data after a DIRTYPE header, whatever its size. */
+    if (h.typeflag == '5')
+        size = 0;
+    if (size > INT64_MAX - data - TAR_BLOCK)
+        return kvro_error_set(err, KVRO_E_CORRUPT, "tar: size %lld at offset %lld is too large",
+                              (long long)size, (long long)pos);
+
+    switch (h.type) {
+    case TAR_T_LONGNAME:
+    case TAR_T_LONGLINK:
+        s = read_ext(sc, data, size, pos, err);
+        if (s == KVRO_OK &&
+            take_ext_string(sc, h.type == TAR_T_LONGNAME ? &sc->longname : &sc->longlink, size) !=
+                KVRO_OK)
+            s = oom(err);
+        break;
+    case TAR_T_PAX:
+    case TAR_T_PAX_GLOBAL:
+        s = read_ext(sc, data, size, pos, err);
+        if (s == KVRO_OK)
+            s = pax_apply(sc, h.type == TAR_T_PAX ? &sc->x : &sc->g, (size_t)size, data, pos, err);
+        break;
+    case TAR_T_SPARSE:
+        /* GNU old sparse: the map may continue in extension blocks before
+         * the data. */
+        for (bool more = h.sparse_ext; s == KVRO_OK && more; data += TAR_BLOCK) {
+            unsigned char ext[TAR_BLOCK];
+            size_t got;
+            s = sc->src->read(sc->src, data, ext, TAR_BLOCK, &got, err);
+            if (s == KVRO_OK && got < TAR_BLOCK)
+                s = kvro_error_set(err, KVRO_E_CORRUPT,
+                                   "tar: archive ends in the sparse map at offset %lld",
+                                   (long long)data);
+            more = s == KVRO_OK && tar_sparse_ext_continues(ext);
+        }
+        break;
+    default: break;
+    }
+    if (s != KVRO_OK)
+        return s;
+    if (h.type != TAR_T_LONGNAME && h.type != TAR_T_LONGLINK && h.type != TAR_T_PAX &&
+        h.type != TAR_T_PAX_GLOBAL) {
+        bool ok;
+        s = sc->src->has(sc->src, data + size, &ok, err);
+        if (s != KVRO_OK)
+            return s;
+        if (!ok)
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: member '%s' at offset %lld: its %lld bytes of data run "
+                                  "past the end of the archive",
+                                  member_name(sc, &h), (long long)pos, (long long)size);
+    }
+    if (member) {
+        s = add_member(sc, &h, pos, data, size, err);
+        reset_member_state(sc);
+    } else if (h.type != TAR_T_PAX_GLOBAL && h.type != TAR_T_IGNORED && sc->pending < 0) {
+        sc->pending = pos;
+    }
+    *next = data + ((size + TAR_BLOCK - 1) & ~(int64_t)(TAR_BLOCK - 1));
+    return s;
+}
+
+kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *err)
+{
+    scan sc = {.src = src, .ix = ix, .w = w, .pending = -1};
+    kvro_status s = KVRO_OK;
+    int64_t pos = 0;
+    for (;;) {
+        unsigned char blk[TAR_BLOCK];
+        size_t got;
+        s = src->read(src, pos, blk, TAR_BLOCK, &got, err);
+        if (s != KVRO_OK)
+            break;
+        if (got > 0 && got < TAR_BLOCK) {
+            s = kvro_error_set(err, KVRO_E_CORRUPT, "tar: truncated header at offset %lld",
+                               (long long)pos);
+            break;
+        }
+        /* The end: EOF at a header boundary, or the first zero block (a
+         * second one usually follows; GNU tar stops at the first too). */
+        if (got == 0 || tar_block_is_zero(blk)) {
+            if (sc.pending >= 0)
+                s = kvro_error_set(err, KVRO_E_CORRUPT,
+                                   "tar: archive ends after the extended header at offset %lld, "
+                                   "before its member",
+                                   (long long)sc.pending);
+            break;
+        }
+        s = one_header(&sc, blk, pos, &pos, err);
+        if (s != KVRO_OK)
+            break;
+    }
+    reset_member_state(&sc);
+    pax_clear(&sc.g);
+    free(sc.ext);
+    free(sc.norm);
+    return s;
+}
+
+/* ------------------------------------------------------ plain file source */
+
+#define FILE_BUF (256 << 10)
+#define REPORT_EVERY (64 << 20)
+
+static kvro_status file_pread(tar_file_src *f, void *buf, size_t n, int64_t off, size_t *got,
+                              kvro_error *err)
+{
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = pread(f->fd, (char *)buf + *got, n - *got, (off_t)(off + (int64_t)*got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
+                                  (long long)(off + (int64_t)*got), strerror(errno));
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    return KVRO_OK;
+}
+
+static void report(tar_file_src *f, int64_t done)
+{
+    if (f->opts->progress && done >= f->next_report) {
+        f->opts->progress(f->opts->progress_arg, "indexing", done, f->size);
+        f->next_report = done + REPORT_EVERY;
+    }
+}
+
+static kvro_status file_read(tar_src *s, int64_t off, void *buf, size_t n, size_t *got,
+                             kvro_error *err)
+{
+    tar_file_src *f = (tar_file_src *)s;
+    size_t done = 0;
+    *got = 0;
+    while (done < n && off < f->size) {
+        if (off >= f->buf_off && off < f->buf_off + (int64_t)f->buf_len) {
+            size_t at = (size_t)(off - f->buf_off);
+            size_t k = f->buf_len - at < n - done ? f->buf_len - at : n - done;
+            memcpy((char *)buf + done, f->buf + at, k);
+            done += k;
+            off += (int64_t)k;
+            continue;
+        }
+        report(f, off);
+        size_t k;
+        kvro_status st;
+        if (n - done >= FILE_BUF) { /* large: straight into the caller's buffer */
+            st = file_pread(f, (char *)buf + done, n - done, off, &k, err);
+            done += k;
+            off += (int64_t)k;
+        } else {
+            st = file_pread(f, f->buf, FILE_BUF, off, &k, err);
+            f->buf_off = off;
+            f->buf_len = k;
+        }
+        if (st != KVRO_OK)
+            return st;
+        if (k == 0) /* shorter than fstat said: it shrank under us */
+            break;
+    }
+    *got = done;
+    return KVRO_OK;
+}
+
+static kvro_status file_has(tar_src *s, int64_t end, bool *ok, kvro_error *err)
+{
+    (void)err;
+    *ok = end <= ((tar_file_src *)s)->size;
+    return KVRO_OK;
+}
+
+kvro_status tar_file_src_init(tar_file_src *f, int fd, int64_t size, const kvro_options *o,
+                              kvro_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->base.read = file_read;
+    f->base.has = file_has;
+    f->fd = fd;
+    f->size = size;
+    f->opts = o;
+    f->buf = malloc(FILE_BUF);
+    if (!f->buf)
+        return oom(err);
+    return KVRO_OK;
+}
+
+void tar_file_src_done(tar_file_src *f)
+{
+    if (f->opts && f->opts->progress)
+        f->opts->progress(f->opts->progress_arg, "indexing", f->size, f->size);
+    free(f->buf);
+    f->buf = NULL;
+}
