@@ -62,10 +62,17 @@ static void open_progress(void *arg, const char *what, int64_t done, int64_t tot
     progress_update(p, -1, done, total);
 }
 
+static void open_warning(void *arg, const char *message)
+{
+    fprintf(stderr, "mkkv: warning: %s: %s\n", (const char *)arg, message);
+}
+
 int open_source(const char *path, const common_opts *o, kvro **kv)
 {
     kvro_error err;
     kvro_options opts = o->open;
+    opts.warning = open_warning;
+    opts.warning_arg = (void *)path;
     progress p = {0};
     if (!o->quiet && isatty(STDERR_FILENO)) {
         opts.progress = open_progress;
