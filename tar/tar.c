@@ -269,19 +269,35 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
         return s;
     if (t->ix.nodes[i].kind != TAR_K_DIR)
         return kvro_error_set(err, KVRO_E_NOT_DIR, "is a file, not a directory");
+    size_t dlen = strlen(dir);
+    char *child = NULL;
     for (uint32_t c = t->ix.nodes[i].child; c != TAR_NONE; c = t->ix.nodes[c].sibling) {
         uint32_t target = c;
-        /* Links are listed as what they lead to; one that leads nowhere we
-         * serve is not a key, nor are devices and FIFOs. */
-        if (t->ix.nodes[c].kind == TAR_K_SPECIAL)
+        const char *name = tar_node_name(&t->ix, c);
+        uint8_t kind = t->ix.nodes[c].kind;
+        /* Links are listed as what they lead to, resolved as the child's key
+         * would be (so a loop back through DIR is caught); one that leads
+         * nowhere we serve is not a key, nor are devices and FIFOs. */
+        if (kind == TAR_K_SPECIAL)
             continue;
-        kvro_error ignored;
-        if (tar_index_deref(&t->ix, c, &target, &ignored) != KVRO_OK)
-            continue;
-        kvro_kind kind = t->ix.nodes[target].kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
-        if (fn(arg, tar_node_name(&t->ix, c), kind))
+        if (kind == TAR_K_SYMLINK || kind == TAR_K_HARDLINK) {
+            size_t n = strlen(name);
+            char *k = realloc(child, dlen + n + 2);
+            if (!k) {
+                free(child);
+                return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
+            }
+            child = k;
+            snprintf(child, dlen + n + 2, "%s%s%s", dir, dlen ? "/" : "", name);
+            kvro_error ignored;
+            if (tar_index_resolve(&t->ix, child, &target, &ignored) != KVRO_OK)
+                continue;
+        }
+        kvro_kind k = t->ix.nodes[target].kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
+        if (fn(arg, name, k))
             break;
     }
+    free(child);
     return KVRO_OK;
 }
 

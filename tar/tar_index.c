@@ -286,8 +286,9 @@ void tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size)
 
 /* ------------------------------------------------------------ resolving */
 
+typedef struct tar_seen tar_seen;
 static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, bool follow,
-                        int *hops, uint32_t *out, kvro_error *err);
+                        int *hops, tar_seen *seen, uint32_t *out, kvro_error *err);
 
 /* Follows NODE while it is a link. A symlink's target is relative to the
  * directory holding the name it was reached by (BASE), even through a hard
@@ -318,10 +319,10 @@ static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t
                                                 : "tar: symbolic link '%s' has an empty target%s",
                                       name, target);
             }
-            return walk(ix, base, target, true, hops, out, err);
+            return walk(ix, base, target, true, hops, NULL, out, err);
         }
         uint32_t next;
-        kvro_status s = walk(ix, 0, target, false, hops, &next, err);
+        kvro_status s = walk(ix, 0, target, false, hops, NULL, &next, err);
         if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR) {
             tar_index_path(ix, node, name, sizeof name);
             return kvro_error_set(err, KVRO_E_CORRUPT,
@@ -334,13 +335,46 @@ static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t
     }
 }
 
+/* The directories a key's components have led to so far. Reaching one of
+ * them again means symlinks lead back to where the key has been (a -> ".",
+ * a/l -> "../b" with b/l -> "../a"): the tree would be infinite, so such a
+ * key is refused as a loop, as the host-directory backend does. */
+struct tar_seen {
+    uint32_t *node, small[64]; /* NODE is SMALL until a deep key needs more */
+    size_t n, cap;
+};
+
+static kvro_status seen_add(tar_seen *seen, uint32_t node, kvro_error *err)
+{
+    for (size_t k = 0; k < seen->n; k++)
+        if (seen->node[k] == node)
+            return kvro_error_set(err, KVRO_E_LINK,
+                                  "tar: symbolic links lead back to a directory the key "
+                                  "already passed (a loop)");
+    if (seen->n == seen->cap) {
+        uint32_t *v = malloc(2 * seen->cap * sizeof *v);
+        if (!v)
+            return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
+        memcpy(v, seen->node, seen->n * sizeof *v);
+        if (seen->node != seen->small)
+            free(seen->node);
+        seen->node = v;
+        seen->cap *= 2;
+    }
+    seen->node[seen->n++] = node;
+    return KVRO_OK;
+}
+
 /* Walks PATH from directory START. Symlinks in every component are
  * followed, in the last only if FOLLOW. "." and ".." appear only in link
- * targets: keys are checked before they get here. */
+ * targets: keys are checked before they get here. SEEN is given for a
+ * key's own walk, NULL for a link target's. */
 static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, bool follow,
-                        int *hops, uint32_t *out, kvro_error *err)
+                        int *hops, tar_seen *seen, uint32_t *out, kvro_error *err)
 {
     uint32_t cur = start;
+    if (seen && seen_add(seen, cur, err) != KVRO_OK)
+        return KVRO_E_LINK;
     const char *p = path;
     for (;;) {
         while (*p == '/')
@@ -377,6 +411,8 @@ static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, b
         }
         if (!last && ix->nodes[i].kind != TAR_K_DIR)
             return kvro_error_set(err, KVRO_E_NOT_DIR, "'%.*s' is not a directory", (int)n, c);
+        if (seen && ix->nodes[i].kind == TAR_K_DIR && seen_add(seen, i, err) != KVRO_OK)
+            return KVRO_E_LINK;
         cur = i;
     }
     *out = cur;
@@ -397,15 +433,14 @@ static kvro_status servable(const tar_index *ix, uint32_t node, kvro_error *err)
 kvro_status tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node, kvro_error *err)
 {
     int hops = 0;
-    kvro_status s = walk(ix, 0, key, true, &hops, node, err);
+    tar_seen seen;
+    seen.node = seen.small;
+    seen.n = 0;
+    seen.cap = sizeof seen.small / sizeof seen.small[0];
+    kvro_status s = walk(ix, 0, key, true, &hops, &seen, node, err);
+    if (seen.node != seen.small)
+        free(seen.node);
     return s == KVRO_OK ? servable(ix, *node, err) : s;
-}
-
-kvro_status tar_index_deref(const tar_index *ix, uint32_t node, uint32_t *out, kvro_error *err)
-{
-    int hops = 0;
-    kvro_status s = deref(ix, node, &hops, out, err);
-    return s == KVRO_OK ? servable(ix, *out, err) : s;
 }
 
 /* ------------------------------------------------------ loaded from disk */

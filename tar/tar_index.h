@@ -91,10 +91,6 @@ kvro_status tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_
 kvro_status tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node,
                               kvro_error *err);
 
-/* Resolves a child node found by listing (same rules); a node that can not
- * be served resolves to an error. */
-kvro_status tar_index_deref(const tar_index *ix, uint32_t node, uint32_t *out, kvro_error *err);
-
 /* The full path of NODE into BUF[SIZE] (cut if too long), for messages. */
 void tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size);
 

@@ -111,6 +111,12 @@ static int setup(void **state)
     link_abs(t->root, "abs_in", t->real_root, "sub/inner");
     link_abs(t->root, "abs_dir", t->real_root, "sub");
     link_at(t->root, "abs_root", t->real_root); /* an ancestor too */
+    /* Each stays inside, together they loop (ping/to_pong/to_ping/...). */
+    char *d;
+    t_mkdirs(d = in(t->root, "ping")), free(d);
+    t_mkdirs(d = in(t->root, "pong")), free(d);
+    link_at(t->root, "ping/to_pong", "../pong");
+    link_at(t->root, "pong/to_ping", "../ping");
 
     char *p = in(t->root, "fifo");
     if (mkfifo(p, 0644) != 0)
@@ -322,6 +328,8 @@ static void test_link_loops(void **state)
     expect_link_error(kv, "rel_dir/parent", "loop");
     expect_link_error(kv, "abs_root", "loop");
     expect_link_error(kv, "abs_root/sub/inner", "loop");
+    expect_link_error(kv, "ping/to_pong/to_ping", "loop");
+    expect_link_error(kv, "ping/to_pong/to_ping/to_pong", "loop");
     kvro_error err;
     int64_t n;
     bool present = true;
@@ -367,9 +375,14 @@ static void test_listing_omits(void **state)
     kvro *kv = open_kv(t);
     static const want_entry root[] = {
         {"abs_dir", KVRO_KIND_DIR}, {"abs_in", KVRO_KIND_FILE},   {"file", KVRO_KIND_FILE},
-        {"rel_dir", KVRO_KIND_DIR}, {"rel_file", KVRO_KIND_FILE}, {"sub", KVRO_KIND_DIR},
+        {"ping", KVRO_KIND_DIR},    {"pong", KVRO_KIND_DIR},      {"rel_dir", KVRO_KIND_DIR},
+        {"rel_file", KVRO_KIND_FILE}, {"sub", KVRO_KIND_DIR},
     };
     check_list(kv, "", root, sizeof root / sizeof root[0]);
+    /* The link is listed where its key is fine, left out where it loops. */
+    static const want_entry ping[] = {{"to_pong", KVRO_KIND_DIR}};
+    check_list(kv, "ping", ping, 1);
+    check_list(kv, "ping/to_pong", NULL, 0);
     static const want_entry sub[] = {{"back", KVRO_KIND_FILE}, {"inner", KVRO_KIND_FILE}};
     check_list(kv, "sub", sub, 2);
     kvro_close(kv);

@@ -651,6 +651,14 @@ static void test_symlinks(void **state)
     tb_header(&t, "abs", '2', 0, "/etc/passwd");
     tb_header(&t, "dangling", '2', 0, "nope");
     tb_header(&t, "through", '2', 0, "dl/rel");
+    /* Two directories linking to each other: each link alone stays inside,
+     * together they make an infinite tree (ping/to_pong/to_ping/...). */
+    tb_header(&t, "ping/", '5', 0, NULL);
+    tb_header(&t, "pong/", '5', 0, NULL);
+    tb_file(&t, "pong/ball", "ball");
+    tb_header(&t, "ping/to_pong", '2', 0, "../pong");
+    tb_header(&t, "pong/to_ping", '2', 0, "../ping");
+    tb_header(&t, "d/up", '2', 0, "..");
     for (int i = 0; i < 30; i++) { /* a chain of 30 links is fine */
         char name[16], to[16];
         snprintf(name, sizeof name, "c%02d", i);
@@ -672,6 +680,15 @@ static void test_symlinks(void **state)
     want_status(kv, "d/esc2", KVRO_E_LINK, "above the archive root");
     want_status(kv, "abs", KVRO_E_LINK, "outside the archive");
     want_status(kv, "dangling", KVRO_E_NOT_FOUND, NULL);
+    want_value(kv, "ping/to_pong/ball", "ball");
+    want_status(kv, "ping/to_pong/to_ping", KVRO_E_LINK, "loop");
+    want_status(kv, "ping/to_pong/to_ping/to_pong/ball", KVRO_E_LINK, "loop");
+    want_status(kv, "d/up", KVRO_E_LINK, "loop");
+    want_status(kv, "d/up/t.txt", KVRO_E_LINK, "loop");
+    /* Listings leave out exactly the children whose keys loop. */
+    want_names(kv, "ping", "to_pong");
+    want_names(kv, "ping/to_pong", "ball");
+    want_names(kv, "d", "dot rel");
     int64_t got;
     char buf[8];
     kvro_error e;
@@ -679,7 +696,7 @@ static void test_symlinks(void **state)
     char *names = names_of(kv, "");
     assert_string_equal(names, "c00 c01 c02 c03 c04 c05 c06 c07 c08 c09 c10 c11 c12 c13 c14 c15 "
                                "c16 c17 c18 c19 c20 c21 c22 c23 c24 c25 c26 c27 c28 c29 d dl "
-                               "t.txt through");
+                               "ping pong t.txt through");
     free(names);
     kvro_close(kv);
     free(p);
