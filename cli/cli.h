@@ -21,7 +21,7 @@ typedef struct command {
     const char *help;    /* full text for mkkv CMD --help */
 } command;
 
-extern const command cmd_ls, cmd_cat, cmd_stat, cmd_verify;
+extern const command cmd_ls, cmd_cat, cmd_stat, cmd_verify, cmd_tar;
 
 /* Options every command that opens a source understands. */
 typedef struct common_opts {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const command *const commands[] = {
-    &cmd_ls, &cmd_cat, &cmd_stat, &cmd_verify, NULL,
+    &cmd_ls, &cmd_cat, &cmd_stat, &cmd_verify, &cmd_tar, NULL,
 };
 
 static void help(FILE *f)

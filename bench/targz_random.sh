@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/targz_random.sh — random reads inside a .tar.gz of more than 1 GiB:
+# after one `mkkv ls` has built (and saved) the access index, N=21 reads of
+# 64 KiB at random offsets of a 1.2 GiB member, each a whole
+# `mkkv cat --offset X --length 65536 -q` process; their median against the
+# peer way, `tar -xzOf x.tar.gz member | tail -c +X | head -c 65536`, at a
+# few offsets. Target for mkkv: median <= 20 ms. Each mkkv read is also
+# compared with the peer's bytes where both were taken.
+#
+# Usage: bench/targz_random.sh [N [PEER_RUNS]]   (MKKV=path/to/mkkv)
+# Everything is single-shot and timed with `date +%s%N`: hyperfine would
+# repeat each offset, and a repeat is not a random read. Also shown: the
+# median of `mkkv stat` on the member (open + index load, no data read), to
+# tell the cost of opening from that of reading. Needs mkkv's tar reader,
+# about 2.5 GB in $TMPDIR, and about a minute to make the archive.
+# Not part of the test suite.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkkv=${MKKV:-$root/build/cli/mkkv}
+n=${1:-21}
+peer_runs=${2:-3}
+mib=${MIB:-1216}   # member size; 1216 MiB makes the .tar.gz pass 1 GiB
+for tool in "$mkkv" python3 tar gzip; do
+  command -v "$tool" >/dev/null || { echo "targz_random: needs $tool" >&2; exit 1; }
+done
+"$mkkv" --help | sed -n '/A SOURCE is any of/,$p' | grep -q '^  tar ' \
+  || { echo "targz_random: this mkkv has no tar reader" >&2; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/kvro-bench-targz-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# The member: 8 MiB stretches of raw random bytes (incompressible)
+# alternating with 6 MiB of it in base64 (text, ~75% after gzip), 1.1 GiB in
+# all (MIB=... to change it), so that the gzip stream itself passes 1 GiB. gzip -1 keeps the
+# compression quick; the reader does not care how hard the writer tried.
+mkdir "$work/m"
+python3 - "$work/m/member.bin" "$mib" <<'PY'
+import base64, os, sys
+size = int(sys.argv[2]) << 20
+with open(sys.argv[1], "wb") as f:
+    done, raw = 0, True
+    while done < size:
+        chunk = os.urandom(8 << 20) if raw else base64.encodebytes(os.urandom(6 << 20))
+        chunk = chunk[:size - done]
+        f.write(chunk)
+        done, raw = done + len(chunk), not raw
+PY
+t0=$(now_ns)
+tar -cf - -C "$work/m" member.bin | gzip -1 > "$work/x.tar.gz"
+t1=$(now_ns)
+size=$(stat -c %s "$work/m/member.bin")
+gzsize=$(stat -c %s "$work/x.tar.gz")
+echo "archive: $gzsize bytes compressed, member $size bytes" \
+  "(made in $(((t1 - t0) / 1000000)) ms)" >&2
+
+# The first open inflates everything once and saves the index.
+idx=$work/x.idx
+t0=$(now_ns)
+"$mkkv" ls -q --index "$idx" "$work/x.tar.gz" >/dev/null
+t1=$(now_ns)
+t_index=$(((t1 - t0) / 1000))
+
+# N offsets, the same for every run of this script.
+mapfile -t offsets < <(python3 -c "
+import random
+r = random.Random(7)
+for _ in range($n): print(r.randrange(0, $size - 65536))")
+
+ours=()
+for x in "${offsets[@]}"; do
+  t0=$(now_ns)
+  "$mkkv" cat -q --index "$idx" --offset "$x" --length 65536 "$work/x.tar.gz" member.bin \
+    > "$work/ours.$x"
+  t1=$(now_ns)
+  ours+=($(((t1 - t0) / 1000)))
+  [ "$(stat -c %s "$work/ours.$x")" -eq 65536 ] || { echo "short read at $x" >&2; exit 1; }
+done
+
+opens=()
+for ((i = 0; i < 5; i++)); do
+  t0=$(now_ns)
+  "$mkkv" stat -q --index "$idx" "$work/x.tar.gz" member.bin >/dev/null
+  t1=$(now_ns)
+  opens+=($(((t1 - t0) / 1000)))
+done
+
+peer=()
+for ((i = 0; i < peer_runs && i < n; i++)); do
+  x=${offsets[$i]}
+  t0=$(now_ns)
+  # head stops the pipe early (SIGPIPE upstream): not a failure here.
+  (set +o pipefail
+   tar -xzOf "$work/x.tar.gz" member.bin | tail -c +$((x + 1)) | head -c 65536 > "$work/peer.$x")
+  t1=$(now_ns)
+  peer+=($(((t1 - t0) / 1000)))
+  cmp -s "$work/ours.$x" "$work/peer.$x" || { echo "bytes differ at offset $x" >&2; exit 1; }
+done
+
+m_ours=$(printf '%s\n' "${ours[@]}" | median)
+m_peer=$(printf '%s\n' "${peer[@]}" | median)
+m_open=$(printf '%s\n' "${opens[@]}" | median)
+python3 - "$t_index" "$m_ours" "$m_peer" "$m_open" "$n" "${#peer[@]}" "$gzsize" <<'PY'
+import sys
+t_index, m_ours, m_peer, m_open = (int(v) / 1e6 for v in sys.argv[1:5])
+n, np, gz = sys.argv[5], sys.argv[6], int(sys.argv[7])
+print(f"random 64 KiB reads in a {gz / (1 << 30):.2f} GiB .tar.gz:")
+print(f"  first open (index build)      {t_index:8.2f} s")
+print(f"  mkkv cat, median of {n:>3}      {m_ours*1000:8.1f} ms  "
+      f"{'OK' if m_ours <= 0.020 else 'MISSES TARGET (20 ms)'}")
+print(f"  of which open (mkkv stat), median of 5 {m_open*1000:.1f} ms")
+print(f"  tar -xzO | tail | head, of {np} {m_peer*1000:8.1f} ms")
+print(f"  ours/peer = {m_ours / m_peer:.4f}  (peer is {m_peer / m_ours:.0f}x slower)")
+PY

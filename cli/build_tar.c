@@ -1,0 +1,516 @@
+/*
+ * build_tar.c — mkkv tar SOURCE OUT: a deterministic tar (or tar.gz) of any
+ * source, written with libarchive.
+ *
+ * Format: libarchive's "restricted pax" (POSIX.1-2001 pax interchange, as
+ * archive_write_set_format_pax_restricted writes it): a plain ustar header
+ * when a member fits one, a pax 'x' header before it only for what ustar can
+ * not hold (a long or non-ASCII path or link, a size of 8 GiB or more). In
+ * that mode libarchive writes no atime/ctime records (they are full-pax
+ * only) and names the 'x' headers "PaxHeader/NAME" without a PID, so the
+ * bytes depend only on what we put in each entry, and we put in only the
+ * normalised fields below. Its gzip filter stores the current time unless
+ * told "!timestamp", and never a file name.
+ *
+ * Output goes to a mkstemp file next to OUT, fsync'd and renamed over OUT
+ * once whole, so OUT is either the old file or the new archive, never a
+ * part; a signal handler removes the temporary file on SIGINT/SIGTERM/SIGHUP.
+ */
+#include "cli.h"
+#include "tree.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Large reads: one syscall per MiB of a big file, one per small file. */
+enum { READ_BUF = 1 << 20 };
+/* GNU tar's record is 20 blocks of 512 bytes; like tar we pad the archive
+ * to a whole record, but hand the kernel 32 records per write. */
+enum { RECORD = 20 * 512, WRITE_BLOCK = 32 * RECORD };
+/* Start write-back every so many bytes, so that the fsync before the
+ * rename finds little left to do instead of the whole archive. */
+enum { WRITEBACK_EVERY = 8 << 20 };
+
+enum { OPT_MTIME = OPT_FIRST_CMD };
+
+typedef struct tar_opts {
+    bool gzip;
+    bool has_mtime;
+    int64_t mtime;
+} tar_opts;
+
+typedef struct build {
+    const char *source, *out;
+    const tar_opts *o;
+    tree *t;
+    struct archive *a;
+    struct archive_entry *ae;
+    char *buf;
+    int fd;
+    char *tmp; /* the temporary file, NULL when writing to stdout */
+    int64_t written, flushed;
+    progress p;
+    int64_t files, bytes;
+} build;
+
+/* ------------------------------------------------------------- options */
+
+/* A whole number of seconds since the epoch, as `date +%s` prints it. */
+static bool parse_epoch(const char *s, int64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int tar_opt(int c, const char *arg, void *ctx)
+{
+    tar_opts *o = ctx;
+    if (c == 'z') {
+        o->gzip = true;
+        return -1;
+    }
+    if (c == OPT_MTIME) {
+        if (!parse_epoch(arg, &o->mtime))
+            return usage_error(&cmd_tar,
+                               "invalid --mtime '%s': want whole seconds since the "
+                               "epoch (1970-01-01 UTC), e.g. 1700000000",
+                               arg);
+        o->has_mtime = true;
+        return -1;
+    }
+    return usage_error(&cmd_tar, "unknown option");
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* ------------------------------------------------- temporary output file */
+
+/* What the signal handler needs: only async-signal-safe reads. */
+static const char *volatile tmp_to_remove;
+static volatile sig_atomic_t tmp_live;
+static const int caught[] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction saved[3];
+
+static void on_signal(int sig)
+{
+    if (tmp_live)
+        unlink(tmp_to_remove);
+    raise(sig); /* SA_RESETHAND put the default back: die of the same signal */
+}
+
+static void signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 3; i++)
+        sigaction(caught[i], &sa, &saved[i]);
+}
+
+static void signals_restore(void)
+{
+    for (size_t i = 0; i < 3; i++)
+        sigaction(caught[i], &saved[i], NULL);
+}
+
+static int out_error(build *b, const char *what)
+{
+    progress_done(&b->p);
+    fprintf(stderr, "mkkv: %s: %s: %s\n", b->out, what, strerror(errno));
+    return EXIT_FAIL;
+}
+
+/* Whether real path P is ROOT or under it (ROOT "/" holds everything). */
+static bool inside(const char *root, const char *p)
+{
+    size_t n = strlen(root);
+    if (n == 1 && root[0] == '/')
+        return true;
+    return !strncmp(p, root, n) && (p[n] == '/' || p[n] == '\0');
+}
+
+/* Creates the temporary file beside OUT, after refusing an OUT that lies
+ * inside SOURCE (or is SOURCE). */
+static int out_open(build *b)
+{
+    if (!strcmp(b->out, "-")) {
+        if (isatty(STDOUT_FILENO))
+            return usage_error(&cmd_tar, "refusing to write an archive to a terminal");
+        b->fd = STDOUT_FILENO;
+        return EXIT_OK;
+    }
+    struct stat st;
+    if (stat(b->out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return out_error(b, "cannot replace");
+    }
+    const char *slash = strrchr(b->out, '/');
+    const char *base = slash ? slash + 1 : b->out;
+    char *dir = slash ? strndup(b->out, (size_t)(slash - b->out) + (slash == b->out)) : strdup(".");
+    char *real = dir ? realpath(dir, NULL) : NULL;
+    int rc = EXIT_OK;
+    if (!*base) {
+        errno = EISDIR;
+        rc = out_error(b, "cannot replace");
+    } else if (!real) {
+        rc = out_error(b, "cannot reach its directory");
+    } else {
+        char *out_real = NULL;
+        if (asprintf(&out_real, "%s/%s", strcmp(real, "/") ? real : "", base) < 0) {
+            out_real = NULL;
+            rc = out_error(b, "out of memory");
+        } else if (inside(tree_real_path(b->t), out_real)) {
+            rc = usage_error(&cmd_tar,
+                             "OUT '%s' is inside SOURCE '%s' (%s): it would be "
+                             "archived into itself",
+                             b->out, b->source, tree_real_path(b->t));
+        }
+        free(out_real);
+    }
+    if (rc == EXIT_OK) {
+        b->tmp = malloc(strlen(dir) + strlen(base) + 16);
+        if (!b->tmp) {
+            rc = out_error(b, "out of memory");
+        } else {
+            sprintf(b->tmp, "%s/.%s.XXXXXX", dir, base);
+            /* No signal between creating the file and arming its removal. */
+            sigset_t block, old;
+            sigemptyset(&block);
+            for (size_t i = 0; i < 3; i++)
+                sigaddset(&block, caught[i]);
+            sigprocmask(SIG_BLOCK, &block, &old);
+            signals_install();
+            b->fd = mkostemp(b->tmp, O_CLOEXEC);
+            tmp_to_remove = b->tmp;
+            tmp_live = b->fd >= 0;
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            if (b->fd < 0) {
+                rc = out_error(b, "cannot create a temporary file beside it");
+                signals_restore();
+                free(b->tmp);
+                b->tmp = NULL;
+            }
+        }
+    }
+    free(dir);
+    free(real);
+    return rc;
+}
+
+/* Gives the temporary file the mode a new file gets, syncs it and renames
+ * it over OUT. */
+static int out_commit(build *b)
+{
+    if (!b->tmp)
+        return EXIT_OK;
+    mode_t mask = umask(0);
+    umask(mask);
+    int rc = EXIT_OK;
+    if (fchmod(b->fd, 0666 & ~mask) != 0 || fsync(b->fd) != 0)
+        rc = out_error(b, "cannot write");
+    if (close(b->fd) != 0 && rc == EXIT_OK)
+        rc = out_error(b, "cannot write");
+    b->fd = -1;
+    if (rc == EXIT_OK && rename(b->tmp, b->out) != 0)
+        rc = out_error(b, "cannot rename the temporary file over it");
+    if (rc != EXIT_OK) {
+        unlink(b->tmp);
+    } else {
+        /* Make the rename itself durable; a failure here loses nothing. */
+        char *dir = strdup(b->tmp);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) {
+            *slash = '\0';
+            int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+        free(dir);
+    }
+    tmp_live = 0;
+    signals_restore();
+    return rc;
+}
+
+static void out_abort(build *b)
+{
+    if (!b->tmp)
+        return;
+    if (b->fd >= 0)
+        close(b->fd);
+    b->fd = -1;
+    unlink(b->tmp);
+    tmp_live = 0;
+    signals_restore();
+}
+
+/* ------------------------------------------------------------- writing */
+
+static int archive_fail(build *b)
+{
+    progress_done(&b->p);
+    int e = archive_errno(b->a);
+    const char *msg = archive_error_string(b->a);
+    fprintf(stderr, "mkkv: %s: %s%s%s\n", b->out, msg ? msg : "cannot write", e > 0 ? ": " : "",
+            e > 0 ? strerror(e) : "");
+    return EXIT_FAIL;
+}
+
+static int source_fail(build *b, const kvro_error *err)
+{
+    progress_done(&b->p);
+    return report(err);
+}
+
+/* libarchive's output: whole blocks of WRITE_BLOCK bytes (the last one
+ * shorter) to OUT's descriptor. */
+static la_ssize_t out_write(struct archive *a, void *arg, const void *buf, size_t n)
+{
+    build *b = arg;
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(b->fd, (const char *)buf + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            archive_set_error(a, errno, "cannot write");
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    b->written += (int64_t)n;
+    if (b->tmp && b->written - b->flushed >= WRITEBACK_EVERY) {
+        /* Only starts the write-back (an advice: a failure is harmless). */
+        sync_file_range(b->fd, b->flushed, b->written - b->flushed, SYNC_FILE_RANGE_WRITE);
+        b->flushed = b->written;
+    }
+    return (la_ssize_t)n;
+}
+
+static int archive_setup(build *b)
+{
+    if (!(b->a = archive_write_new()) || !(b->ae = archive_entry_new())) {
+        fprintf(stderr, "mkkv: out of memory\n");
+        return EXIT_FAIL;
+    }
+    struct archive *a = b->a;
+    /* A gzip stream is not padded (gzip readers see trailing zeros as
+     * junk); a plain archive is, to a whole record, like GNU tar's. */
+    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(a, WRITE_BLOCK) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(a, b->o->gzip ? 1 : RECORD) != ARCHIVE_OK ||
+        (b->o->gzip &&
+         (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+          archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK)) ||
+        archive_write_open(a, b, NULL, out_write, NULL) != ARCHIVE_OK)
+        return archive_fail(b);
+    archive_entry_set_uid(b->ae, 0);
+    archive_entry_set_gid(b->ae, 0);
+    return EXIT_OK;
+}
+
+/* The normalised header of E. The entry is reused from member to member
+ * (its string buffers are), so every field is set each time. */
+static int put_header(build *b, const tree_entry *e)
+{
+    struct archive_entry *ae = b->ae;
+    unsigned mode = e->kind == TREE_DIR               ? 0755
+                    : e->kind == TREE_SYMLINK         ? 0777
+                    : e->has_mode && (e->mode & 0111) ? 0755
+                                                      : 0644;
+    archive_entry_copy_pathname(ae, e->path);
+    archive_entry_set_filetype(ae, e->kind == TREE_DIR       ? AE_IFDIR
+                                   : e->kind == TREE_SYMLINK ? AE_IFLNK
+                                                             : AE_IFREG);
+    archive_entry_set_perm(ae, mode);
+    archive_entry_set_size(ae, e->kind == TREE_FILE ? e->size : 0);
+    archive_entry_copy_symlink(ae, e->kind == TREE_SYMLINK ? e->link : NULL);
+    /* Whole seconds: a fraction would need a pax record, and only for some
+     * members, depending on their names. */
+    archive_entry_set_mtime(ae, b->o->has_mtime ? b->o->mtime : e->mtime, 0);
+    /* ARCHIVE_WARN: a name that is not UTF-8 is stored as bytes, with a pax
+     * "hdrcharset=BINARY" record; that is the right thing for it. */
+    if (archive_write_header(b->a, ae) < ARCHIVE_WARN)
+        return archive_fail(b);
+    return EXIT_OK;
+}
+
+static int put_data(build *b, const tree_entry *e)
+{
+    kvro_error err;
+    for (int64_t off = 0; off < e->size;) {
+        int64_t left = e->size - off;
+        /* One byte more than is left: a file that grew shows at no cost. */
+        size_t want = left < READ_BUF ? (size_t)left + 1 : READ_BUF, n;
+        if (tree_read(b->t, off, b->buf, want, &n, &err) < 0)
+            return source_fail(b, &err);
+        if (n == 0 || (int64_t)n > left) {
+            progress_done(&b->p);
+            fprintf(stderr, "mkkv: %s: %s: %s while being read (%lld bytes when it was met)\n",
+                    b->source, e->path, n ? "grew" : "shrank", (long long)e->size);
+            return EXIT_FAIL;
+        }
+        la_ssize_t w = archive_write_data(b->a, b->buf, n);
+        if (w < 0 || (size_t)w != n)
+            return archive_fail(b);
+        off += (int64_t)n;
+        b->bytes += (int64_t)n;
+        progress_update(&b->p, b->files, b->bytes, 0);
+    }
+    return EXIT_OK;
+}
+
+static int build_all(build *b, bool quiet)
+{
+    int rc = archive_setup(b);
+    if (rc != EXIT_OK)
+        return rc;
+    if (!(b->buf = malloc(READ_BUF))) {
+        fprintf(stderr, "mkkv: out of memory\n");
+        return EXIT_FAIL;
+    }
+    progress_start(&b->p, "tar", quiet);
+    tree_entry e;
+    kvro_error err;
+    int r;
+    while ((r = tree_next(b->t, &e, &err)) > 0) {
+        if ((rc = put_header(b, &e)) != EXIT_OK ||
+            (e.kind == TREE_FILE && (rc = put_data(b, &e)) != EXIT_OK))
+            return rc;
+        b->files++;
+        progress_update(&b->p, b->files, b->bytes, 0);
+    }
+    if (r < 0)
+        return source_fail(b, &err);
+    if (archive_write_close(b->a) != ARCHIVE_OK)
+        return archive_fail(b);
+    progress_done(&b->p);
+    return EXIT_OK;
+}
+
+/* Prints warnings below the progress line, not across it. */
+static void warn_clear(void *arg, const kvro_error *w)
+{
+    progress_done(arg);
+    kvro_error_print(stderr, "mkkv", w);
+}
+
+static int tar_run(int argc, char **argv)
+{
+    static const struct option longs[] = {COMMON_LONG_OPTIONS,
+                                          {"gzip", no_argument, 0, 'z'},
+                                          {"mtime", required_argument, 0, OPT_MTIME},
+                                          {0, 0, 0, 0}};
+    common_opts co = {0};
+    tar_opts o = {0};
+    int rc = parse_args(&cmd_tar, argc, argv, ":t:qhz", longs, &co, tar_opt, &o);
+    if (rc >= 0)
+        return rc;
+    if (argc - optind != 2)
+        return usage_error(&cmd_tar, "expects SOURCE OUT");
+    const char *env = getenv("SOURCE_DATE_EPOCH");
+    if (!o.has_mtime && env && *env) {
+        if (!parse_epoch(env, &o.mtime))
+            return usage_error(&cmd_tar,
+                               "invalid SOURCE_DATE_EPOCH '%s': want whole seconds "
+                               "since the epoch",
+                               env);
+        o.has_mtime = true;
+    }
+    build b = {.source = argv[optind], .out = argv[optind + 1], .o = &o, .fd = -1};
+    o.gzip = o.gzip || ends_with(b.out, ".tar.gz") || ends_with(b.out, ".tgz");
+    /* Names go into pax records as UTF-8: convert from a UTF-8 locale, not
+     * the user's, so the bytes do not depend on $LANG. */
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        setlocale(LC_CTYPE, "C");
+    if ((rc = tree_open(b.source, &co, warn_clear, &b.p, &b.t)) != EXIT_OK)
+        return rc;
+    if ((rc = out_open(&b)) == EXIT_OK) {
+        rc = build_all(&b, co.quiet);
+        if (b.a)
+            archive_write_free(b.a); /* after a failure: closes without writing more */
+        b.a = NULL;
+        if (rc == EXIT_OK)
+            rc = out_commit(&b);
+        else
+            out_abort(&b);
+    }
+    archive_entry_free(b.ae);
+    free(b.buf);
+    free(b.tmp);
+    tree_close(b.t);
+    return rc;
+}
+
+const command cmd_tar = {
+    "tar", tar_run, "build a deterministic tar (or tar.gz) of a source",
+    "Usage: mkkv tar [-z] [--mtime EPOCH] [-q] [-t TYPE] SOURCE OUT\n"
+    "Write the tree of SOURCE as a tar archive to OUT ('-': standard output).\n"
+    "SOURCE is a directory or any source mkkv reads (e.g. a FAT image or a tar).\n"
+    "OUT ending in .tar.gz or .tgz, or -z, gives a gzip-compressed archive.\n"
+    "\n"
+    "The format is pax-restricted: plain ustar headers, with a pax header only\n"
+    "for a member ustar can not describe (path or link over 100/155 bytes or not\n"
+    "ASCII, size of 8 GiB or more). GNU tar, bsdtar and Python's tarfile read it.\n"
+    "\n"
+    "The archive is deterministic: the same tree gives the same bytes, whatever\n"
+    "order the host lists directories in.\n"
+    "  - members: each directory's entries sorted by name (bytes, as strcmp),\n"
+    "    each directory followed by its contents; no \"./\" member\n"
+    "  - owner and group 0 with empty names; no atime, ctime, ACLs or xattrs\n"
+    "  - modes: directories 0755; files 0755 if any execute bit is set, else 0644\n"
+    "  - modification times: --mtime EPOCH, else $SOURCE_DATE_EPOCH, else each\n"
+    "    entry's own, in whole seconds\n"
+    "  - gzip: no time stamp and no file name in the gzip header\n"
+    "\n"
+    "From a directory SOURCE:\n"
+    "  - a symbolic link is stored as a link when its target stays inside SOURCE\n"
+    "    (\"..\" and links met on the way resolved); an absolute target under\n"
+    "    SOURCE's real path is stored as the equivalent relative target. A link\n"
+    "    that leads outside is an error, and nothing is written.\n"
+    "  - hard links are stored as separate regular files, each with the data\n"
+    "  - FIFOs, sockets and devices are skipped, with a warning\n"
+    "  - a file that changes size while it is read is an error\n"
+    "Other sources, and a directory read through kvro's own backend with -t dir\n"
+    "(which follows links that stay inside and leaves special files out), give\n"
+    "only directories and files.\n"
+    "\n"
+    "OUT is written to a temporary file beside it, synced and renamed over OUT\n"
+    "when complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
+    "OUT may not lie inside SOURCE. SOURCE is never modified.\n"
+    "\n"
+    "  -z, --gzip            compress with gzip\n"
+    "      --mtime EPOCH     every member's modification time, in seconds since\n"
+    "                        1970-01-01 UTC (overrides $SOURCE_DATE_EPOCH; an empty\n"
+    "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP
+    "\n"
+    "A progress line (files, bytes, rate) is shown when standard error is a\n"
+    "terminal, unless -q.\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 usage (bad option, invalid --mtime or\n"
+    "SOURCE_DATE_EPOCH, OUT inside SOURCE).\n",
+};

@@ -1,0 +1,83 @@
+/*
+ * tree.h — a sorted walk over a SOURCE tree, for mkkv's builders (tar now;
+ * fat and crunch are meant to reuse it).
+ *
+ * A host directory is walked natively (openat/fdopendir, one descriptor per
+ * level), so its symbolic links can be kept as links and its special files
+ * reported; any other source goes through kvro_open and the KV_RO API.
+ * Either way the builder sees one stream of entries in a fixed order that
+ * does not depend on readdir: each directory's entries sorted by name in
+ * byte order (strcmp), each directory immediately followed by its contents
+ * (a pre-order depth-first walk). The root itself is not an entry.
+ *
+ * Symbolic links (host directories only) are yielded only if their target
+ * stays inside the root, resolved the way the kernel would (".." and
+ * intermediate links that exist in the tree are followed; the last
+ * component is not, a dangling name is fine); one that leaves is an error.
+ * An absolute target under the root's real path is given back as the
+ * equivalent relative target. FIFOs, sockets and devices are skipped with a
+ * warning. Hard links are not detected: each name is its own file.
+ *
+ * Memory: one directory listing per level of depth, reused as the walk
+ * goes; no allocation per file once the buffers have grown.
+ */
+#ifndef KVRO_CLI_TREE_H
+#define KVRO_CLI_TREE_H
+
+#include "cli.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum tree_kind {
+    TREE_FILE = 1,
+    TREE_DIR,
+    TREE_SYMLINK,
+} tree_kind;
+
+/* One entry. Its strings stay valid until the next tree_next. */
+typedef struct tree_entry {
+    const char *path; /* '/'-separated, relative to the root, never "" */
+    size_t path_len;
+    const char *name; /* the last component of path */
+    size_t depth;     /* 0 for the root's own entries */
+    tree_kind kind;
+    int64_t size;  /* a file's bytes; 0 otherwise */
+    uint32_t mode; /* permission bits (07777) as the source has them */
+    bool has_mode; /* false if the source keeps none (then mode is 0) */
+    int64_t mtime; /* seconds since the epoch; 0 if the source has none */
+    int32_t mtime_nsec;
+    const char *link; /* TREE_SYMLINK: the target, relative, checked */
+} tree_entry;
+
+/* Called for each skipped entry (a FIFO...). W names the source, the key
+ * and why; the default (NULL) prints "mkkv: SOURCE: KEY: reason". */
+typedef void (*tree_warn_fn)(void *arg, const kvro_error *w);
+
+typedef struct tree tree;
+
+/* Opens SOURCE: a host directory, walked natively, unless O->open.backend
+ * forces a backend; anything else (or with a backend forced, even "dir")
+ * through kvro_open_opts with O.
+ * Returns EXIT_OK, or an exit code after reporting why. */
+int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void *warn_arg,
+              tree **out);
+
+/* Whether SOURCE is walked as a host directory, and its real path (for a
+ * source that is a file: the file's real path). */
+bool tree_is_host_dir(const tree *t);
+const char *tree_real_path(const tree *t);
+
+/* The next entry: 1 and *E filled, 0 at the end, -1 on an error (in *ERR,
+ * not printed; the walk can not go on). */
+int tree_next(tree *t, tree_entry *e, kvro_error *err);
+
+/* Reads up to LEN bytes of the current entry (a TREE_FILE) from OFFSET
+ * into BUF (one pread for a host file); *N is 0 at the end of the file.
+ * Returns 0, or -1 with *ERR set. */
+int tree_read(tree *t, int64_t offset, void *buf, size_t len, size_t *n, kvro_error *err);
+
+void tree_close(tree *t);
+
+#endif
