@@ -85,6 +85,28 @@ extern const kvro_backend *const kvro__backends[];
 kvro_status kvro__probe(const char *path, const char *force, bool fs_only, kvro_probe *probe,
                         unsigned char *head, const kvro_backend **out, kvro_error *err);
 
+/* The next component of the '/'-separated PATH at *P, for every walk over
+ * keys and link targets: skips slashes, points *C at the component and
+ * returns its length (0 at the end), leaving *P just after it. *LAST (if
+ * given) says whether only slashes follow. */
+static inline size_t kvro__component(const char **p, const char **c, bool *last)
+{
+    const char *s = *p;
+    while (*s == '/')
+        s++;
+    *c = s;
+    while (*s && *s != '/')
+        s++;
+    *p = s;
+    size_t n = (size_t)(s - *c);
+    if (last) {
+        while (*s == '/')
+            s++;
+        *last = !*s;
+    }
+    return n;
+}
+
 /* Adds source and key to a failing call's error record (if still empty). */
 kvro_status kvro__error_context(kvro_error *err, kvro_status s, const char *source,
                                 const char *key);

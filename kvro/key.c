@@ -15,17 +15,9 @@ kvro_status kvro_key_normalise(const char *key, char *out, kvro_error *err)
     if (len > KVRO_KEY_MAX)
         return kvro_error_set(err, KVRO_E_BAD_KEY, "key is %zu bytes, longer than %d", len,
                               KVRO_KEY_MAX);
-    size_t o = 0;
-    const char *p = key;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        const char *c = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - c);
+    size_t o = 0, n;
+    const char *p = key, *c;
+    while ((n = kvro__component(&p, &c, NULL)) > 0) {
         if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
             return kvro_error_set(err, KVRO_E_BAD_KEY, "'%.*s' is not allowed in a key", (int)n,
                                   c);

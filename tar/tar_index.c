@@ -375,20 +375,10 @@ static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, b
     uint32_t cur = start;
     if (seen && seen_add(seen, cur, err) != KVRO_OK)
         return KVRO_E_LINK;
-    const char *p = path;
-    for (;;) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        const char *c = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - c);
-        const char *rest = p;
-        while (*rest == '/')
-            rest++;
-        bool last = !*rest;
+    const char *p = path, *c;
+    size_t n;
+    bool last;
+    while ((n = kvro__component(&p, &c, &last)) > 0) {
         if (n == 1 && c[0] == '.')
             continue;
         if (n == 2 && c[0] == '.' && c[1] == '.') {
