@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "assert_status.h"
+#include "check.h"
 
 /* ------------------------------------------------------- reference tree */
 

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "assert_status.h"
+#include "check.h"
 
 /* A record with the three parts set directly, so the printer is tested
  * apart from the code that fills records. */

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "assert_status.h"
+#include "check.h"
 
 /* ------------------------------------------------------------- the tree */
 

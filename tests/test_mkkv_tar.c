@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+
 #define MKKV KVRO_TEST_MKKV
 #define LONG_DIR                                                                                   \
     "a-directory-name-long-enough-that-with-the-file-below-the-path-exceeds-the-ustar-name-"       \
@@ -231,8 +233,7 @@ static void test_gnu_tar_reads_it(void **state)
 static void test_bsdtar_reads_it(void **state)
 {
     fx *f = *state;
-    if (!t_have("bsdtar"))
-        skip();
+    require_tool("bsdtar");
     ok("cd '%s' && '%s' tar src out.tar && mkdir x && bsdtar -xpf out.tar -C x", f->dir, MKKV);
     char *x = at(f, "x");
     assert_extracted(f, x);
@@ -557,8 +558,7 @@ static void test_usage(void **state)
 static void test_progress(void **state)
 {
     fx *f = *state;
-    if (!t_have("script"))
-        skip();
+    require_tool("script");
     char *out;
     ok("cd '%s' && mkdir slow && truncate -s 1G slow/zeros", f->dir);
     assert_int_equal(

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+
 /* ------------------------------------------------- host tree comparison */
 
 static int by_str(const void *a, const void *b)
@@ -194,10 +196,7 @@ static int teardown(void **state)
  * archive path), then compares. */
 static void roundtrip(enum level lv, const char *tool, const char *cmdfmt)
 {
-    if (!t_have(tool)) {
-        fprintf(stderr, "%s not installed: skipped\n", tool);
-        return;
-    }
+    require_tool(tool);
     char *dir = t_tempdir("tarout");
     char *archive = t_join(dir, "t.tar");
     char *cmd = t_fmt(cmdfmt, trees[lv], archive);

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+
 static void test_file_then_dir_conflict(void **state)
 {
     (void)state;
@@ -639,10 +641,8 @@ static void test_truncation_crafted(void **state)
 static void test_truncation_gnu_posix(void **state)
 {
     (void)state;
-    if (!t_have("python3") || !t_have("tar")) {
-        fprintf(stderr, "python3 or tar missing: skipped\n");
-        return;
-    }
+    require_tool("python3");
+    require_tool("tar");
     /* A small tree GNU tar writes with pax headers: a long name, a
      * symlink, an empty directory, files of odd sizes. */
     char *src = t_join(tb_dir, "posix-src"), *p;
