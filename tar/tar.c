@@ -9,9 +9,10 @@
  * for a .tar.gz the same pass inflates the stream once and leaves access
  * points behind (tar_gz.c), and the whole index is saved (tar_cache.c) so
  * the next open inflates nothing. After open everything is read-only except
- * the gzip cursor cache, which has its own mutex: any number of threads may
- * stat, read and list at once. Reads are one pread at the member's offset
- * (plain), or an inflate from the nearest access point (gzip).
+ * the gzip cursor cache, which has its own mutex, and the count of damaged
+ * index windows (atomic): any number of threads may stat, read and list at
+ * once. Reads are one pread at the member's offset (plain), or an inflate
+ * from the nearest access point (gzip).
  *
  * Members with a "." or ".." path component are skipped, never served, and
  * counted (tar_stats.skipped, first reason in tar_stats.first_skipped).
@@ -307,7 +308,10 @@ void tar_get_stats(const void *self, tar_stats *st)
     *st = t->stats;
     st->inflated = t->is_gz ? t->gz.inflated : 0;
     st->points = t->is_gz ? (int64_t)t->gz.npoints : 0;
-    st->index_bytes = t->is_gz ? (int64_t)(t->gz.npoints * 33 + t->gz.wins_len) : 0;
+    st->index_bytes =
+        t->is_gz ? (int64_t)(t->gz.npoints * TAR_GZ_POINT_RECORD + t->gz.wins_len) : 0;
+    st->index_bytes_read = t->is_gz ? t->gz.index_read : 0;
+    st->damaged_windows = t->is_gz ? (int64_t)atomic_load(&t->gz.damaged_windows) : 0;
     st->nodes = t->ix.n;
     st->skipped = t->warn.count;
     memcpy(st->first_skipped, t->warn.first, sizeof st->first_skipped);

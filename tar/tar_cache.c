@@ -1,10 +1,17 @@
 /*
  * tar_cache.c — the saved index of a .tar.gz, so that a second open
  * inflates nothing. The file is untrusted input like the archive: it is
- * used only if its magic, version, exact length and CRC-32 check out, it
- * describes this archive (size, mtime to the nanosecond, CRC-32 of the
- * archive's first and last 64 KiB), and every record passes the same
+ * used only if its magic, version, exact length and metadata CRC-32 check
+ * out, it describes this archive (size, mtime to the nanosecond, CRC-32 of
+ * the archive's first and last 64 KiB), and every record passes the same
  * bounds an index built from the archive would. Otherwise it is rebuilt.
+ *
+ * Open reads only the metadata (header, points, nodes, names): the windows
+ * are most of the file (32 KiB of history per point, ~2% of the archive)
+ * and a process that reads 64 KiB needs one of them. The file stays open
+ * in the tar_gz and tar_gz.c preads a window when a read starts at its
+ * point, checking the window's own CRC-32; a damaged one costs that read
+ * some speed (it starts from an earlier point) and gets the file unlinked.
  *
  * Location: kvro_options.index_path, else $XDG_CACHE_HOME/kvro/ (XDG Base
  * Directory spec), else ~/.cache/kvro/, file "<hash>.tgzidx" where hash is
@@ -19,12 +26,18 @@
  *     u32 crc of first 64 KiB  u32 crc of last 64 KiB  u64 uncompressed size
  *     u32 points  u32 nodes  u64 name arena bytes  u64 window bytes
  *     u64 skipped members  char[256] first warning (NUL-padded)
- *   points  (33 bytes each): i64 out, i64 in, u64 window offset,
- *                            u32 window bytes stored, u32 window length, u8 bits
+ *   points  (37 bytes each): i64 out, i64 in, u64 window offset (in the
+ *                            windows), u32 window bytes stored, u32 window
+ *                            length, u32 CRC-32 of the stored window, u8 bits
  *   nodes   (44 bytes each): i64 off, i64 size, i64 mtime, u32 name, u32 link,
  *                            u32 parent, i32 nsec, u16 mode, u8 kind, u8 flags
- *   the name arena, the windows, then u32 CRC-32 of everything before it.
- * Child lists and the hash table are rebuilt on load, not trusted.
+ *   the name arena
+ *   u32 CRC-32 of everything above (the metadata: all an open reads)
+ *   the windows, each raw deflate, checked by its point's CRC when used.
+ * The counts in the header give the exact file length, checked at open, so
+ * a cut file is caught there. Version 1 (one CRC over the whole file) is
+ * rebuilt as stale. Child lists and the hash table are rebuilt on load, not
+ * trusted.
  */
 #include "tar_gz.h"
 
@@ -39,9 +52,9 @@
 #include <zlib.h>
 
 #define MAGIC "KVROTGZI"
-#define VERSION 1
+#define VERSION 2
 #define HEADER_SIZE (8 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + TAR_WARNING_MAX)
-#define POINT_SIZE 33
+#define POINT_SIZE TAR_GZ_POINT_RECORD
 #define NODE_SIZE 44
 #define EDGE (64 << 10)
 
@@ -154,7 +167,7 @@ static void w_flush(writer *w)
 
 static void w_bytes(writer *w, const void *p, size_t n)
 {
-    w->crc = crc32(w->crc, p, (uInt)n);
+    w->crc = crc32_z(w->crc, p, n);
     const unsigned char *s = p;
     while (n) {
         if (w->n == sizeof w->buf)
@@ -196,7 +209,7 @@ static void w_header(writer *w, const struct stat *st, const uint32_t crc[2], co
     w_bytes(w, first, sizeof first);
 }
 
-static void w_body(writer *w, const tar_index *ix, const tar_gz *gz)
+static void w_meta(writer *w, const tar_index *ix, const tar_gz *gz)
 {
     for (size_t i = 0; i < gz->npoints; i++) {
         const tar_gz_point *p = &gz->points[i];
@@ -205,6 +218,7 @@ static void w_body(writer *w, const tar_index *ix, const tar_gz *gz)
         w_u(w, p->win, 8);
         w_u(w, p->win_zlen, 4);
         w_u(w, p->win_len, 4);
+        w_u(w, p->win_crc, 4);
         w_u(w, p->bits, 1);
     }
     for (uint32_t i = 0; i < ix->n; i++) {
@@ -221,7 +235,6 @@ static void w_body(writer *w, const tar_index *ix, const tar_gz *gz)
         w_u(w, d->flags, 1);
     }
     w_bytes(w, ix->arena, ix->arena_len);
-    w_bytes(w, gz->wins, gz->wins_len);
 }
 
 static void note_set(char *note, size_t size, const char *fmt, ...) KVRO_PRINTF(3, 4);
@@ -254,6 +267,10 @@ bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat
                     size_t note_size)
 {
     uint32_t crc[2];
+    if (gz->wins_len && !gz->wins) { /* a loaded index: its windows are not in memory */
+        note_set(note, note_size, "not saved: the index was loaded");
+        return false;
+    }
     if (!edge_crcs(fd, (int64_t)st->st_size, crc)) {
         note_set(note, note_size, "not saved: cannot read the archive");
         return false;
@@ -281,9 +298,11 @@ bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat
     w->n = 0;
     w->crc = crc32(0, NULL, 0);
     w_header(w, st, crc, ix, gz, warn);
-    w_body(w, ix, gz);
+    w_meta(w, ix, gz);
     uint32_t sum = (uint32_t)w->crc;
     w_u(w, sum, 4);
+    if (gz->wins_len)
+        w_bytes(w, gz->wins, gz->wins_len); /* their CRCs are in the points */
     w_flush(w);
     bool ok = !w->failed && close(w->fd) == 0 && rename(tmp, cache) == 0;
     if (!ok) {
@@ -299,7 +318,6 @@ bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat
 
 typedef struct reader {
     const unsigned char *p;
-    size_t left;
 } reader;
 
 static uint64_t r_u(reader *r, int bytes)
@@ -308,17 +326,39 @@ static uint64_t r_u(reader *r, int bytes)
     for (int i = 0; i < bytes; i++)
         v |= (uint64_t)r->p[i] << (8 * i);
     r->p += bytes;
-    r->left -= (size_t)bytes;
     return v;
 }
 
-/* The exact file length the counts imply, or 0 if it overflows. */
-static uint64_t expected_len(uint64_t npoints, uint64_t nnodes, uint64_t arena, uint64_t wins)
+/* The header's fields, as read (not yet trusted). */
+typedef struct header {
+    uint64_t csize, sec, nsec, usize, npoints, nnodes, arena, wins, skipped;
+    uint32_t crc[2];
+} header;
+
+static void decode_header(const unsigned char *buf, header *h)
+{
+    reader r = {buf + 12}; /* past the magic and the version */
+    h->csize = r_u(&r, 8);
+    h->sec = r_u(&r, 8);
+    h->nsec = r_u(&r, 4);
+    h->crc[0] = (uint32_t)r_u(&r, 4);
+    h->crc[1] = (uint32_t)r_u(&r, 4);
+    h->usize = r_u(&r, 8);
+    h->npoints = r_u(&r, 4);
+    h->nnodes = r_u(&r, 4);
+    h->arena = r_u(&r, 8);
+    h->wins = r_u(&r, 8);
+    h->skipped = r_u(&r, 8);
+}
+
+/* The length of the metadata (up to and with its CRC) the counts imply,
+ * or 0 if it overflows. */
+static uint64_t meta_len(const header *h)
 {
     uint64_t max = (uint64_t)1 << 48; /* far above any real index; keeps sums exact */
-    if (npoints > max / POINT_SIZE || nnodes > max / NODE_SIZE || arena > max || wins > max)
+    if (h->npoints > max / POINT_SIZE || h->nnodes > max / NODE_SIZE || h->arena > max)
         return 0;
-    return HEADER_SIZE + npoints * POINT_SIZE + nnodes * NODE_SIZE + arena + wins + 4;
+    return HEADER_SIZE + h->npoints * POINT_SIZE + h->nnodes * NODE_SIZE + h->arena + 4;
 }
 
 static bool read_points(reader *r, tar_gz *gz, uint32_t n, uint64_t wins_len, char *note,
@@ -332,13 +372,16 @@ static bool read_points(reader *r, tar_gz *gz, uint32_t n, uint64_t wins_len, ch
         p.win = r_u(r, 8);
         p.win_zlen = (uint32_t)r_u(r, 4);
         p.win_len = (uint32_t)r_u(r, 4);
+        p.win_crc = (uint32_t)r_u(r, 4);
         p.bits = (uint8_t)r_u(r, 1);
         /* Strictly increasing, inside both streams, windows inside the
-         * arena; a gzip header takes at least 10 bytes. */
-        bool ok = (i == 0 ? p.out == 0 : p.out > prev.out) && p.out <= gz->usize &&
-                  p.in > prev.in && p.in >= 10 && p.in <= gz->csize && p.bits <= 7 &&
-                  p.win_len <= TAR_GZ_WINDOW && p.win <= wins_len &&
-                  p.win_zlen <= wins_len - p.win && p.win_zlen <= 2 * TAR_GZ_WINDOW;
+         * arena; a gzip header takes at least 10 bytes. Point 0 is the
+         * stream's start and has no history: a read whose window turns out
+         * damaged can always fall back to it. */
+        bool ok = (i == 0 ? p.out == 0 && p.win_len == 0 : p.out > prev.out) &&
+                  p.out <= gz->usize && p.in > prev.in && p.in >= 10 && p.in <= gz->csize &&
+                  p.bits <= 7 && p.win_len <= TAR_GZ_WINDOW && p.win <= wins_len &&
+                  p.win_zlen <= wins_len - p.win && p.win_zlen <= TAR_GZ_WINDOW_ZMAX;
         if (!ok) {
             note_set(note, size, "damaged: bad access point %u", i);
             return false;
@@ -379,66 +422,84 @@ static bool read_nodes(reader *r, tar_index *ix, uint32_t n, uint64_t arena_len,
     }
     memcpy(ix->arena, r->p, (size_t)arena_len);
     r->p += arena_len;
-    r->left -= (size_t)arena_len;
     ix->arena_len = ix->arena_cap = (size_t)arena_len;
     return true;
 }
 
-/* Checks and decodes the whole file in BUF[LEN]. */
-static bool decode(const unsigned char *buf, size_t len, int fd, const struct stat *st,
-                   tar_index *ix, tar_gz *gz, tar_warnings *w, char *note, size_t size)
+/* Reads the metadata of the cache file CFD (FILE_LEN bytes) into *BUF
+ * (*LEN bytes, CRC checked) and its header into H. Nothing past the
+ * metadata is read, and nothing is allocated before the counts agree
+ * with the file's length. */
+static bool read_meta(int cfd, uint64_t file_len, header *h, unsigned char **buf, size_t *len,
+                      char *note, size_t size)
 {
-    if (len < HEADER_SIZE + 4 || memcmp(buf, MAGIC, 8) != 0) {
+    unsigned char head[HEADER_SIZE];
+    if (file_len < HEADER_SIZE + 4 || !pread_all(cfd, head, HEADER_SIZE, 0) ||
+        memcmp(head, MAGIC, 8) != 0) {
         note_set(note, size, "damaged: not an index file");
         return false;
     }
-    reader r = {buf + 8, len - 8};
+    reader r = {head + 8};
     if (r_u(&r, 4) != VERSION) {
         note_set(note, size, "stale: other format version");
         return false;
     }
-    uint64_t csize = r_u(&r, 8), sec = r_u(&r, 8), nsec = r_u(&r, 4);
-    uint32_t crc[2] = {(uint32_t)r_u(&r, 4), (uint32_t)r_u(&r, 4)}, now[2];
-    uint64_t usize = r_u(&r, 8), npoints = r_u(&r, 4), nnodes = r_u(&r, 4);
-    uint64_t arena = r_u(&r, 8), wins = r_u(&r, 8), skipped = r_u(&r, 8);
-    uint32_t sum = (uint32_t)(buf[len - 4] | buf[len - 3] << 8 | buf[len - 2] << 16 |
-                              (uint32_t)buf[len - 1] << 24);
-    if (expected_len(npoints, nnodes, arena, wins) != len ||
-        (uint32_t)crc32(0, buf, (uInt)(len - 4)) != sum) {
-        note_set(note, size, "damaged: bad length or checksum");
+    decode_header(head, h);
+    uint64_t meta = meta_len(h);
+    if (meta == 0 || h->wins > file_len || meta + h->wins != file_len) {
+        note_set(note, size, "damaged: bad length for its counts");
         return false;
     }
-    if (csize != (uint64_t)st->st_size || sec != (uint64_t)st->st_mtim.tv_sec ||
-        nsec != (uint64_t)st->st_mtim.tv_nsec) {
+    *len = (size_t)meta;
+    *buf = malloc(*len);
+    if (!*buf) {
+        note_set(note, size, "out of memory");
+        return false;
+    }
+    memcpy(*buf, head, HEADER_SIZE);
+    if (!pread_all(cfd, *buf + HEADER_SIZE, *len - HEADER_SIZE, HEADER_SIZE)) {
+        note_set(note, size, "cannot read the index file");
+        return false;
+    }
+    const unsigned char *c = *buf + *len - 4;
+    uint32_t sum = (uint32_t)(c[0] | c[1] << 8 | c[2] << 16 | (uint32_t)c[3] << 24);
+    if ((uint32_t)crc32_z(0, *buf, *len - 4) != sum) {
+        note_set(note, size, "damaged: bad checksum");
+        return false;
+    }
+    return true;
+}
+
+/* Checks and decodes the metadata BUF (header H) against the archive. */
+static bool decode(const unsigned char *buf, const header *h, int fd, const struct stat *st,
+                   tar_index *ix, tar_gz *gz, tar_warnings *w, char *note, size_t size)
+{
+    uint32_t now[2];
+    if (h->csize != (uint64_t)st->st_size || h->sec != (uint64_t)st->st_mtim.tv_sec ||
+        h->nsec != (uint64_t)st->st_mtim.tv_nsec) {
         note_set(note, size, "stale: the archive's size or mtime changed");
         return false;
     }
-    if (!edge_crcs(fd, (int64_t)st->st_size, now) || now[0] != crc[0] || now[1] != crc[1]) {
+    if (!edge_crcs(fd, (int64_t)st->st_size, now) || now[0] != h->crc[0] || now[1] != h->crc[1]) {
         note_set(note, size, "stale: the archive's contents changed");
         return false;
     }
     /* Deflate expands at most 1032:1 (RFC 1951's longest match per bit);
      * a larger claim is a lie. Every member but the root needs a name. */
-    if (usize > (uint64_t)st->st_size * 1032 || npoints == 0 || nnodes == 0 || nnodes > arena ||
-        skipped > (uint64_t)INT64_MAX || r.p[TAR_WARNING_MAX - 1] != '\0') {
+    const unsigned char *first = buf + HEADER_SIZE - TAR_WARNING_MAX;
+    if (h->usize > (uint64_t)st->st_size * 1032 || h->npoints == 0 || h->nnodes == 0 ||
+        h->nnodes > h->arena || h->skipped > (uint64_t)INT64_MAX ||
+        first[TAR_WARNING_MAX - 1] != '\0') {
         note_set(note, size, "damaged: bad counts");
         return false;
     }
-    w->count = (int64_t)skipped;
-    memcpy(w->first, r.p, TAR_WARNING_MAX);
-    r.p += TAR_WARNING_MAX;
-    r.left -= TAR_WARNING_MAX;
-    gz->usize = (int64_t)usize;
-    if (!read_points(&r, gz, (uint32_t)npoints, wins, note, size) ||
-        !read_nodes(&r, ix, (uint32_t)nnodes, arena, note, size))
+    w->count = (int64_t)h->skipped;
+    memcpy(w->first, first, TAR_WARNING_MAX);
+    gz->usize = (int64_t)h->usize;
+    reader r = {buf + HEADER_SIZE};
+    if (!read_points(&r, gz, (uint32_t)h->npoints, h->wins, note, size) ||
+        !read_nodes(&r, ix, (uint32_t)h->nnodes, h->arena, note, size))
         return false;
-    gz->wins = malloc(wins ? (size_t)wins : 1);
-    if (!gz->wins) {
-        note_set(note, size, "out of memory");
-        return false;
-    }
-    memcpy(gz->wins, r.p, (size_t)wins);
-    gz->wins_len = gz->wins_cap = (size_t)wins;
     kvro_error err;
     if (tar_index_relink(ix, gz->usize, &err) != KVRO_OK) {
         note_set(note, size, "damaged: %s", err.detail);
@@ -468,26 +529,32 @@ bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index 
         note_set(note, note_size, "damaged: the index file is too large");
         return false;
     }
-    size_t len = (size_t)cst.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
-    bool ok = buf && pread_all(cfd, buf, len, 0);
-    close(cfd);
-    if (!ok)
-        note_set(note, note_size, "cannot read the index file");
-    ok = ok && decode(buf, len, fd, st, ix, gz, w, note, note_size);
+    header h;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    bool ok = read_meta(cfd, (uint64_t)cst.st_size, &h, &buf, &len, note, note_size) &&
+              decode(buf, &h, fd, st, ix, gz, w, note, note_size);
     free(buf);
-    if (!ok) {
+    char *path = ok ? strdup(cache) : NULL;
+    if (ok && !path)
+        note_set(note, note_size, "out of memory");
+    if (!path) {
+        close(cfd);
         tar_index_free(ix);
         free(gz->points);
-        free(gz->wins);
         gz->points = NULL;
-        gz->wins = NULL;
-        gz->npoints = gz->cap = gz->wins_len = gz->wins_cap = 0;
+        gz->npoints = gz->cap = 0;
         gz->usize = 0;
         w->count = 0;
         w->first[0] = '\0';
-    } else {
-        note_set(note, note_size, "loaded from %s", cache);
+        return false;
     }
-    return ok;
+    /* The windows stay in the file: tar_gz.c reads one when it needs it. */
+    gz->index_fd = cfd;
+    gz->index_path = path;
+    gz->wins_off = (int64_t)len;
+    gz->wins_len = (size_t)h.wins;
+    gz->index_read = (int64_t)len;
+    note_set(note, note_size, "loaded from %s", cache);
+    return true;
 }

@@ -20,6 +20,14 @@
  * point; it skips forward, inflates into the caller's buffer and goes back
  * to the cache. Cursors use raw inflate and step over member trailers and
  * headers themselves; the CRCs were checked when the index was built.
+ *
+ * A loaded index keeps its windows in the cache file and preads one (at
+ * most TAR_GZ_WINDOW_ZMAX bytes) when a cursor starts at its point, checking
+ * the window's own CRC-32 first. A window that fails (damaged, or the file
+ * cut since open) is not an error: the read starts from the point before
+ * instead, down to point 0, which needs no window — slower, never wrong —
+ * and the cache file is unlinked so the next open rebuilds it. The file is
+ * read, never mapped: a truncation under a mapping would be a SIGBUS.
  */
 #include "tar_gz.h"
 
@@ -28,6 +36,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -35,8 +44,6 @@
 #define OUT_BUF (256 << 10)
 #define CURSOR_IN (64 << 10)
 #define REPORT_EVERY (16 << 20)
-/* What a point costs in the cache file besides its window (tar_cache.c). */
-#define POINT_RECORD 33
 
 static kvro_status nomem(kvro_error *err)
 {
@@ -80,6 +87,9 @@ kvro_status tar_gz_init(tar_gz *gz, int fd, int64_t csize, kvro_error *err)
     memset(gz, 0, sizeof *gz);
     gz->fd = fd;
     gz->csize = csize;
+    gz->index_fd = -1;
+    atomic_init(&gz->index_dropped, false);
+    atomic_init(&gz->damaged_windows, 0);
     if (pthread_mutex_init(&gz->lock, NULL) != 0)
         return nomem(err);
     return KVRO_OK;
@@ -92,6 +102,9 @@ void tar_gz_free(tar_gz *gz)
     for (size_t i = 0; i < TAR_GZ_CURSORS; i++)
         cursor_free(gz->cursors[i]);
     pthread_mutex_destroy(&gz->lock);
+    if (gz->index_fd >= 0)
+        close(gz->index_fd);
+    free(gz->index_path);
     free(gz->points);
     free(gz->wins);
     memset(gz, 0, sizeof *gz);
@@ -159,7 +172,7 @@ static kvro_status maybe_point(tar_gz_build *b, kvro_error *err)
     int64_t allowed = b->totin / 100 * TAR_GZ_BUDGET_PCT;
     if (!first && b->totout - b->last_point < b->spacing)
         return KVRO_OK;
-    if (!first && b->budget && b->index_bytes + b->est_zlen + POINT_RECORD > allowed)
+    if (!first && b->budget && b->index_bytes + b->est_zlen + TAR_GZ_POINT_RECORD > allowed)
         return KVRO_OK;
     uInt wlen = 0;
     if (inflateGetDictionary(&b->strm, b->win, &wlen) != Z_OK || wlen > TAR_GZ_WINDOW)
@@ -173,17 +186,18 @@ static kvro_status maybe_point(tar_gz_build *b, kvro_error *err)
         return nomem(err);
     uint32_t zlen = (uint32_t)(b->zwin_cap - b->def.avail_out);
     b->est_zlen = zlen;
-    if (!first && b->budget && b->index_bytes + zlen + POINT_RECORD > allowed)
+    if (!first && b->budget && b->index_bytes + zlen + TAR_GZ_POINT_RECORD > allowed)
         return KVRO_OK; /* this window compressed worse than the last: wait */
     tar_gz_point p = {.out = b->totout,
                       .in = b->totin,
                       .win = gz->wins_len,
                       .win_zlen = zlen,
                       .win_len = wlen,
+                      .win_crc = (uint32_t)crc32(0, b->zwin, zlen),
                       .bits = (uint8_t)(b->strm.data_type & 7)};
     kvro_status s = add_point(gz, &p, b->zwin, err);
     if (s == KVRO_OK) {
-        b->index_bytes += zlen + POINT_RECORD;
+        b->index_bytes += zlen + TAR_GZ_POINT_RECORD;
         b->last_point = b->totout;
     }
     return s;
@@ -407,27 +421,69 @@ static kvro_status damaged(kvro_error *err, const char *what, int64_t at)
                           what, (long long)at);
 }
 
-/* Inflates point P's stored window into WIN. */
-static kvro_status load_window(const tar_gz *gz, const tar_gz_point *p, unsigned char *win,
-                               kvro_error *err)
+/* Whole or nothing: false on an error or a file that ends early. */
+static bool pread_full(int fd, unsigned char *buf, size_t n, int64_t off)
 {
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + (int64_t)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* Inflates point P's stored window into WIN, reading it from the cache
+ * file into BUF (TAR_GZ_WINDOW_ZMAX bytes) if it is not in memory. false
+ * if it cannot be read, fails its CRC or does not inflate to its length. */
+static bool load_window(const tar_gz *gz, const tar_gz_point *p, unsigned char *buf,
+                        unsigned char *win)
+{
+    const unsigned char *zwin = buf;
+    if (gz->wins)
+        zwin = gz->wins + p->win;
+    else if (gz->index_fd < 0 || p->win_zlen > TAR_GZ_WINDOW_ZMAX ||
+             !pread_full(gz->index_fd, buf, p->win_zlen, gz->wins_off + (int64_t)p->win))
+        return false;
+    if ((uint32_t)crc32(0, zwin, p->win_zlen) != p->win_crc)
+        return false;
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, -15) != Z_OK)
-        return nomem(err);
-    z.next_in = gz->wins + p->win;
+        return false;
+    z.next_in = (unsigned char *)zwin;
     z.avail_in = p->win_zlen;
     z.next_out = win;
     z.avail_out = TAR_GZ_WINDOW;
     int ret = inflate(&z, Z_FINISH);
     bool ok = ret == Z_STREAM_END && TAR_GZ_WINDOW - z.avail_out == p->win_len;
     inflateEnd(&z);
-    return ok ? KVRO_OK : damaged(err, "damaged access-point window", p->in);
+    return ok;
 }
 
-static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor **out,
-                               kvro_error *err)
+/* A window of the loaded index is damaged: counted, and the cache file
+ * unlinked (once) so that the next open rebuilds it — but only if its path
+ * still names the file we read, which another process may have replaced
+ * with a good one already. */
+static void window_damaged(tar_gz *gz)
 {
+    atomic_fetch_add(&gz->damaged_windows, 1);
+    if (!gz->index_path || atomic_exchange(&gz->index_dropped, true))
+        return;
+    struct stat ours, named;
+    if (fstat(gz->index_fd, &ours) == 0 && stat(gz->index_path, &named) == 0 &&
+        ours.st_dev == named.st_dev && ours.st_ino == named.st_ino)
+        unlink(gz->index_path);
+}
+
+/* A cursor at point P; *BAD_WINDOW (with KVRO_E_CORRUPT) if P's window is
+ * unusable, so the caller may start from an earlier point instead. */
+static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor **out,
+                               bool *bad_window, kvro_error *err)
+{
+    *bad_window = false;
     tar_gz_cursor *c = calloc(1, sizeof *c);
     if (!c)
         return nomem(err);
@@ -449,9 +505,14 @@ static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor 
         unsigned char *win = malloc(TAR_GZ_WINDOW);
         if (!win)
             return nomem(err);
-        kvro_status s = load_window(gz, p, win, err);
-        if (s == KVRO_OK && inflateSetDictionary(&c->strm, win, p->win_len) != Z_OK)
-            s = damaged(err, "bad access-point window", p->in);
+        /* The cursor's input buffer is empty yet: it holds the stored window. */
+        _Static_assert(CURSOR_IN >= TAR_GZ_WINDOW_ZMAX, "a stored window fits the input");
+        kvro_status s = KVRO_OK;
+        if (!load_window(gz, p, c->in, win) ||
+            inflateSetDictionary(&c->strm, win, p->win_len) != Z_OK) {
+            *bad_window = true;
+            s = damaged(err, "damaged access-point window", p->in);
+        }
         free(win);
         return s;
     }
@@ -598,9 +659,22 @@ kvro_status tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t
         else
             hi = mid;
     }
-    const tar_gz_point *p = &gz->points[lo];
-    tar_gz_cursor *c = take_cursor(gz, off, p->out);
-    kvro_status s = c ? KVRO_OK : cursor_open(gz, p, &c, err);
+    tar_gz_cursor *c = take_cursor(gz, off, gz->points[lo].out);
+    kvro_status s = KVRO_OK;
+    while (!c) {
+        bool bad_window;
+        s = cursor_open(gz, &gz->points[lo], &c, &bad_window, err);
+        if (s == KVRO_OK || !bad_window || lo == 0)
+            break;
+        /* Point 0 has no window, so this ends; each step back costs
+         * inflating one more spacing, never a wrong byte. */
+        cursor_free(c);
+        c = NULL;
+        window_damaged(gz);
+        lo--;
+        c = take_cursor(gz, off, gz->points[lo].out);
+        s = KVRO_OK;
+    }
     unsigned char discard[16384];
     while (s == KVRO_OK && c->out < off && !c->end) {
         int64_t k = off - c->out < (int64_t)sizeof discard ? off - c->out : (int64_t)sizeof discard;

@@ -9,6 +9,7 @@
 #include "tar_scan.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define TAR_GZ_WINDOW 32768
 /* Decompressed-read cursors kept per handle, so sequential reads continue
@@ -18,15 +19,26 @@
 /* Where inflation can restart: at a deflate block boundary, IN bytes into
  * the file (plus BITS bits of the byte before), producing uncompressed
  * offset OUT, given the WIN_LEN bytes of output before it as dictionary.
- * That window is kept raw-deflated in the window arena at WIN. */
+ * That window is kept raw-deflated (WIN_ZLEN bytes, CRC-32 WIN_CRC) at WIN
+ * in the window arena: in memory for a built index, in the cache file for
+ * a loaded one. */
 typedef struct tar_gz_point {
     int64_t out;
     int64_t in;
     uint64_t win;
     uint32_t win_zlen;
     uint32_t win_len;
+    uint32_t win_crc;
     uint8_t bits;
 } tar_gz_point;
+
+/* What a point takes in the cache file besides its window (tar_cache.c),
+ * counted against the index budget when building. */
+#define TAR_GZ_POINT_RECORD 37
+/* A stored window is level-1 deflate of at most TAR_GZ_WINDOW bytes; this
+ * bounds it with room to spare (and bounds what a read pulls from the
+ * cache file). */
+#define TAR_GZ_WINDOW_ZMAX (2 * TAR_GZ_WINDOW)
 
 typedef struct tar_gz_cursor tar_gz_cursor;
 
@@ -36,8 +48,16 @@ typedef struct tar_gz {
     int64_t usize; /* uncompressed size */
     tar_gz_point *points;
     size_t npoints, cap;
-    unsigned char *wins;
+    unsigned char *wins; /* the window arena of a built index; NULL when loaded */
     size_t wins_len, wins_cap;
+    /* A loaded index reads its windows from the cache file when a read
+     * needs them, so opening costs only the metadata. */
+    int index_fd;       /* the cache file (owned), or -1 */
+    int64_t wins_off;   /* where the window arena starts in it */
+    char *index_path;   /* unlinked once if a window in it is found damaged */
+    int64_t index_read; /* bytes of the cache file read at open */
+    atomic_bool index_dropped;
+    atomic_llong damaged_windows;
     int64_t inflated;     /* bytes inflated at open (0 when the index came from the cache) */
     pthread_mutex_t lock; /* guards the cursors below, nothing else changes after open */
     tar_gz_cursor *cursors[TAR_GZ_CURSORS];
@@ -51,7 +71,12 @@ void tar_gz_free(tar_gz *gz);
  * the first block boundary at least this far past the previous one, and
  * only while the index stays within TAR_GZ_BUDGET_PCT percent of the
  * compressed bytes read so far; so the spacing grows with the archive's
- * compressibility and the index stays under 2% of the compressed size. */
+ * compressibility and the index stays under 2% of the compressed size.
+ * The trade-off: a read inflates half a spacing on average before its
+ * first byte. Incompressible data has ~32 KiB windows, so 2% buys a point
+ * every ~1.6 MiB: about 1 ms a read (stored blocks inflate at memcpy
+ * speed, text at a few hundred MB/s), small next to starting a process;
+ * halving it would double the index. */
 #define TAR_GZ_SPACING (1 << 20)
 #define TAR_GZ_BUDGET_PCT 2
 
@@ -76,7 +101,7 @@ kvro_status tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t
 bool tar_gz_probe(const unsigned char *head, size_t n);
 
 /* Adds an access point to GZ when loading it from the cache (validated by
- * the caller). */
+ * the caller; its window is read from GZ->index_fd when needed). */
 kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err);
 
 /* ------------------------------------------------------------ the cache */
@@ -86,9 +111,11 @@ kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err)
  * size and mtime. NULL if there is no home to put it in. free() it. */
 char *tar_cache_path(const char *path, const struct stat *st, const kvro_options *o);
 
-/* Loads the index from CACHE if it is intact and matches the archive (fd
- * FD, stat ST); fills IX (uninitialised), GZ (initialised, no points) and
- * W. false with a reason in NOTE (and IX/GZ empty again) otherwise. */
+/* Loads the index from CACHE if its metadata is intact and matches the
+ * archive (fd FD, stat ST); fills IX (uninitialised), GZ (initialised, no
+ * points) and W, reading none of the windows: GZ keeps the file open and
+ * reads them when needed. false with a reason in NOTE (and IX/GZ empty
+ * again) otherwise. */
 bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index *ix, tar_gz *gz,
                     tar_warnings *w, char *note, size_t note_size);
 
@@ -105,11 +132,15 @@ typedef struct tar_stats {
     bool gzip;
     bool from_cache; /* the index was loaded: nothing was inflated at open */
     bool cache_saved;
-    int64_t inflated;    /* uncompressed bytes inflated at open */
-    int64_t points;      /* access points */
-    int64_t index_bytes; /* access points and their windows, as stored */
-    int64_t nodes;       /* index nodes, the root and implied directories included */
-    int64_t skipped;     /* members not served (see tar_scan.c) */
+    int64_t inflated;         /* uncompressed bytes inflated at open */
+    int64_t points;           /* access points */
+    int64_t index_bytes;      /* access points and their windows, as stored */
+    int64_t index_bytes_read; /* of the cache file at open: its metadata, no window */
+    int64_t nodes;            /* index nodes, the root and implied directories included */
+    int64_t skipped;          /* members not served (see tar_scan.c) */
+    /* Windows of a loaded index found damaged by reads, which then started
+     * from an earlier point; the cache file was unlinked at the first. */
+    int64_t damaged_windows;
     char first_skipped[TAR_WARNING_MAX];
     char cache_note[160]; /* why the cache was or was not used */
 } tar_stats;

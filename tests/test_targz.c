@@ -4,7 +4,9 @@
  * gzip member, several concatenated), the saved index (a second open
  * inflates nothing; stale, truncated, edited or forged index files are
  * rebuilt; an unwritable cache costs nothing but speed), malformed gzip
- * data, progress reports and reads from many threads.
+ * data, progress reports and reads from many threads. A loaded index
+ * reads only its metadata at open; a damaged window in it is found when a
+ * read needs it, and the read still returns the right bytes.
  */
 #include "support.h"
 
@@ -320,7 +322,9 @@ static void test_second_open_inflates_nothing(void **state)
         fprintf(stderr, "cache: %s\n", st.cache_note);
     assert_true(st.from_cache);
     assert_int_equal(st.inflated, 0);
+    assert_true(st.index_bytes_read > 0);
     compare(a, b, 100);
+    assert_int_equal(stats_of(b).damaged_windows, 0);
     kvro_close(b);
 
     /* no_index_cache: nothing saved. */
@@ -464,24 +468,73 @@ static uint32_t le32(const unsigned char *p)
     return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Rewrites the index file's trailing CRC after a forgery. */
-static void fix_crc(unsigned char *buf, size_t n)
+static uint64_t le64(const unsigned char *p)
 {
-    uint32_t c = (uint32_t)crc32(0, buf, (uInt)(n - 4));
-    for (int i = 0; i < 4; i++)
-        buf[n - 4 + (size_t)i] = (unsigned char)(c >> (8 * i));
+    return le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* Damages the index file IDX with EDIT, then expects the next open to
+/* The index file's layout (tar_cache.c): the header, points, nodes and
+ * names, the CRC-32 of all that ("meta"), then the windows. */
+enum { H_POINTS = 48, H_NODES = 52, H_ARENA = 56, H_WINS = 64, HEADER = 336 };
+enum { POINT = 37, P_WIN = 16, P_ZLEN = 24, P_LEN = 28, NODE = 44 };
+
+/* Where the metadata ends (its CRC included) and the windows begin. */
+static size_t meta_end(const unsigned char *b)
+{
+    return HEADER + le32(b + H_POINTS) * POINT + le32(b + H_NODES) * NODE + le64(b + H_ARENA) + 4;
+}
+
+/* Rewrites the metadata's CRC (it ends at END) after a forgery. */
+static void fix_crc(unsigned char *buf, size_t end)
+{
+    uint32_t c = (uint32_t)crc32(0, buf, (uInt)(end - 4));
+    for (int i = 0; i < 4; i++)
+        buf[end - 4 + (size_t)i] = (unsigned char)(c >> (8 * i));
+}
+
+/* What damaged() does to the index file B[*N] (see the cases). */
+typedef enum damage {
+    CUT,         /* to ARG bytes */
+    CUT_META,    /* to ARG bytes from the end of the metadata */
+    CUT_WINDOWS, /* in the middle of the windows */
+    CUT_LAST,    /* one byte short */
+    APPEND,      /* one byte long (t_slurp leaves a NUL after the data) */
+    EDIT,        /* byte ARG (from the end of the metadata if negative) */
+    FORGE,       /* the u64 at ARG becomes VAL, and the metadata's CRC is fixed */
+    FORGE32,     /* the same with a u32 */
+} damage;
+
+static void edit(unsigned char *b, size_t *n, damage what, int64_t arg, uint64_t val)
+{
+    size_t end = meta_end(b);
+    int64_t at = arg + (what == CUT_META || arg < 0 ? (int64_t)end : 0);
+    assert_true(at >= 0 && at < (int64_t)*n);
+    switch (what) {
+    case CUT:
+    case CUT_META: *n = (size_t)at; break;
+    case CUT_WINDOWS: *n = (end + *n) / 2; break;
+    case CUT_LAST: (*n)--; break;
+    case APPEND: (*n)++; break;
+    case EDIT: b[at] ^= 0x21; break;
+    case FORGE:
+    case FORGE32:
+        for (int i = 0; i < (what == FORGE ? 8 : 4); i++)
+            b[at + i] = (unsigned char)(val >> (8 * i));
+        fix_crc(b, end); /* where it was before the forgery */
+        break;
+    }
+}
+
+/* Damages the index file IDX (see edit()), then expects the next open to
  * rebuild (with NOTE in the reason) and the one after to load again. */
-static void damaged(const char *idx, void (*edit)(unsigned char *, size_t *), const char *note)
+static void damaged(const char *idx, damage what, int64_t arg, uint64_t val, const char *note)
 {
     kvro_options o = {.index_path = idx};
     kvro *kv = open_ok(gz, &o);
     kvro_close(kv);
     size_t n;
     unsigned char *buf = (unsigned char *)t_slurp(idx, &n);
-    edit(buf, &n);
+    edit(buf, &n, what, arg, val);
     t_write(idx, buf, n);
     free(buf);
     kv = open_ok(gz, &o);
@@ -500,58 +553,204 @@ static void damaged(const char *idx, void (*edit)(unsigned char *, size_t *), co
     kvro_close(kv);
 }
 
-enum { H_POINTS = 48, H_NODES = 52, HEADER = 336, POINT = 33, NODE = 44 };
-
-static void cut_half(unsigned char *b, size_t *n)
-{
-    (void)b;
-    *n /= 2;
-}
-
-static void edit_byte(unsigned char *b, size_t *n)
-{
-    b[*n / 2] ^= 1;
-}
-
-static void forge_parent(unsigned char *b, size_t *n)
-{
-    size_t nodes = HEADER + le32(b + H_POINTS) * POINT;
-    size_t last = nodes + (le32(b + H_NODES) - 1) * NODE;
-    memcpy(b + last + 32, (unsigned char[]){0xff, 0xff, 0, 0}, 4); /* parent 65535 */
-    fix_crc(b, *n);
-}
-
-static void forge_point_order(unsigned char *b, size_t *n)
-{
-    assert_true(le32(b + H_POINTS) >= 2);
-    memset(b + HEADER + POINT, 0, 8); /* the second point's output offset: 0 again */
-    fix_crc(b, *n);
-}
-
-static void forge_count(unsigned char *b, size_t *n)
-{
-    memset(b + H_NODES, 0xff, 4);
-    fix_crc(b, *n);
-}
-
-static void forge_magic(unsigned char *b, size_t *n)
-{
-    (void)n;
-    b[0] = 'X';
-}
-
+/* Damage to the metadata, and a file of the wrong length (cut anywhere or
+ * grown), is caught at open and the index rebuilt. (Damage to a window is
+ * caught by the read that needs it: test_damaged_window.) */
 static void test_damaged_index_rebuilt(void **state)
 {
     (void)state;
     char *idx = t_join(dir, "damaged.idx");
     setenv("KVRO_TARGZ_SPACING", "1000000", 1); /* a few points to forge with */
-    damaged(idx, cut_half, "damaged");
-    damaged(idx, edit_byte, "checksum");
-    damaged(idx, forge_parent, "bad member record");
-    damaged(idx, forge_point_order, "bad access point");
-    damaged(idx, forge_count, "length");
-    damaged(idx, forge_magic, "not an index file");
+    const char *length = "damaged: bad length", *crc = "damaged: bad checksum";
+    /* Too short for a header, then cut in the points, the nodes, the
+     * names, around the metadata's CRC and in the windows. */
+    static const int64_t cuts[] = {0, 7, 100, HEADER - 1, HEADER + 3};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
+        damaged(idx, CUT, cuts[i], 0, "damaged: not an index file");
+    static const int64_t meta_cuts[] = {-600, -5, -4, -1, 0, 1};
+    for (size_t i = 0; i < sizeof meta_cuts / sizeof meta_cuts[0]; i++)
+        damaged(idx, CUT_META, meta_cuts[i], 0, length);
+    damaged(idx, CUT, HEADER + 4, 0, length);
+    damaged(idx, CUT, HEADER + POINT + 3, 0, length);
+    damaged(idx, CUT, HEADER + 1000, 0, length);
+    damaged(idx, CUT_WINDOWS, 0, 0, length);
+    damaged(idx, CUT_LAST, 0, 0, length);
+    damaged(idx, APPEND, 0, 0, length);
+    /* A byte of the header, the points, the nodes and names, the CRC. */
+    damaged(idx, EDIT, HEADER - 1, 0, crc); /* the first warning's NUL padding */
+    damaged(idx, EDIT, HEADER + POINT + 2, 0, crc);
+    damaged(idx, EDIT, -800, 0, crc);
+    damaged(idx, EDIT, -20, 0, crc);
+    damaged(idx, EDIT, -1, 0, crc);
+    /* Forged with the CRC fixed: each field is still checked. */
+    kvro_options o = {.index_path = idx};
+    kvro_close(open_ok(gz, &o));
+    size_t n;
+    unsigned char *b = (unsigned char *)t_slurp(idx, &n);
+    assert_true(le32(b + H_POINTS) >= 2);
+    int64_t last_node = (int64_t)meta_end(b) - 4 - (int64_t)le64(b + H_ARENA) - NODE;
+    damaged(idx, FORGE32, last_node + 32, 65535, "bad member record"); /* its parent */
+    damaged(idx, FORGE, HEADER + POINT, 0, "bad access point 1");      /* output offset 0 again */
+    damaged(idx, FORGE, HEADER + POINT + P_WIN, le64(b + H_WINS), "bad access point 1");
+    damaged(idx, FORGE32, HEADER + P_LEN, 1, "bad access point 0"); /* history at the start */
+    damaged(idx, FORGE, H_WINS, le64(b + H_WINS) + 1, length);
+    damaged(idx, FORGE32, H_NODES, UINT32_MAX, length);
+    damaged(idx, FORGE, 0, 0x58, "not an index file"); /* the magic */
+    free(b);
     unsetenv("KVRO_TARGZ_SPACING");
+    free(idx);
+}
+
+/* Reads the files of KV in 40,000-byte pieces, last file and last piece
+ * first, and compares them with the plain tar's (A): a read never finds a
+ * cursor below its offset, so each starts from an access point, and with
+ * every piece read (PIECES 0) every point is the start of some read (the
+ * pieces are shorter than the spacing). Else the last PIECES of each. */
+static void compare_backwards(kvro *a, kvro *kv, int pieces)
+{
+    keys k = {.prefix = ""};
+    all_files(a, "", &k);
+    assert_true(k.n > 100);
+    for (size_t i = k.n; i-- > 0;) {
+        int64_t size;
+        assert_int_equal(kvro_size(a, k.v[i], &size, NULL), KVRO_OK);
+        for (int64_t end = size, done = 0; end > 0 && (!pieces || done < pieces); done++) {
+            int64_t off = end > 40000 ? end - 40000 : 0, ga, gb;
+            unsigned char *da = read_range(a, k.v[i], off, end - off, &ga);
+            unsigned char *db = read_range(kv, k.v[i], off, end - off, &gb);
+            assert_int_equal(ga, end - off);
+            assert_int_equal(gb, end - off);
+            assert_memory_equal(da, db, (size_t)ga);
+            free(da);
+            free(db);
+            end = off;
+        }
+    }
+    keys_free(&k);
+}
+
+static void run_readers(kvro *g, kvro *plain);
+
+/* A byte of a window edited: the open uses the index (the metadata is
+ * intact), the reads that need that window start from the point before and
+ * return the right bytes, the damage is counted and the file unlinked, and
+ * the next open rebuilds it. With every window damaged, reads go back to
+ * the stream's start and are still right. */
+static void test_damaged_window(void **state)
+{
+    (void)state;
+    char *idx = t_join(dir, "window.idx");
+    kvro_options o = {.index_path = idx};
+    setenv("KVRO_TARGZ_SPACING", "65536", 1);
+    kvro *kv = open_ok(gz, &o);
+    assert_true(stats_of(kv).cache_saved);
+    kvro_close(kv);
+    unsetenv("KVRO_TARGZ_SPACING"); /* the file records the points */
+    size_t n;
+    unsigned char *b = (unsigned char *)t_slurp(idx, &n);
+    size_t meta = meta_end(b), np = le32(b + H_POINTS);
+    assert_true(np > 40);
+    /* The window that compressed best: text, which later data refers back
+     * to, so a wrong window would give wrong bytes, not only slow ones. */
+    const unsigned char *p = NULL;
+    for (size_t i = 1; i < np; i++) {
+        const unsigned char *q = b + HEADER + i * POINT;
+        if (le32(q + P_LEN) == 32768 && (!p || le32(q + P_ZLEN) < le32(p + P_ZLEN)))
+            p = q;
+    }
+    assert_non_null(p);
+    b[meta + le64(p + P_WIN) + le32(p + P_ZLEN) / 2] ^= 0x10;
+    t_write(idx, b, n);
+
+    kvro *a = open_ok(plain_tar, NULL);
+    kv = open_ok(gz, &o);
+    tar_stats st = stats_of(kv);
+    assert_true(st.from_cache);
+    assert_int_equal(st.damaged_windows, 0);
+    compare_backwards(a, kv, 0);
+    compare(a, kv, 100);
+    run_readers(kv, a);
+    st = stats_of(kv);
+    assert_true(st.damaged_windows > 0);
+    assert_true(st.from_cache);
+    assert_int_equal(st.inflated, 0);
+    assert_int_equal(access(idx, F_OK), -1); /* unlinked when the damage was seen */
+    kvro_close(kv);
+    setenv("KVRO_TARGZ_SPACING", "65536", 1);
+    kv = open_ok(gz, &o);
+    unsetenv("KVRO_TARGZ_SPACING");
+    st = stats_of(kv);
+    assert_false(st.from_cache);
+    assert_true(st.cache_saved);
+    assert_int_equal(st.inflated, plain_size);
+    kvro_close(kv);
+    kv = open_ok(gz, &o);
+    assert_true(stats_of(kv).from_cache);
+    compare_backwards(a, kv, 0);
+    assert_int_equal(stats_of(kv).damaged_windows, 0);
+    kvro_close(kv);
+
+    /* Every window zeroed: reads go back to point 0, so only the last two
+     * pieces of each file (that still starts reads at most points). */
+    free(b);
+    b = (unsigned char *)t_slurp(idx, &n);
+    meta = meta_end(b);
+    memset(b + meta, 0, n - meta);
+    t_write(idx, b, n);
+    kv = open_ok(gz, &o);
+    assert_true(stats_of(kv).from_cache);
+    compare_backwards(a, kv, 2);
+    compare(a, kv, 20);
+    st = stats_of(kv);
+    assert_true(st.damaged_windows > 40);
+    assert_int_equal(access(idx, F_OK), -1);
+    kvro_close(kv);
+    kvro_close(a);
+    free(b);
+    free(idx);
+}
+
+/* A loaded index reads its metadata at open, none of its windows: with
+ * many points (so the windows are most of the file) the bytes read are
+ * exactly the metadata. */
+static void test_open_reads_metadata_only(void **state)
+{
+    (void)state;
+    char *idx = t_join(dir, "meta.idx");
+    kvro_options o = {.index_path = idx};
+    setenv("KVRO_TARGZ_SPACING", "65536", 1);
+    kvro *kv = open_ok(gz, &o);
+    unsetenv("KVRO_TARGZ_SPACING");
+    tar_stats built = stats_of(kv);
+    assert_true(built.cache_saved);
+    assert_int_equal(built.index_bytes_read, 0);
+    kvro_close(kv);
+    size_t n;
+    unsigned char *b = (unsigned char *)t_slurp(idx, &n);
+    int64_t meta = (int64_t)meta_end(b), wins = (int64_t)le64(b + H_WINS);
+    assert_int_equal(meta + wins, (int64_t)n);
+    assert_true(built.points > 40);
+    assert_int_equal(built.index_bytes, built.points * POINT + wins);
+
+    kv = open_ok(gz, &o);
+    tar_stats st = stats_of(kv);
+    assert_true(st.from_cache);
+    assert_int_equal(st.points, built.points);
+    assert_int_equal(st.index_bytes, built.index_bytes);
+    assert_int_equal(st.index_bytes_read, meta);
+    assert_true(st.index_bytes_read * 10 < wins);
+    kvro *a = open_ok(plain_tar, NULL);
+    compare(a, kv, 50);
+    assert_int_equal(stats_of(kv).index_bytes_read, meta); /* windows are read, not counted */
+    assert_int_equal(stats_of(kv).damaged_windows, 0);
+    /* The file cut under the open handle: windows are read, not mapped, so
+     * this is a damaged window (never a SIGBUS), and reads stay right. */
+    assert_int_equal(truncate(idx, meta), 0);
+    compare_backwards(a, kv, 1);
+    assert_true(stats_of(kv).damaged_windows > 0);
+    kvro_close(a);
+    kvro_close(kv);
+    free(b);
     free(idx);
 }
 
@@ -687,14 +886,8 @@ static void *reader(void *p)
     return NULL;
 }
 
-static void test_concurrent_reads(void **state)
+static void run_readers(kvro *g, kvro *plain)
 {
-    (void)state;
-    kvro_options none = {.no_index_cache = true};
-    setenv("KVRO_TARGZ_SPACING", "262144", 1);
-    kvro *g = open_ok(gz, &none);
-    unsetenv("KVRO_TARGZ_SPACING");
-    kvro *plain = open_ok(plain_tar, NULL);
     pthread_t th[6];
     reader_arg args[6];
     for (int i = 0; i < 6; i++) {
@@ -705,6 +898,17 @@ static void test_concurrent_reads(void **state)
         pthread_join(th[i], NULL);
         assert_int_equal(args[i].bad, 0);
     }
+}
+
+static void test_concurrent_reads(void **state)
+{
+    (void)state;
+    kvro_options none = {.no_index_cache = true};
+    setenv("KVRO_TARGZ_SPACING", "262144", 1);
+    kvro *g = open_ok(gz, &none);
+    unsetenv("KVRO_TARGZ_SPACING");
+    kvro *plain = open_ok(plain_tar, NULL);
+    run_readers(g, plain);
     kvro_close(g);
     kvro_close(plain);
 }
@@ -717,6 +921,8 @@ int main(void)
         cmocka_unit_test(test_second_open_inflates_nothing),
         cmocka_unit_test(test_stale_index_rebuilt),
         cmocka_unit_test(test_damaged_index_rebuilt),
+        cmocka_unit_test(test_damaged_window),
+        cmocka_unit_test(test_open_reads_metadata_only),
         cmocka_unit_test(test_unwritable_cache),
         cmocka_unit_test(test_corrupt_gzip),
         cmocka_unit_test(test_progress_and_bid),
