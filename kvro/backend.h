@@ -107,6 +107,11 @@ static inline size_t kvro__component(const char **p, const char **c, bool *last)
     return n;
 }
 
+/* Reads N bytes of FD at OFF, retrying short reads and EINTR, stopping
+ * early only at the end of the file: *GOT < N means the end. Returns 0 or
+ * the errno of a failed read. */
+int kvro__pread(int fd, void *buf, size_t n, int64_t off, size_t *got);
+
 /* Adds source and key to a failing call's error record (if still empty). */
 kvro_status kvro__error_context(kvro_error *err, kvro_status s, const char *source,
                                 const char *key);

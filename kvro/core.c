@@ -35,22 +35,10 @@ static kvro_status read_head(const char *path, unsigned char *head, size_t *len,
     if (fd < 0)
         return kvro_error_set(err, kvro__status_of_errno(errno), "cannot open: %s",
                               strerror(errno));
-    size_t got = 0;
-    while (got < KVRO_PROBE_HEAD) {
-        ssize_t n = pread(fd, head + got, KVRO_PROBE_HEAD - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return kvro_error_set(err, KVRO_E_IO, "cannot read: %s", strerror(e));
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
+    int e = kvro__pread(fd, head, KVRO_PROBE_HEAD, 0, len);
     close(fd);
-    *len = got;
+    if (e)
+        return kvro_error_set(err, KVRO_E_IO, "cannot read: %s", strerror(e));
     return KVRO_OK;
 }
 

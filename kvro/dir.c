@@ -385,22 +385,14 @@ static kvro_status dir_read(void *self, const char *key, int64_t off, int64_t le
         return s;
     int64_t size = (int64_t)at.st.st_size;
     int64_t want = off >= size ? 0 : (len < size - off ? len : size - off);
-    int64_t got = 0;
-    while (got < want) {
-        size_t chunk = (size_t)(want - got < (1 << 30) ? want - got : (1 << 30));
-        ssize_t n = pread(fd, (char *)buf + got, chunk, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            s = errno_status(err, "cannot read", at.name);
-            break;
-        }
-        if (n == 0) /* shrank since fstat: the end is here */
-            break;
-        got += n;
+    size_t got; /* short if it shrank since fstat: the end is there */
+    int e = kvro__pread(fd, buf, (size_t)want, off, &got);
+    if (e) {
+        errno = e;
+        s = errno_status(err, "cannot read", at.name);
     }
     close(fd);
-    *nread = got;
+    *nread = (int64_t)got;
     return s;
 }
 

@@ -238,18 +238,12 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
     if (t->is_gz) {
         s = tar_gz_read(&t->gz, d->off + off, buf, want, &got, err);
     } else {
-        while (got < want) {
-            size_t chunk = (size_t)(want - got < (1 << 30) ? want - got : (1 << 30));
-            ssize_t n = pread(t->fd, (char *)buf + got, chunk, (off_t)(d->off + off + got));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
-                                      (long long)(d->off + off + got), strerror(errno));
-            if (n == 0)
-                break;
-            got += n;
-        }
+        size_t n;
+        int e = kvro__pread(t->fd, buf, (size_t)want, d->off + off, &n);
+        if (e)
+            return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
+                                  (long long)(d->off + off + (int64_t)n), strerror(e));
+        got = (int64_t)n;
     }
     if (s == KVRO_OK && got < want)
         s = kvro_error_set(err, KVRO_E_IO,

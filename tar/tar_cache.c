@@ -109,18 +109,11 @@ char *tar_cache_path(const char *path, const struct stat *st, const kvro_options
     return out;
 }
 
+/* Whole or nothing: false on an error or a file that ends early. */
 static bool pread_all(int fd, void *buf, size_t n, int64_t off)
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
+    size_t got;
+    return kvro__pread(fd, buf, n, off, &got) == 0 && got == n;
 }
 
 /* CRC-32 of the archive's first and last 64 KiB: catches a rewrite that

@@ -421,20 +421,6 @@ static kvro_status damaged(kvro_error *err, const char *what, int64_t at)
                           what, (long long)at);
 }
 
-/* Whole or nothing: false on an error or a file that ends early. */
-static bool pread_full(int fd, unsigned char *buf, size_t n, int64_t off)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + (int64_t)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
-}
-
 /* Inflates point P's stored window into WIN, reading it from the cache
  * file into BUF (TAR_GZ_WINDOW_ZMAX bytes) if it is not in memory. false
  * if it cannot be read, fails its CRC or does not inflate to its length. */
@@ -442,10 +428,12 @@ static bool load_window(const tar_gz *gz, const tar_gz_point *p, unsigned char *
                         unsigned char *win)
 {
     const unsigned char *zwin = buf;
+    size_t got = 0;
     if (gz->wins)
         zwin = gz->wins + p->win;
     else if (gz->index_fd < 0 || p->win_zlen > TAR_GZ_WINDOW_ZMAX ||
-             !pread_full(gz->index_fd, buf, p->win_zlen, gz->wins_off + (int64_t)p->win))
+             kvro__pread(gz->index_fd, buf, p->win_zlen, gz->wins_off + (int64_t)p->win, &got) ||
+             got != p->win_zlen)
         return false;
     if ((uint32_t)crc32(0, zwin, p->win_zlen) != p->win_crc)
         return false;

@@ -408,18 +408,10 @@ kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *e
 static kvro_status file_pread(tar_file_src *f, void *buf, size_t n, int64_t off, size_t *got,
                               kvro_error *err)
 {
-    *got = 0;
-    while (*got < n) {
-        ssize_t r = pread(f->fd, (char *)buf + *got, n - *got, (off_t)(off + (int64_t)*got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
-                                  (long long)(off + (int64_t)*got), strerror(errno));
-        if (r == 0)
-            break;
-        *got += (size_t)r;
-    }
+    int e = kvro__pread(f->fd, buf, n, off, got);
+    if (e)
+        return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
+                              (long long)(off + (int64_t)*got), strerror(e));
     return KVRO_OK;
 }
 
