@@ -17,10 +17,9 @@
  * part; a signal handler removes the temporary file on SIGINT/SIGTERM/SIGHUP.
  */
 #include "cli.h"
+#include "libarchive.h"
 #include "tree.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -271,11 +270,13 @@ static void out_abort(build *b)
 
 /* ------------------------------------------------------------- writing */
 
+static const libarchive *la; /* loaded by archive_setup */
+
 static int archive_fail(build *b)
 {
     progress_done(&b->p);
-    int e = archive_errno(b->a);
-    const char *msg = archive_error_string(b->a);
+    int e = la->archive_errno(b->a);
+    const char *msg = la->archive_error_string(b->a);
     fprintf(stderr, "mkkv: %s: %s%s%s\n", b->out, msg ? msg : "cannot write", e > 0 ? ": " : "",
             e > 0 ? strerror(e) : "");
     return EXIT_FAIL;
@@ -297,7 +298,7 @@ static la_ssize_t out_write(struct archive *a, void *arg, const void *buf, size_
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            archive_set_error(a, errno, "cannot write");
+            la->archive_set_error(a, errno, "cannot write");
             return -1;
         }
         done += (size_t)w;
@@ -313,23 +314,28 @@ static la_ssize_t out_write(struct archive *a, void *arg, const void *buf, size_
 
 static int archive_setup(build *b)
 {
-    if (!(b->a = archive_write_new()) || !(b->ae = archive_entry_new())) {
+    char why[256];
+    if (!(la = libarchive_load(why, sizeof why))) {
+        fprintf(stderr, "mkkv: tar: %s\n", why);
+        return EXIT_FAIL;
+    }
+    if (!(b->a = la->archive_write_new()) || !(b->ae = la->archive_entry_new())) {
         fprintf(stderr, "mkkv: out of memory\n");
         return EXIT_FAIL;
     }
     struct archive *a = b->a;
     /* A gzip stream is not padded (gzip readers see trailing zeros as
      * junk); a plain archive is, to a whole record, like GNU tar's. */
-    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(a, WRITE_BLOCK) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a, b->o->gzip ? 1 : RECORD) != ARCHIVE_OK ||
+    if (la->archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        la->archive_write_set_bytes_per_block(a, WRITE_BLOCK) != ARCHIVE_OK ||
+        la->archive_write_set_bytes_in_last_block(a, b->o->gzip ? 1 : RECORD) != ARCHIVE_OK ||
         (b->o->gzip &&
-         (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-          archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK)) ||
-        archive_write_open(a, b, NULL, out_write, NULL) != ARCHIVE_OK)
+         (la->archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+          la->archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK)) ||
+        la->archive_write_open(a, b, NULL, out_write, NULL) != ARCHIVE_OK)
         return archive_fail(b);
-    archive_entry_set_uid(b->ae, 0);
-    archive_entry_set_gid(b->ae, 0);
+    la->archive_entry_set_uid(b->ae, 0);
+    la->archive_entry_set_gid(b->ae, 0);
     return EXIT_OK;
 }
 
@@ -342,19 +348,19 @@ static int put_header(build *b, const tree_entry *e)
                     : e->kind == TREE_SYMLINK         ? 0777
                     : e->has_mode && (e->mode & 0111) ? 0755
                                                       : 0644;
-    archive_entry_copy_pathname(ae, e->path);
-    archive_entry_set_filetype(ae, e->kind == TREE_DIR       ? AE_IFDIR
+    la->archive_entry_copy_pathname(ae, e->path);
+    la->archive_entry_set_filetype(ae, e->kind == TREE_DIR       ? AE_IFDIR
                                    : e->kind == TREE_SYMLINK ? AE_IFLNK
                                                              : AE_IFREG);
-    archive_entry_set_perm(ae, mode);
-    archive_entry_set_size(ae, e->kind == TREE_FILE ? e->size : 0);
-    archive_entry_copy_symlink(ae, e->kind == TREE_SYMLINK ? e->link : NULL);
+    la->archive_entry_set_perm(ae, mode);
+    la->archive_entry_set_size(ae, e->kind == TREE_FILE ? e->size : 0);
+    la->archive_entry_copy_symlink(ae, e->kind == TREE_SYMLINK ? e->link : NULL);
     /* Whole seconds: a fraction would need a pax record, and only for some
      * members, depending on their names. */
-    archive_entry_set_mtime(ae, b->o->has_mtime ? b->o->mtime : e->mtime, 0);
+    la->archive_entry_set_mtime(ae, b->o->has_mtime ? b->o->mtime : e->mtime, 0);
     /* ARCHIVE_WARN: a name that is not UTF-8 is stored as bytes, with a pax
      * "hdrcharset=BINARY" record; that is the right thing for it. */
-    if (archive_write_header(b->a, ae) < ARCHIVE_WARN)
+    if (la->archive_write_header(b->a, ae) < ARCHIVE_WARN)
         return archive_fail(b);
     return EXIT_OK;
 }
@@ -374,7 +380,7 @@ static int put_data(build *b, const tree_entry *e)
                     b->source, e->path, n ? "grew" : "shrank", (long long)e->size);
             return EXIT_FAIL;
         }
-        la_ssize_t w = archive_write_data(b->a, b->buf, n);
+        la_ssize_t w = la->archive_write_data(b->a, b->buf, n);
         if (w < 0 || (size_t)w != n)
             return archive_fail(b);
         off += (int64_t)n;
@@ -406,7 +412,7 @@ static int build_all(build *b, bool quiet)
     }
     if (r < 0)
         return source_fail(b, &err);
-    if (archive_write_close(b->a) != ARCHIVE_OK)
+    if (la->archive_write_close(b->a) != ARCHIVE_OK)
         return archive_fail(b);
     progress_done(&b->p);
     return EXIT_OK;
@@ -452,14 +458,15 @@ static int tar_run(int argc, char **argv)
     if ((rc = out_open(&b)) == EXIT_OK) {
         rc = build_all(&b, co.quiet);
         if (b.a)
-            archive_write_free(b.a); /* after a failure: closes without writing more */
+            la->archive_write_free(b.a); /* after a failure: closes without writing more */
         b.a = NULL;
         if (rc == EXIT_OK)
             rc = out_commit(&b);
         else
             out_abort(&b);
     }
-    archive_entry_free(b.ae);
+    if (b.ae)
+        la->archive_entry_free(b.ae);
     free(b.buf);
     free(b.tmp);
     tree_close(b.t);
