@@ -16,29 +16,29 @@
 
 /* Every libarchive function mkkv calls. */
 #define LIBARCHIVE_FUNCTIONS(X)                                                                    \
-    X(archive_errno)                                                                                       \
-    X(archive_error_string)                                                                                \
-    X(archive_set_error)                                                                                   \
-    X(archive_write_new)                                                                                   \
-    X(archive_write_free)                                                                                  \
-    X(archive_write_set_format_pax_restricted)                                                            \
-    X(archive_write_set_bytes_per_block)                                                                   \
-    X(archive_write_set_bytes_in_last_block)                                                               \
-    X(archive_write_add_filter_gzip)                                                                       \
-    X(archive_write_set_filter_option)                                                                     \
-    X(archive_write_open)                                                                                  \
-    X(archive_write_header)                                                                                \
-    X(archive_write_data)                                                                                  \
-    X(archive_write_close)                                                                                 \
-    X(archive_entry_new)                                                                                   \
-    X(archive_entry_free)                                                                                  \
-    X(archive_entry_copy_pathname)                                                                         \
-    X(archive_entry_copy_symlink)                                                                          \
-    X(archive_entry_set_filetype)                                                                          \
-    X(archive_entry_set_perm)                                                                              \
-    X(archive_entry_set_size)                                                                              \
-    X(archive_entry_set_mtime)                                                                             \
-    X(archive_entry_set_uid)                                                                               \
+    X(archive_errno)                                                                               \
+    X(archive_error_string)                                                                        \
+    X(archive_set_error)                                                                           \
+    X(archive_write_new)                                                                           \
+    X(archive_write_free)                                                                          \
+    X(archive_write_set_format_pax_restricted)                                                     \
+    X(archive_write_set_bytes_per_block)                                                           \
+    X(archive_write_set_bytes_in_last_block)                                                       \
+    X(archive_write_add_filter_gzip)                                                               \
+    X(archive_write_set_filter_option)                                                             \
+    X(archive_write_open)                                                                          \
+    X(archive_write_header)                                                                        \
+    X(archive_write_data)                                                                          \
+    X(archive_write_close)                                                                         \
+    X(archive_entry_new)                                                                           \
+    X(archive_entry_free)                                                                          \
+    X(archive_entry_copy_pathname)                                                                 \
+    X(archive_entry_copy_symlink)                                                                  \
+    X(archive_entry_set_filetype)                                                                  \
+    X(archive_entry_set_perm)                                                                      \
+    X(archive_entry_set_size)                                                                      \
+    X(archive_entry_set_mtime)                                                                     \
+    X(archive_entry_set_uid)                                                                       \
     X(archive_entry_set_gid)
 
 typedef struct libarchive {
