@@ -45,6 +45,7 @@ typedef struct dir_at {
     int dirfd;
     bool owns_dirfd;
     bool exists;     /* false: only the last component is missing */
+    bool via_link;   /* a symlink was followed on the way */
     char name[NAME_MAX + 1];
     struct stat st;  /* of the object, when it exists */
 } dir_at;
@@ -201,6 +202,7 @@ static void walker_land(walker *w, const char *name, dir_at *at)
 {
     at->dirfd = w->fds[w->depth];
     at->owns_dirfd = w->depth > 0;
+    at->via_link = w->links > 0;
     strcpy(at->name, name);
 }
 
@@ -411,6 +413,10 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
     int fd = openat(at.dirfd, at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         s = errno_status(err, "cannot open directory", at.name);
+    /* Reached through a link, DIR's key may already have passed one of its
+     * subdirectories (l -> a/b, a/b/up -> ..: "l/up" is a, and "l/up/b"
+     * is a loop), so those are checked as keys too. */
+    bool via_link = at.via_link;
     at_done(&at);
     if (s != KVRO_OK)
         return s;
@@ -437,9 +443,9 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
             continue;
         if (e->d_type == DT_REG)
             kind = KVRO_KIND_FILE;
-        else if (e->d_type == DT_DIR)
+        else if (e->d_type == DT_DIR && !via_link)
             kind = KVRO_KIND_DIR;
-        else if (e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
+        else if (e->d_type == DT_DIR || e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
             /* A link is listed as what it leads to; one that leads nowhere
              * we may serve (outside, a loop, a FIFO) is not a key. */
             snprintf(child, dlen + NAME_MAX + 2, "%s%s%s", dir, dlen ? "/" : "", e->d_name);

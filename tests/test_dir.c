@@ -115,6 +115,11 @@ static int setup(void **state)
     char *d;
     t_mkdirs(d = in(t->root, "ping")), free(d);
     t_mkdirs(d = in(t->root, "pong")), free(d);
+    /* A directory reached through a link whose own subdirectory the key
+     * has already passed: via/up is deep, and via/up/b is via again. */
+    t_mkdirs(d = in(t->root, "deep/b")), free(d);
+    link_at(t->root, "deep/b/up", "..");
+    link_at(t->root, "via", "deep/b");
     link_at(t->root, "ping/to_pong", "../pong");
     link_at(t->root, "pong/to_ping", "../ping");
 
@@ -374,15 +379,22 @@ static void test_listing_omits(void **state)
     tree *t = *state;
     kvro *kv = open_kv(t);
     static const want_entry root[] = {
-        {"abs_dir", KVRO_KIND_DIR}, {"abs_in", KVRO_KIND_FILE},   {"file", KVRO_KIND_FILE},
-        {"ping", KVRO_KIND_DIR},    {"pong", KVRO_KIND_DIR},      {"rel_dir", KVRO_KIND_DIR},
-        {"rel_file", KVRO_KIND_FILE}, {"sub", KVRO_KIND_DIR},
+        {"abs_dir", KVRO_KIND_DIR},   {"abs_in", KVRO_KIND_FILE}, {"deep", KVRO_KIND_DIR},
+        {"file", KVRO_KIND_FILE},     {"ping", KVRO_KIND_DIR},    {"pong", KVRO_KIND_DIR},
+        {"rel_dir", KVRO_KIND_DIR},   {"rel_file", KVRO_KIND_FILE}, {"sub", KVRO_KIND_DIR},
+        {"via", KVRO_KIND_DIR},
     };
     check_list(kv, "", root, sizeof root / sizeof root[0]);
     /* The link is listed where its key is fine, left out where it loops. */
     static const want_entry ping[] = {{"to_pong", KVRO_KIND_DIR}};
     check_list(kv, "ping", ping, 1);
     check_list(kv, "ping/to_pong", NULL, 0);
+    /* Every listed entry must stat: "b" in via/up would loop, so it is
+     * left out, though the directory itself has it. */
+    check_list(kv, "via/up", NULL, 0);
+    expect_link_error(kv, "via/up/b", "loop");
+    static const want_entry deep[] = {{"b", KVRO_KIND_DIR}};
+    check_list(kv, "deep", deep, 1);
     static const want_entry sub[] = {{"back", KVRO_KIND_FILE}, {"inner", KVRO_KIND_FILE}};
     check_list(kv, "sub", sub, 2);
     kvro_close(kv);
