@@ -211,6 +211,8 @@ kvro_status kvro_stat(kvro *kv, const char *key, kvro_info *st, kvro_error *err)
 
 kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
 {
+    if (present)
+        *present = false;
     BEGIN(kv, key, norm);
     if (!present)
         return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
@@ -229,6 +231,8 @@ kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
 
 kvro_status kvro_size(kvro *kv, const char *key, int64_t *size, kvro_error *err)
 {
+    if (size)
+        *size = 0;
     BEGIN(kv, key, norm);
     if (!size)
         return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
@@ -255,6 +259,8 @@ kvro_status kvro__check_rw_args(int64_t offset, int64_t length, const void *buf,
 kvro_status kvro_read(kvro *kv, const char *key, int64_t offset, int64_t length, void *buf,
                       int64_t *nread, kvro_error *err)
 {
+    if (nread) /* 0 on every failure, the early ones included */
+        *nread = 0;
     BEGIN(kv, key, norm);
     if (!nread)
         return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));

@@ -112,6 +112,8 @@ kvro_status kvro_fs_size(kvro_fs *fs, const char *key, int64_t *size, kvro_error
 kvro_status kvro_fs_read(kvro_fs *fs, const char *key, int64_t offset, int64_t length, void *buf,
                          int64_t *nread, kvro_error *err)
 {
+    if (nread) /* 0 on every failure, the early ones included */
+        *nread = 0;
     BEGIN(fs, key, norm);
     if (!nread)
         return END(fs, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));

@@ -9,6 +9,9 @@ packages=(
   cmake gcc make pkg-config libarchive-dev zlib1g-dev libfuse3-dev libcmocka-dev
   # the real tools the tests read and write images with
   fuse3 libarchive-tools dosfstools mtools python3 tar gzip
+  # the fuzz harnesses (tests/fuzz/run.sh): clang, whose runtime package
+  # holds libFuzzer (-fsanitize=fuzzer) and the sanitizers
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -254,6 +254,26 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
     return s;
 }
 
+/* Whether normalised KEY spells node I's own path, with no link on the
+ * way. */
+static bool direct_path(const tar_index *ix, uint32_t i, const char *key)
+{
+    size_t n = strlen(key);
+    for (; i != 0; i = ix->nodes[i].parent) {
+        const char *name = tar_node_name(ix, i);
+        size_t k = strlen(name);
+        if (k > n || memcmp(key + n - k, name, k) != 0)
+            return false;
+        n -= k;
+        if (ix->nodes[i].parent != 0) {
+            if (n == 0 || key[n - 1] != '/')
+                return false;
+            n--;
+        }
+    }
+    return n == 0;
+}
+
 static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *arg,
                             kvro_error *err)
 {
@@ -264,6 +284,10 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
         return s;
     if (t->ix.nodes[i].kind != TAR_K_DIR)
         return kvro_error_set(err, KVRO_E_NOT_DIR, "is a file, not a directory");
+    /* Reached through a link, DIR's walk may have passed one of its own
+     * subdirectories (l -> a/b, a/b/up -> ..: "l/up" is a, and "l/up/b"
+     * loops), so those are resolved as keys too. */
+    bool direct = direct_path(&t->ix, i, dir);
     size_t dlen = strlen(dir);
     char *child = NULL;
     for (uint32_t c = t->ix.nodes[i].child; c != TAR_NONE; c = t->ix.nodes[c].sibling) {
@@ -275,7 +299,7 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
          * nowhere we serve is not a key, nor are devices and FIFOs. */
         if (kind == TAR_K_SPECIAL)
             continue;
-        if (kind == TAR_K_SYMLINK || kind == TAR_K_HARDLINK) {
+        if (kind == TAR_K_SYMLINK || kind == TAR_K_HARDLINK || (kind == TAR_K_DIR && !direct)) {
             size_t n = strlen(name);
             char *k = realloc(child, dlen + n + 2);
             if (!k) {

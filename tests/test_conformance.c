@@ -547,8 +547,12 @@ static void test_bad_keys(void **state)
         const char *k = bad[i];
         assert_status(kvro_mem(kv, k, &present, &err), KVRO_E_BAD_KEY, &err);
         assert_int_equal(err.status, KVRO_E_BAD_KEY);
+        n = 77;
         assert_status(kvro_size(kv, k, &n, &err), KVRO_E_BAD_KEY, &err);
+        assert_int_equal(n, 0); /* results are zeroed on every failure */
+        n = 77;
         assert_status(kvro_read(kv, k, 0, sizeof buf, buf, &n, &err), KVRO_E_BAD_KEY, &err);
+        assert_int_equal(n, 0);
         assert_status(kvro_stat(kv, k, &st, &err), KVRO_E_BAD_KEY, &err);
         assert_status(kvro_list(kv, k, collect, &l, &err), KVRO_E_BAD_KEY, &err);
         assert_int_equal(l.n, 0);

@@ -191,6 +191,33 @@ static void test_symlinks(void **state)
     free(p);
 }
 
+/* Found writing fuzz_tar's walk (a listed entry must stat as listed): a
+ * directory reached through links ("l" -> "a/b", "a/b/up" -> "..", so "l/up"
+ * is "a") listed its subdirectory "b", whose key "l/up/b" comes back to a
+ * directory the walk passed: stat said KVRO_E_LINK. Such a listing holds
+ * exactly the children that resolve. */
+static void test_listing_through_links(void **state)
+{
+    (void)state;
+    tarbuf t = {0};
+    tb_header(&t, "a/", '5', 0, NULL);
+    tb_header(&t, "a/b/", '5', 0, NULL);
+    tb_file(&t, "a/f", "file");
+    tb_header(&t, "l", '2', 0, "a/b");
+    tb_header(&t, "a/b/up", '2', 0, "..");
+    tb_end(&t);
+    char *p = tb_save(&t, "through_links.tar");
+    kvro *kv = open_ok(p, true);
+    want_names(kv, "l", "up");
+    want_names(kv, "l/up", "f");
+    want_status(kv, "l/up/b", KVRO_E_LINK, "loop");
+    want_value(kv, "l/up/f", "file");
+    want_names(kv, "a", "b f"); /* reached directly: every child */
+    want_names(kv, "a/b", "");  /* "a/b/up" is a loop */
+    kvro_close(kv);
+    free(p);
+}
+
 static void test_hard_links(void **state)
 {
     (void)state;
@@ -694,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_dotdot_never_served),
         cmocka_unit_test(test_duplicates_replace),
         cmocka_unit_test(test_symlinks),
+        cmocka_unit_test(test_listing_through_links),
         cmocka_unit_test(test_hard_links),
         cmocka_unit_test(test_pax_overrides),
         cmocka_unit_test(test_gnu_long_names_and_base256),
