@@ -16,3 +16,8 @@ scripts/build.sh build-asan -DKVRO_SANITIZE=ON
    ctest --output-on-failure -j "$jobs")
 
 tests/fuzz/run.sh 45
+
+# One closing line for the whole run (any failure above has already
+# stopped it, set -e): the two ctest runs and the two fuzz harnesses.
+count() { (cd "$1" && ctest -N | sed -n 's/^Total Tests: //p'); }
+echo "all: $(( $(count build) + $(count build-asan) + 2 )) passed, 0 failed"
