@@ -81,9 +81,12 @@ extern const kvro_backend *const kvro__backends[];
 
 /* Probe PATH and pick a backend: the one named by FORCE, else the highest
  * bidder among those that have fs_open (if FS_ONLY) or any. On success
- * *probe holds the head in HEAD (KVRO_PROBE_HEAD bytes). */
+ * *probe holds up to KVRO_PROBE_HEAD first bytes of a regular file or
+ * block device (freed by kvro__probe_done). */
 kvro_status kvro__probe(const char *path, const char *force, bool fs_only, kvro_probe *probe,
-                        unsigned char *head, const kvro_backend **out, kvro_error *err);
+                        const kvro_backend **out, kvro_error *err);
+/* Frees what kvro__probe allocated (the head), on success or failure. */
+void kvro__probe_done(kvro_probe *probe);
 
 /* The next component of the '/'-separated PATH at *P, for every walk over
  * keys and link targets: skips slashes, points *C at the component and

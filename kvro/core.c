@@ -42,18 +42,27 @@ static kvro_status read_head(const char *path, unsigned char *head, size_t *len,
     return KVRO_OK;
 }
 
+void kvro__probe_done(kvro_probe *p)
+{
+    free((void *)p->head);
+    p->head = NULL;
+}
+
 kvro_status kvro__probe(const char *path, const char *force, bool fs_only, kvro_probe *p,
-                        unsigned char *head, const kvro_backend **out, kvro_error *err)
+                        const kvro_backend **out, kvro_error *err)
 {
     memset(p, 0, sizeof *p);
     p->path = path;
     if (stat(path, &p->st) != 0)
         return kvro_error_set(err, kvro__status_of_errno(errno), "%s", strerror(errno));
     if (S_ISREG(p->st.st_mode) || S_ISBLK(p->st.st_mode)) {
+        unsigned char *head = malloc(KVRO_PROBE_HEAD);
+        if (!head)
+            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+        p->head = head;
         kvro_status s = read_head(path, head, &p->head_len, err);
         if (s != KVRO_OK)
             return s;
-        p->head = head;
     }
 
     if (force) {
@@ -148,13 +157,9 @@ kvro_status kvro_open_opts(const char *path, const kvro_options *opts, kvro **ou
     if (!opts)
         opts = &defaults;
 
-    unsigned char *head = malloc(KVRO_PROBE_HEAD);
-    if (!head)
-        return kvro__error_context(err, kvro_error_set(err, KVRO_E_NOMEM, "out of memory"), path,
-                                   NULL);
     kvro_probe p;
     const kvro_backend *b = NULL;
-    kvro_status s = kvro__probe(path, opts->backend, false, &p, head, &b, err);
+    kvro_status s = kvro__probe(path, opts->backend, false, &p, &b, err);
     if (s == KVRO_OK && b->fs_open) {
         kvro_fs *fs = NULL;
         s = kvro__fs_open_with(b, &p, opts, false, &fs, err);
@@ -172,7 +177,7 @@ kvro_status kvro_open_opts(const char *path, const kvro_options *opts, kvro **ou
                 b->close(self, NULL);
         }
     }
-    free(head);
+    kvro__probe_done(&p);
     return kvro__error_context(err, s, path, NULL);
 }
 

@@ -46,16 +46,12 @@ kvro_status kvro_fs_open(const char *path, int flags, const kvro_options *opts, 
             err, kvro_error_set(err, KVRO_E_INVALID, "unknown open flags %d", flags), path, NULL);
     if (!opts)
         opts = &defaults;
-    unsigned char *head = malloc(KVRO_PROBE_HEAD);
-    if (!head)
-        return kvro__error_context(err, kvro_error_set(err, KVRO_E_NOMEM, "out of memory"), path,
-                                   NULL);
     kvro_probe p;
     const kvro_backend *b = NULL;
-    kvro_status s = kvro__probe(path, opts->backend, true, &p, head, &b, err);
+    kvro_status s = kvro__probe(path, opts->backend, true, &p, &b, err);
     if (s == KVRO_OK)
         s = kvro__fs_open_with(b, &p, opts, flags == KVRO_FS_RDWR, out, err);
-    free(head);
+    kvro__probe_done(&p);
     return kvro__error_context(err, s, path, NULL);
 }
 
