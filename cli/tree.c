@@ -26,8 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Like the kernel's MAXSYMLINKS: more expansions than this is a loop. */
-#define TREE_MAX_LINKS 40
 /* Bound on a link target grown by expansion (each adds up to PATH_MAX). */
 #define TREE_MAX_EXPANDED (16 * PATH_MAX)
 
@@ -308,7 +306,7 @@ static int link_resolve(tree *t, size_t dir_len, const char *target)
         if (fstatat(t->rootfd, t->res, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode))
             continue;
         ssize_t ln = readlinkat(t->rootfd, t->res, lt, sizeof lt - 1);
-        if (++links > TREE_MAX_LINKS || ln < 0) { /* a link that can not be read: as a loop */
+        if (++links > KVRO_MAX_LINKS || ln < 0) { /* a link that can not be read: as a loop */
             rc = LINK_LOOP;
             break;
         }

@@ -26,11 +26,16 @@
 
 #include <sys/stat.h>
 
-/* What a backend bids on. */
+/* What a backend bids on: a host directory (DIR_FD/DIR_PATH) or an image
+ * (IO), never both. The probe opened it; a backend that keeps the image
+ * takes its own reference (kvro_io_ref), a directory backend dup()s. */
 typedef struct kvro_probe {
-    const char *path;
-    struct stat st;            /* stat(2) of path, links followed */
-    const unsigned char *head; /* first bytes of a regular file, else NULL */
+    const char *name;          /* the source's name: the path, or the I/O object's name */
+    const char *dir_path;      /* a host directory: its path */
+    int dir_fd;                /* ... and a descriptor of it; else -1 */
+    kvro_io *io;               /* an image, else NULL */
+    int64_t size;              /* the image's size */
+    const unsigned char *head; /* the image's first bytes, else NULL */
     size_t head_len;
 } kvro_probe;
 
@@ -68,6 +73,16 @@ typedef struct kvro_backend {
     kvro_status (*list)(void *self, const char *dir, kvro_list_fn fn, void *arg,
                         kvro_error *err);
 
+    /* Optional. Where value KEY lies uncompressed and contiguous: LEN bytes
+     * of *IO (not a new reference; valid until close) at *OFF. The core
+     * turns that into a pointer (kvro_map) or a descriptor range
+     * (kvro_file_extent). KVRO_E_UNSUPPORTED when the value is compressed,
+     * fragmented or generated. */
+    kvro_status (*locate)(void *self, const char *key, kvro_io **io, int64_t *off, int64_t *len,
+                          kvro_error *err);
+    /* Optional: fills what the backend knows (the core zeroed ST). */
+    void (*stats)(void *self, kvro_stats *st);
+
     /* Write side (FS backends; the core checks read-only and arguments). */
     kvro_status (*create)(void *self, const char *key, kvro_error *err);
     kvro_status (*mkdir)(void *self, const char *key, kvro_error *err);
@@ -78,15 +93,6 @@ typedef struct kvro_backend {
 
 /* The registry, NULL-terminated (registry.c). */
 extern const kvro_backend *const kvro__backends[];
-
-/* Probe PATH and pick a backend: the one named by FORCE, else the highest
- * bidder among those that have fs_open (if FS_ONLY) or any. On success
- * *probe holds up to KVRO_PROBE_HEAD first bytes of a regular file or
- * block device (freed by kvro__probe_done). */
-kvro_status kvro__probe(const char *path, const char *force, bool fs_only, kvro_probe *probe,
-                        const kvro_backend **out, kvro_error *err);
-/* Frees what kvro__probe allocated (the head), on success or failure. */
-void kvro__probe_done(kvro_probe *probe);
 
 /* The next component of the '/'-separated PATH at *P, for every walk over
  * keys and link targets: skips slashes, points *C at the component and
@@ -110,18 +116,28 @@ static inline size_t kvro__component(const char **p, const char **c, bool *last)
     return n;
 }
 
-/* Reads N bytes of FD at OFF, retrying short reads and EINTR, stopping
- * early only at the end of the file: *GOT < N means the end. Returns 0 or
- * the errno of a failed read. */
+/* The one read loop over a host descriptor: N bytes of FD at OFF, retrying
+ * short reads and EINTR, stopping early only at the end of the file: *GOT
+ * < N means the end. Returns 0 or the errno of a failed read. */
 int kvro__pread(int fd, void *buf, size_t n, int64_t off, size_t *got);
+/* The one write loop: all N bytes at OFF (at the file position if OFF <
+ * 0), retrying short writes and EINTR. Returns 0 or an errno. */
+int kvro__pwrite(int fd, const void *buf, size_t n, int64_t off);
 
-/* Adds source and key to a failing call's error record (if still empty). */
-kvro_status kvro__error_context(kvro_error *err, kvro_status s, const char *source,
-                                const char *key);
+/* What a file-backed I/O object is, for caches keyed on it (the .tar.gz
+ * index): the file's path (NULL if it was given as a descriptor), its
+ * size and mtime, and the window of it the object covers. */
+typedef struct kvro__io_id {
+    const char *path;
+    int64_t file_size, mtime;
+    int32_t mtime_nsec;
+    int64_t offset, length;
+} kvro__io_id;
+/* false for memory and callback objects. */
+bool kvro__io_identity(const kvro_io *io, kvro__io_id *id);
+
+/* Clears an error record (NULL is fine). */
 void kvro__error_clear(kvro_error *err);
-
-/* errno -> status, for backends over the host's files. */
-kvro_status kvro__status_of_errno(int e);
 
 /* Listing helper: collects entries, sorts them by name and replays them. */
 kvro_status kvro__list_sorted(const kvro_backend *b, void *self, const char *dir,

@@ -1,106 +1,15 @@
 /*
- * core.c — the KV_RO handle: probing and bidding at open, then the checks
- * every backend shares (keys, offsets, kinds) before one call into the
- * backend's table.
+ * core.c — the KV_RO handle and the read side both handles share: the
+ * checks every backend would otherwise repeat (keys, offsets, kinds), then
+ * one call into the backend's table. Opening (probing, bidding) is in
+ * open.c; the FS handle and its adaptor in fs.c.
  */
 #include "core.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---------------------------------------------------------------- probe */
-
-static const kvro_backend *find_backend(const char *name)
-{
-    for (size_t i = 0; kvro__backends[i]; i++)
-        if (strcmp(kvro__backends[i]->name, name) == 0)
-            return kvro__backends[i];
-    return NULL;
-}
-
-static void backend_names(char *buf, size_t size)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; kvro__backends[i] && o < size; i++)
-        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", kvro__backends[i]->name);
-}
-
-static kvro_status read_head(const char *path, unsigned char *head, size_t *len, kvro_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return kvro_error_set(err, kvro__status_of_errno(errno), "cannot open: %s",
-                              strerror(errno));
-    int e = kvro__pread(fd, head, KVRO_PROBE_HEAD, 0, len);
-    close(fd);
-    if (e)
-        return kvro_error_set(err, KVRO_E_IO, "cannot read: %s", strerror(e));
-    return KVRO_OK;
-}
-
-void kvro__probe_done(kvro_probe *p)
-{
-    free((void *)p->head);
-    p->head = NULL;
-}
-
-kvro_status kvro__probe(const char *path, const char *force, bool fs_only, kvro_probe *p,
-                        const kvro_backend **out, kvro_error *err)
-{
-    memset(p, 0, sizeof *p);
-    p->path = path;
-    if (stat(path, &p->st) != 0)
-        return kvro_error_set(err, kvro__status_of_errno(errno), "%s", strerror(errno));
-    if (S_ISREG(p->st.st_mode) || S_ISBLK(p->st.st_mode)) {
-        unsigned char *head = malloc(KVRO_PROBE_HEAD);
-        if (!head)
-            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-        p->head = head;
-        kvro_status s = read_head(path, head, &p->head_len, err);
-        if (s != KVRO_OK)
-            return s;
-    }
-
-    if (force) {
-        const kvro_backend *b = find_backend(force);
-        if (!b) {
-            char names[256];
-            backend_names(names, sizeof names);
-            return kvro_error_set(err, KVRO_E_INVALID, "unknown backend '%s' (known: %s)", force,
-                                  names);
-        }
-        if (fs_only && !b->fs_open)
-            return kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                                  "backend '%s' is read-only (KV_RO), not a filesystem", force);
-        *out = b;
-        return KVRO_OK;
-    }
-
-    const kvro_backend *best = NULL;
-    int best_bid = KVRO_BID_NONE;
-    for (size_t i = 0; kvro__backends[i]; i++) {
-        const kvro_backend *b = kvro__backends[i];
-        if (fs_only && !b->fs_open)
-            continue;
-        int bid = b->bid(p);
-        if (bid > best_bid) {
-            best = b;
-            best_bid = bid;
-        }
-    }
-    if (!best) {
-        char names[256];
-        backend_names(names, sizeof names);
-        return kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                              "not a source kvro recognises (backends: %s)", names);
-    }
-    *out = best;
-    return KVRO_OK;
-}
+/* -------------------------------------------------------------- registry */
 
 size_t kvro_backend_count(void)
 {
@@ -120,10 +29,10 @@ const char *kvro_backend_description(size_t i)
     return i < kvro_backend_count() ? kvro__backends[i]->description : NULL;
 }
 
-/* ----------------------------------------------------------------- open */
+/* ---------------------------------------------------------------- handle */
 
 kvro_status kvro__kv_new(const kvro_backend *b, void *self, const char *name, const char *source,
-                         kvro_fs *owned, kvro **out, kvro_error *err)
+                         kvro **out, kvro_error *err)
 {
     kvro *kv = calloc(1, sizeof *kv);
     char *src = strdup(source);
@@ -132,63 +41,18 @@ kvro_status kvro__kv_new(const kvro_backend *b, void *self, const char *name, co
         free(src);
         return kvro_error_set(err, KVRO_E_NOMEM, "cannot allocate a handle");
     }
-    kv->b = b;
-    kv->self = self;
+    kv->h = (kvro__handle){b, self, src};
     kv->name = name;
-    kv->source = src;
-    kv->owned_fs = owned;
     *out = kv;
     return KVRO_OK;
-}
-
-kvro_status kvro_open(const char *path, kvro **kv, kvro_error *err)
-{
-    return kvro_open_opts(path, NULL, kv, err);
-}
-
-kvro_status kvro_open_opts(const char *path, const kvro_options *opts, kvro **out, kvro_error *err)
-{
-    static const kvro_options defaults;
-    kvro__error_clear(err);
-    if (!path || !out)
-        return kvro__error_context(err, kvro_error_set(err, KVRO_E_INVALID, "NULL argument"),
-                                   path, NULL);
-    *out = NULL;
-    if (!opts)
-        opts = &defaults;
-
-    kvro_probe p;
-    const kvro_backend *b = NULL;
-    kvro_status s = kvro__probe(path, opts->backend, false, &p, &b, err);
-    if (s == KVRO_OK && b->fs_open) {
-        kvro_fs *fs = NULL;
-        s = kvro__fs_open_with(b, &p, opts, false, &fs, err);
-        if (s == KVRO_OK) {
-            s = kvro_of_fs(fs, KVRO_OF_FS_OWN, out, err);
-            if (s != KVRO_OK)
-                kvro_fs_close(fs, NULL);
-        }
-    } else if (s == KVRO_OK) {
-        void *self = NULL;
-        s = b->open(&p, opts, &self, err);
-        if (s == KVRO_OK) {
-            s = kvro__kv_new(b, self, b->name, path, NULL, out, err);
-            if (s != KVRO_OK)
-                b->close(self, NULL);
-        }
-    }
-    kvro__probe_done(&p);
-    return kvro__error_context(err, s, path, NULL);
 }
 
 void kvro_close(kvro *kv)
 {
     if (!kv)
         return;
-    kv->b->close(kv->self, NULL);
-    if (kv->owned_fs)
-        kvro_fs_close(kv->owned_fs, NULL);
-    free(kv->source);
+    kv->h.b->close(kv->h.self, NULL);
+    free(kv->h.source);
     free(kv);
 }
 
@@ -199,55 +63,34 @@ const char *kvro_backend_of(const kvro *kv)
 
 const char *kvro_source(const kvro *kv)
 {
-    return kv ? kv->source : NULL;
+    return kv ? kv->h.source : NULL;
 }
 
-/* ----------------------------------------------------------- operations */
+/* ---------------------------------------------------- the shared read side */
 
-
-kvro_status kvro_stat(kvro *kv, const char *key, kvro_info *st, kvro_error *err)
+kvro_status kvro__h_stat(kvro__handle *h, const char *key, kvro_info *st, kvro_error *err)
 {
-    BEGIN(kv, key, norm);
+    BEGIN(h, key, norm);
     if (!st)
-        return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL stat buffer"));
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL stat buffer"));
     memset(st, 0, sizeof *st);
-    return END(kv, key, kv->b->stat(kv->self, norm, st, err));
+    return END(h, key, h->b->stat(h->self, norm, st, err));
 }
 
-kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
-{
-    if (present)
-        *present = false;
-    BEGIN(kv, key, norm);
-    if (!present)
-        return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
-    kvro_info st;
-    kvro_error tmp;
-    kvro__error_clear(&tmp);
-    kvro_status s = kv->b->stat(kv->self, norm, &st, &tmp);
-    *present = s == KVRO_OK;
-    /* Absent is an answer, not an error; so is a path through a file. */
-    if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR)
-        return KVRO_OK;
-    if (s != KVRO_OK && err)
-        *err = tmp;
-    return END(kv, key, s);
-}
-
-kvro_status kvro_size(kvro *kv, const char *key, int64_t *size, kvro_error *err)
+kvro_status kvro__h_size(kvro__handle *h, const char *key, int64_t *size, kvro_error *err)
 {
     if (size)
         *size = 0;
-    BEGIN(kv, key, norm);
+    BEGIN(h, key, norm);
     if (!size)
-        return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
     kvro_info st;
     memset(&st, 0, sizeof st);
-    kvro_status s = kv->b->stat(kv->self, norm, &st, err);
+    kvro_status s = h->b->stat(h->self, norm, &st, err);
     if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
         s = kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
     *size = s == KVRO_OK ? st.size : 0;
-    return END(kv, key, s);
+    return END(h, key, s);
 }
 
 kvro_status kvro__check_rw_args(int64_t offset, int64_t length, const void *buf, kvro_error *err)
@@ -261,29 +104,154 @@ kvro_status kvro__check_rw_args(int64_t offset, int64_t length, const void *buf,
     return KVRO_OK;
 }
 
-kvro_status kvro_read(kvro *kv, const char *key, int64_t offset, int64_t length, void *buf,
-                      int64_t *nread, kvro_error *err)
+kvro_status kvro__h_read(kvro__handle *h, const char *key, int64_t offset, int64_t length,
+                         void *buf, int64_t *nread, kvro_error *err)
 {
     if (nread) /* 0 on every failure, the early ones included */
         *nread = 0;
-    BEGIN(kv, key, norm);
+    BEGIN(h, key, norm);
     if (!nread)
-        return END(kv, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
-    *nread = 0;
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
     kvro_status s = kvro__check_rw_args(offset, length, buf, err);
     if (s == KVRO_OK)
-        s = kv->b->read(kv->self, norm, offset, length, buf, nread, err);
+        s = h->b->read(h->self, norm, offset, length, buf, nread, err);
     if (s != KVRO_OK)
         *nread = 0;
-    return END(kv, key, s);
+    return END(h, key, s);
+}
+
+kvro_status kvro__h_list(kvro__handle *h, const char *dir, kvro_list_fn fn, void *arg,
+                         kvro_error *err)
+{
+    BEGIN(h, dir, norm);
+    if (!fn)
+        return END(h, dir, kvro_error_set(err, KVRO_E_INVALID, "NULL callback"));
+    return END(h, dir, kvro__list_sorted(h->b, h->self, norm, fn, arg, err));
+}
+
+/* --------------------------------------------------------- KV_RO calls */
+
+#define H(kv) ((kv) ? &(kv)->h : NULL)
+
+kvro_status kvro_stat(kvro *kv, const char *key, kvro_info *st, kvro_error *err)
+{
+    return kvro__h_stat(H(kv), key, st, err);
+}
+
+kvro_status kvro_size(kvro *kv, const char *key, int64_t *size, kvro_error *err)
+{
+    return kvro__h_size(H(kv), key, size, err);
+}
+
+kvro_status kvro_read(kvro *kv, const char *key, int64_t offset, int64_t length, void *buf,
+                      int64_t *nread, kvro_error *err)
+{
+    return kvro__h_read(H(kv), key, offset, length, buf, nread, err);
 }
 
 kvro_status kvro_list(kvro *kv, const char *dir, kvro_list_fn fn, void *arg, kvro_error *err)
 {
-    BEGIN(kv, dir, norm);
-    if (!fn)
-        return END(kv, dir, kvro_error_set(err, KVRO_E_INVALID, "NULL callback"));
-    return END(kv, dir, kvro__list_sorted(kv->b, kv->self, norm, fn, arg, err));
+    return kvro__h_list(H(kv), dir, fn, arg, err);
+}
+
+kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
+{
+    if (present)
+        *present = false;
+    kvro__handle *h = H(kv);
+    BEGIN(h, key, norm);
+    if (!present)
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
+    kvro_info st;
+    kvro_error tmp;
+    kvro__error_clear(&tmp);
+    kvro_status s = h->b->stat(h->self, norm, &st, &tmp);
+    *present = s == KVRO_OK;
+    /* Absent is an answer, not an error; so is a path through a file. */
+    if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR)
+        return KVRO_OK;
+    if (s != KVRO_OK && err)
+        *err = tmp;
+    return END(h, key, s);
+}
+
+/* ------------------------------------------------------------- zero copy */
+
+/* Where KEY's bytes lie in an I/O object, or why they do not. */
+static kvro_status locate(kvro__handle *h, const char *norm, kvro_io **io, int64_t *off,
+                          int64_t *len, kvro_error *err)
+{
+    kvro_info st;
+    memset(&st, 0, sizeof st);
+    kvro_status s = h->b->stat(h->self, norm, &st, err);
+    if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
+        return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
+    if (s == KVRO_OK && !h->b->locate)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                              "%s: values are not stored as plain bytes of an image",
+                              h->b->name);
+    if (s == KVRO_OK)
+        s = h->b->locate(h->self, norm, io, off, len, err);
+    return s;
+}
+
+kvro_status kvro_map(kvro *kv, const char *key, const void **data, int64_t *size,
+                     kvro_error *err)
+{
+    if (data)
+        *data = NULL;
+    if (size)
+        *size = 0;
+    kvro__handle *h = H(kv);
+    BEGIN(h, key, norm);
+    if (!data || !size)
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
+    kvro_io *io = NULL;
+    int64_t off = 0, len = 0;
+    kvro_status s = locate(h, norm, &io, &off, &len, err);
+    size_t avail = 0;
+    const unsigned char *mem = s == KVRO_OK ? kvro_io_memory(io, &avail) : NULL;
+    if (s == KVRO_OK && !mem)
+        s = kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                           "the image is not in memory (use kvro_read, or kvro_file_extent)");
+    else if (s == KVRO_OK && (off > (int64_t)avail || len > (int64_t)avail - off))
+        s = kvro_error_set(err, KVRO_E_CORRUPT, "the value lies past the end of the image");
+    if (s == KVRO_OK) {
+        *data = mem + off;
+        *size = len;
+    }
+    return END(h, key, s);
+}
+
+kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext, kvro_error *err)
+{
+    if (ext)
+        *ext = (kvro_extent){-1, 0, 0};
+    kvro__handle *h = H(kv);
+    BEGIN(h, key, norm);
+    if (!ext)
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
+    kvro_io *io = NULL;
+    int64_t off = 0, len = 0, base = 0;
+    kvro_status s = locate(h, norm, &io, &off, &len, err);
+    int fd = s == KVRO_OK ? kvro_io_fd(io, &base) : -1;
+    if (s == KVRO_OK && fd < 0)
+        s = kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                           "the image is not a file (use kvro_read, or kvro_map)");
+    if (s == KVRO_OK)
+        *ext = (kvro_extent){fd, base + off, len};
+    return END(h, key, s);
+}
+
+kvro_status kvro_get_stats(kvro *kv, kvro_stats *st, kvro_error *err)
+{
+    kvro__error_clear(err);
+    if (!kv || !st)
+        return kvro_error_set(err, KVRO_E_INVALID, "NULL argument");
+    memset(st, 0, sizeof *st);
+    if (kv->h.b->stats)
+        kv->h.b->stats(kv->h.self, st);
+    return KVRO_OK;
 }
 
 /* ------------------------------------------------------- sorted listing */

@@ -1,23 +1,30 @@
 /*
- * core.h — the handles' insides, shared by core.c and fs.c only.
+ * core.h — the handles' insides, shared by core.c, fs.c and open.c only.
+ *
+ * Both handles start with the same kvro__handle, and the read-side entry
+ * points of both (stat, size, read, list) are the kvro__h_* functions in
+ * core.c: the checks are written once. Dependencies run one way: open.c
+ * (probing, bidding) uses fs.c and core.c; fs.c (the FS handle and the
+ * FS->KV_RO adaptor) uses core.c; core.c uses neither.
  */
 #ifndef KVRO_CORE_H
 #define KVRO_CORE_H
 
 #include "backend.h"
 
-struct kvro {
-    const kvro_backend *b; /* the backend's table, or the FS adaptor's */
-    void *self;
-    const char *name;      /* backend name shown to users */
-    char *source;
-    kvro_fs *owned_fs;     /* kvro_of_fs(..., KVRO_OF_FS_OWN) */
-};
-
-struct kvro_fs {
+typedef struct kvro__handle {
     const kvro_backend *b;
     void *self;
     char *source;
+} kvro__handle;
+
+struct kvro {
+    kvro__handle h;   /* the backend's table, or the FS adaptor's */
+    const char *name; /* backend name shown to users */
+};
+
+struct kvro_fs {
+    kvro__handle h;
     bool writable;
 };
 
@@ -31,17 +38,32 @@ struct kvro_fs {
     do {                                                                                          \
         kvro_status s_ = kvro_key_normalise(key, norm, err);                                      \
         if (s_ != KVRO_OK)                                                                        \
-            return kvro__error_context(err, s_, (h)->source, key);                                \
+            return kvro_error_context(err, s_, (h)->source, key);                                 \
     } while (0)
 
-#define END(h, key, s) kvro__error_context(err, (s), (h)->source, key)
+#define END(h, key, s) kvro_error_context(err, (s), (h)->source, key)
 
+/* A KV_RO handle over backend B's SELF (owned: closed with it). */
 kvro_status kvro__kv_new(const kvro_backend *b, void *self, const char *name, const char *source,
-                         kvro_fs *owned, kvro **out, kvro_error *err);
-kvro_status kvro__fs_open_with(const kvro_backend *b, const kvro_probe *p,
-                               const kvro_options *opts, bool writable, kvro_fs **out,
-                               kvro_error *err);
+                         kvro **out, kvro_error *err);
+
+/* The read side both handles share (H may be NULL: KVRO_E_INVALID). */
+kvro_status kvro__h_stat(kvro__handle *h, const char *key, kvro_info *st, kvro_error *err);
+kvro_status kvro__h_size(kvro__handle *h, const char *key, int64_t *size, kvro_error *err);
+kvro_status kvro__h_read(kvro__handle *h, const char *key, int64_t offset, int64_t length,
+                         void *buf, int64_t *nread, kvro_error *err);
+kvro_status kvro__h_list(kvro__handle *h, const char *dir, kvro_list_fn fn, void *arg,
+                         kvro_error *err);
 kvro_status kvro__check_rw_args(int64_t offset, int64_t length, const void *buf,
                                 kvro_error *err);
+
+/* An FS handle over backend B opened on probe P (fs.c). */
+kvro_status kvro__fs_new(const kvro_backend *b, const kvro_probe *p, const kvro_options *opts,
+                         bool writable, kvro_fs **out, kvro_error *err);
+
+/* An I/O object over FD, already open on PATH (io.c; FD is owned, and
+ * closed on failure too). */
+kvro_status kvro__io_from_path_fd(int fd, const char *path, int flags, kvro_io **out,
+                                  kvro_error *err);
 
 #endif

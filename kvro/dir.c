@@ -26,13 +26,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DIR_MAX_LINKS 40
 /* Bound on a path grown by symlink expansion (each target adds up to
  * PATH_MAX). */
 #define DIR_MAX_EXPANDED (16 * PATH_MAX)
 
 typedef struct dir_root {
-    int fd;          /* O_PATH descriptor of the root */
+    int fd;          /* descriptor of the root */
     dev_t dev;       /* and its identity, for check_cycle */
     ino_t ino;
     char *real;      /* its real path, "" for "/" */
@@ -60,7 +59,7 @@ static void at_done(dir_at *at)
 static kvro_status errno_status(kvro_error *err, const char *what, const char *name)
 {
     int e = errno;
-    return kvro_error_set(err, kvro__status_of_errno(e), "%s '%s': %s", what, name, strerror(e));
+    return kvro_error_set(err, kvro_status_from_errno(e), "%s '%s': %s", what, name, strerror(e));
 }
 
 /* The state of one walk down from the root. The directories entered so far
@@ -163,7 +162,7 @@ static kvro_status check_cycle(walker *w, struct dir_id id, kvro_error *err)
  * restarts at the root, and must lie under the root's real path. */
 static kvro_status follow_link(walker *w, const char *name, kvro_error *err)
 {
-    if (++w->links > DIR_MAX_LINKS)
+    if (++w->links > KVRO_MAX_LINKS)
         return kvro_error_set(err, KVRO_E_LINK,
                               "too many levels of symbolic links at '%s' (a loop)", name);
     char target[PATH_MAX];
@@ -597,7 +596,7 @@ static kvro_status dir_destroy(void *self, const char *key, kvro_error *err)
 
 static int dir_bid(const kvro_probe *p)
 {
-    return S_ISDIR(p->st.st_mode) ? KVRO_BID_CERTAIN : KVRO_BID_NONE;
+    return p->dir_fd >= 0 ? KVRO_BID_CERTAIN : KVRO_BID_NONE;
 }
 
 static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool writable,
@@ -605,29 +604,32 @@ static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool wri
 {
     (void)o;
     (void)writable; /* the core refuses writes on a read-only handle */
+    if (p->dir_fd < 0)
+        return kvro_error_set(err, KVRO_E_NOT_DIR, "not a directory (dir serves host directories)");
     dir_root *r = calloc(1, sizeof *r);
     if (!r)
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-    r->fd = open(p->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (r->fd < 0) {
-        kvro_status s = errno == ENOTDIR
-                            ? kvro_error_set(err, KVRO_E_NOT_DIR, "not a directory")
-                            : errno_status(err, "cannot open directory", p->path);
-        free(r);
-        return s;
-    }
+    /* The probe's descriptor, so the directory bid on is the one served. */
+    r->fd = fcntl(p->dir_fd, F_DUPFD_CLOEXEC, 0);
     struct stat st;
-    if (fstat(r->fd, &st) != 0) {
-        kvro_status s = errno_status(err, "cannot stat", p->path);
-        close(r->fd);
+    if (r->fd < 0 || fstat(r->fd, &st) != 0) {
+        kvro_status s = errno_status(err, "cannot open directory", p->dir_path);
+        if (r->fd >= 0)
+            close(r->fd);
         free(r);
         return s;
     }
     r->dev = st.st_dev;
     r->ino = st.st_ino;
-    r->real = realpath(p->path, NULL);
+    /* The real path of the directory opened, not of whatever the name
+     * means now (/proc may be missing in a chroot: then the name's). */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", r->fd);
+    r->real = realpath(proc, NULL);
+    if (!r->real)
+        r->real = realpath(p->dir_path, NULL);
     if (!r->real) {
-        kvro_status s = errno_status(err, "cannot resolve", p->path);
+        kvro_status s = errno_status(err, "cannot resolve", p->dir_path);
         close(r->fd);
         free(r);
         return s;

@@ -73,7 +73,7 @@ kvro_status kvro_error_set(kvro_error *err, kvro_status s, const char *fmt, ...)
     return s;
 }
 
-kvro_status kvro__error_context(kvro_error *err, kvro_status s, const char *source,
+kvro_status kvro_error_context(kvro_error *err, kvro_status s, const char *source,
                                 const char *key)
 {
     if (!err || s == KVRO_OK)
@@ -111,7 +111,7 @@ void kvro_error_print(FILE *f, const char *prefix, const kvro_error *err)
         fprintf(f, "%s\n", msg);
 }
 
-kvro_status kvro__status_of_errno(int e)
+kvro_status kvro_status_from_errno(int e)
 {
     switch (e) {
     case ENOENT:
@@ -142,4 +142,41 @@ kvro_status kvro__status_of_errno(int e)
     default:
         return KVRO_E_IO;
     }
+}
+
+int kvro_status_to_errno(kvro_status s)
+{
+    switch (s) {
+    case KVRO_OK:
+        return 0;
+    case KVRO_E_NOT_FOUND:
+        return ENOENT;
+    case KVRO_E_IS_DIR:
+        return EISDIR;
+    case KVRO_E_NOT_DIR:
+        return ENOTDIR;
+    case KVRO_E_INVALID:
+        return EINVAL;
+    case KVRO_E_BAD_KEY:
+        return EINVAL; /* "." or ".." is not a name; the length is checked by the kernel first */
+    case KVRO_E_NOMEM:
+        return ENOMEM;
+    case KVRO_E_UNSUPPORTED:
+        return EOPNOTSUPP;
+    case KVRO_E_LINK:
+        return ELOOP;
+    case KVRO_E_EXISTS:
+        return EEXIST;
+    case KVRO_E_NO_SPACE:
+        return ENOSPC;
+    case KVRO_E_NOT_EMPTY:
+        return ENOTEMPTY;
+    case KVRO_E_READ_ONLY:
+        return EROFS;
+    case KVRO_E_CORRUPT:
+    case KVRO_E_IO:
+    case KVRO_STATUS_COUNT:
+        break;
+    }
+    return EIO;
 }

@@ -15,7 +15,7 @@
  * from the nearest access point (gzip).
  *
  * Members with a "." or ".." path component are skipped, never served, and
- * counted (tar_stats.skipped, first reason in tar_stats.first_skipped).
+ * counted (kvro_stats.skipped, the first reason in kvro_stats.first_skipped).
  *
  * Environment: KVRO_TARGZ_SPACING=BYTES sets the access-point spacing and
  * turns off the 2% size budget (for tuning and tests); the cache file
@@ -32,13 +32,14 @@
 #include <unistd.h>
 
 typedef struct tar_handle {
-    int fd;
+    kvro_io *io; /* the archive (a reference of our own) */
     int64_t size;
     tar_index ix;
     bool is_gz;
     tar_gz gz;
     tar_warnings warn;
-    tar_stats stats;
+    bool from_cache, cache_saved;
+    char cache_note[160]; /* why the saved index was or was not used */
 } tar_handle;
 
 /* ------------------------------------------------------------------ bid */
@@ -59,8 +60,8 @@ static int tar_bid(const kvro_probe *p)
         tar_gz_probe(p->head, p->head_len))
         return KVRO_BID_CHECKED;
     /* An empty archive is all zeros: only its name says what it is. */
-    if (has_suffix(p->path, ".tar") || has_suffix(p->path, ".tgz") ||
-        has_suffix(p->path, ".tar.gz"))
+    if (has_suffix(p->name, ".tar") || has_suffix(p->name, ".tgz") ||
+        has_suffix(p->name, ".tar.gz"))
         return KVRO_BID_WEAK;
     return KVRO_BID_NONE;
 }
@@ -71,8 +72,7 @@ static kvro_status tar_close(void *self, kvro_error *err)
 {
     (void)err;
     tar_handle *t = self;
-    if (t->fd >= 0)
-        close(t->fd);
+    kvro_io_close(t->io);
     tar_index_free(&t->ix);
     if (t->is_gz)
         tar_gz_free(&t->gz);
@@ -86,30 +86,34 @@ static kvro_status open_plain(tar_handle *t, const kvro_options *o, kvro_error *
     if (s != KVRO_OK)
         return s;
     tar_file_src f;
-    s = tar_file_src_init(&f, t->fd, t->size, o, err);
+    s = tar_file_src_init(&f, t->io, t->size, o, err);
     if (s == KVRO_OK)
         s = tar_scan(&f.base, &t->ix, &t->warn, err);
     tar_file_src_done(&f);
     return s;
 }
 
-static kvro_status open_gz(tar_handle *t, const char *path, const struct stat *st,
-                           const kvro_options *o, kvro_error *err)
+static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err)
 {
-    tar_stats *ts = &t->stats;
-    kvro_status s = tar_gz_init(&t->gz, t->fd, t->size, err);
+    kvro_status s = tar_gz_init(&t->gz, t->io, t->size, err);
     if (s != KVRO_OK)
         return s;
     t->is_gz = true;
+    /* A file is keyed by its path and stat; anything else by its size and
+     * its edge CRCs alone (mtime 0), and only in an explicit index_path. */
+    kvro__io_id id;
+    if (!kvro__io_identity(t->io, &id))
+        id = (kvro__io_id){.length = t->size};
     /* no_index_cache turns saving off; an explicit index_path is still read. */
-    char *cache = o->index_path || !o->no_index_cache ? tar_cache_path(path, st, o) : NULL;
-    snprintf(ts->cache_note, sizeof ts->cache_note, "%s",
+    char *cache = o->index_path || !o->no_index_cache ? tar_cache_path(&id, o) : NULL;
+    snprintf(t->cache_note, sizeof t->cache_note, "%s",
              cache               ? ""
              : o->no_index_cache ? "cache off"
-                                 : "no cache directory");
-    if (cache && tar_cache_load(cache, t->fd, st, &t->ix, &t->gz, &t->warn, ts->cache_note,
-                                sizeof ts->cache_note)) {
-        ts->from_cache = true;
+             : id.path           ? "no cache directory"
+                                 : "no path to key a cache on: built in memory");
+    if (cache && tar_cache_load(cache, t->io, &id, &t->ix, &t->gz, &t->warn, t->cache_note,
+                                sizeof t->cache_note)) {
+        t->from_cache = true;
         free(cache);
         return KVRO_OK;
     }
@@ -135,11 +139,11 @@ static kvro_status open_gz(tar_handle *t, const char *path, const struct stat *s
         s = tar_gz_build_finish(b, err);
     tar_gz_build_free(b);
     if (s == KVRO_OK && cache && !o->no_index_cache) {
-        char note[sizeof ts->cache_note];
-        ts->cache_saved = tar_cache_save(cache, !o->index_path, t->fd, st, &t->ix, &t->gz, &t->warn,
-                                         note, sizeof note);
-        if (!ts->cache_saved)
-            snprintf(ts->cache_note, sizeof ts->cache_note, "%s", note);
+        char note[sizeof t->cache_note];
+        t->cache_saved = tar_cache_save(cache, !o->index_path, t->io, &id, &t->ix, &t->gz,
+                                        &t->warn, note, sizeof note);
+        if (!t->cache_saved)
+            snprintf(t->cache_note, sizeof t->cache_note, "%s", note);
     }
     free(cache);
     return s;
@@ -148,35 +152,20 @@ static kvro_status open_gz(tar_handle *t, const char *path, const struct stat *s
 static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **self,
                             kvro_error *err)
 {
+    if (!p->io)
+        return kvro_error_set(err, KVRO_E_IS_DIR, "tar: is a directory, not an archive");
     tar_handle *t = calloc(1, sizeof *t);
     if (!t)
         return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
-    kvro_status s = KVRO_OK;
-    struct stat st;
-    unsigned char magic[2] = {0, 0};
-    t->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (t->fd < 0 || fstat(t->fd, &st) != 0) {
-        int e = errno;
-        s = kvro_error_set(err, kvro__status_of_errno(e), "cannot open: %s", strerror(e));
-    } else if (S_ISREG(st.st_mode)) {
-        t->size = (int64_t)st.st_size;
-    } else if (S_ISBLK(st.st_mode)) {
-        off_t end = lseek(t->fd, 0, SEEK_END);
-        t->size = end < 0 ? 0 : (int64_t)end;
-    } else {
-        s = kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: not a regular file");
-    }
-    if (s == KVRO_OK && t->size >= 2 && pread(t->fd, magic, 2, 0) != 2)
-        s = kvro_error_set(err, KVRO_E_IO, "tar: cannot read: %s", strerror(errno));
-    if (s == KVRO_OK && magic[0] == 0x1f && magic[1] == 0x8b)
-        s = open_gz(t, p->path, &st, o, err);
-    else if (s == KVRO_OK)
-        s = open_plain(t, o, err);
+    t->io = kvro_io_ref(p->io);
+    t->size = p->size;
+    /* The probe read the head already: the gzip magic (RFC 1952) decides. */
+    bool gz = p->head_len >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b;
+    kvro_status s = gz ? open_gz(t, o, err) : open_plain(t, o, err);
     if (s != KVRO_OK) {
         tar_close(t, NULL);
         return s;
     }
-    t->stats.gzip = t->is_gz;
     /* Said once an open, from the scan or the cache alike. */
     if (t->warn.count && o->warning) {
         char msg[TAR_WARNING_MAX + 128];
@@ -238,11 +227,8 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
     if (t->is_gz) {
         s = tar_gz_read(&t->gz, d->off + off, buf, want, &got, err);
     } else {
-        size_t n;
-        int e = kvro__pread(t->fd, buf, (size_t)want, d->off + off, &n);
-        if (e)
-            return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
-                                  (long long)(d->off + off + (int64_t)n), strerror(e));
+        size_t n = 0;
+        s = kvro_io_read(t->io, d->off + off, buf, (size_t)want, &n, err);
         got = (int64_t)n;
     }
     if (s == KVRO_OK && got < want)
@@ -320,19 +306,46 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
     return KVRO_OK;
 }
 
-void tar_get_stats(const void *self, tar_stats *st)
+/* A plain member's bytes are the archive's, at its data offset. */
+static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t *off,
+                              int64_t *len, kvro_error *err)
+{
+    tar_handle *t = self;
+    uint32_t i;
+    kvro_status s = tar_index_resolve(&t->ix, key, &i, err);
+    if (s != KVRO_OK)
+        return s;
+    const tar_node *d = &t->ix.nodes[i];
+    if (t->is_gz)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: the archive is compressed");
+    if (d->kind == TAR_K_SPARSE)
+        return sparse(t, i, err);
+    if (d->off > t->size || d->size > t->size - d->off)
+        return kvro_error_set(err, KVRO_E_IO,
+                              "tar: the archive ends inside the member (did it shrink?)");
+    *io = t->io;
+    *off = d->off;
+    *len = d->size;
+    return KVRO_OK;
+}
+
+static void tar_fill_stats(void *self, kvro_stats *st)
 {
     const tar_handle *t = self;
-    *st = t->stats;
-    st->inflated = t->is_gz ? t->gz.inflated : 0;
-    st->points = t->is_gz ? (int64_t)t->gz.npoints : 0;
-    st->index_bytes =
-        t->is_gz ? (int64_t)(t->gz.npoints * TAR_GZ_POINT_RECORD + t->gz.wins_len) : 0;
-    st->index_bytes_read = t->is_gz ? t->gz.index_read : 0;
-    st->damaged_windows = t->is_gz ? (int64_t)atomic_load(&t->gz.damaged_windows) : 0;
-    st->nodes = t->ix.n;
+    st->entries = t->ix.n;
     st->skipped = t->warn.count;
-    memcpy(st->first_skipped, t->warn.first, sizeof st->first_skipped);
+    snprintf(st->first_skipped, sizeof st->first_skipped, "%s", t->warn.first);
+    st->compressed = t->is_gz;
+    if (!t->is_gz)
+        return;
+    st->index_loaded = t->from_cache;
+    st->index_saved = t->cache_saved;
+    snprintf(st->index_note, sizeof st->index_note, "%s", t->cache_note);
+    st->inflated_at_open = t->gz.inflated;
+    st->access_points = (int64_t)t->gz.npoints;
+    st->index_bytes = (int64_t)(t->gz.npoints * TAR_GZ_POINT_RECORD + t->gz.wins_len);
+    st->index_bytes_read = t->gz.index_read;
+    st->damaged_windows = (int64_t)atomic_load(&t->gz.damaged_windows);
 }
 
 const kvro_backend kvro__backend_tar = {
@@ -344,4 +357,6 @@ const kvro_backend kvro__backend_tar = {
     .stat = tar_stat,
     .read = tar_read,
     .list = tar_list,
+    .locate = tar_locate,
+    .stats = tar_fill_stats,
 };

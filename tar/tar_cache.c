@@ -15,7 +15,10 @@
  *
  * Location: kvro_options.index_path, else $XDG_CACHE_HOME/kvro/ (XDG Base
  * Directory spec), else ~/.cache/kvro/, file "<hash>.tgzidx" where hash is
- * FNV-1a 64 of the archive's absolute path, size and mtime. Written to a
+ * FNV-1a 64 of the archive's absolute path, size and mtime, and the window
+ * of the file it lies in (an archive inside a bigger image). A source with
+ * no path (memory, callbacks, a descriptor) is cached only in an explicit
+ * index_path; its mtime is 0, and the size and edge CRCs identify it. Written to a
  * temporary file and renamed, so readers never see half a file; failure
  * to write only costs the next open its speed. The default directory is
  * made if missing; an explicit index_path's directory must exist.
@@ -76,10 +79,12 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
-char *tar_cache_path(const char *path, const struct stat *st, const kvro_options *o)
+char *tar_cache_path(const kvro__io_id *id, const kvro_options *o)
 {
     if (o->index_path)
         return strdup(o->index_path);
+    if (!id->path) /* memory, callbacks, a bare descriptor: nothing to key on */
+        return NULL;
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char *dir = NULL;
     /* The XDG spec says a relative $XDG_CACHE_HOME is invalid and ignored. */
@@ -87,18 +92,18 @@ char *tar_cache_path(const char *path, const struct stat *st, const kvro_options
         dir = join(xdg, "kvro");
     else if (home && home[0] == '/')
         dir = join(home, ".cache/kvro");
-    char *abs = realpath(path, NULL);
+    char *abs = realpath(id->path, NULL);
     if (!dir || !abs) {
         free(dir);
         free(abs);
         return NULL;
     }
     uint64_t h = fnv(0xcbf29ce484222325ull, abs, strlen(abs) + 1);
-    int64_t id[3] = {(int64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
-                     (int64_t)st->st_mtim.tv_nsec};
-    unsigned char le[24];
-    for (int i = 0; i < 24; i++)
-        le[i] = (unsigned char)((uint64_t)id[i / 8] >> (8 * (i % 8)));
+    /* The window too: two archives inside one disk image are two entries. */
+    int64_t key[5] = {id->file_size, id->mtime, id->mtime_nsec, id->offset, id->length};
+    unsigned char le[40];
+    for (int i = 0; i < 40; i++)
+        le[i] = (unsigned char)((uint64_t)key[i / 8] >> (8 * (i % 8)));
     h = fnv(h, le, sizeof le);
     size_t n = strlen(dir) + 32;
     char *out = malloc(n);
@@ -117,17 +122,19 @@ static bool pread_all(int fd, void *buf, size_t n, int64_t off)
 }
 
 /* CRC-32 of the archive's first and last 64 KiB: catches a rewrite that
- * kept the size and restored the mtime, for the price of two reads. */
-static bool edge_crcs(int fd, int64_t size, uint32_t crc[2])
+ * kept the size and restored the mtime (and, for a memory or callback
+ * source with no mtime, stands in for one), for the price of two reads. */
+static bool edge_crcs(kvro_io *io, int64_t size, uint32_t crc[2])
 {
     unsigned char *buf = calloc(1, EDGE);
     if (!buf)
         return false;
-    size_t n = size < EDGE ? (size_t)size : EDGE;
-    bool ok = pread_all(fd, buf, n, 0);
+    size_t n = size < EDGE ? (size_t)size : EDGE, got = 0;
+    kvro_error ignored;
+    bool ok = kvro_io_read(io, 0, buf, n, &got, &ignored) == KVRO_OK && got == n;
     if (ok)
         crc[0] = (uint32_t)crc32(0, buf, (uInt)n);
-    ok = ok && pread_all(fd, buf, n, size - (int64_t)n);
+    ok = ok && kvro_io_read(io, size - (int64_t)n, buf, n, &got, &ignored) == KVRO_OK && got == n;
     if (ok)
         crc[1] = (uint32_t)crc32(0, buf, (uInt)n);
     free(buf);
@@ -146,15 +153,8 @@ typedef struct writer {
 
 static void w_flush(writer *w)
 {
-    for (size_t done = 0; done < w->n && !w->failed;) {
-        ssize_t r = write(w->fd, w->buf + done, w->n - done);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            w->failed = true;
-        else
-            done += (size_t)r;
-    }
+    if (!w->failed && w->n && kvro__pwrite(w->fd, w->buf, w->n, -1) != 0)
+        w->failed = true;
     w->n = 0;
 }
 
@@ -181,14 +181,14 @@ static void w_u(writer *w, uint64_t v, int bytes)
     w_bytes(w, le, (size_t)bytes);
 }
 
-static void w_header(writer *w, const struct stat *st, const uint32_t crc[2], const tar_index *ix,
+static void w_header(writer *w, const kvro__io_id *id, const uint32_t crc[2], const tar_index *ix,
                      const tar_gz *gz, const tar_warnings *warn)
 {
     w_bytes(w, MAGIC, 8);
     w_u(w, VERSION, 4);
-    w_u(w, (uint64_t)st->st_size, 8);
-    w_u(w, (uint64_t)st->st_mtim.tv_sec, 8);
-    w_u(w, (uint64_t)st->st_mtim.tv_nsec, 4);
+    w_u(w, (uint64_t)id->length, 8);
+    w_u(w, (uint64_t)id->mtime, 8);
+    w_u(w, (uint64_t)id->mtime_nsec, 4);
     w_u(w, crc[0], 4);
     w_u(w, crc[1], 4);
     w_u(w, (uint64_t)gz->usize, 8);
@@ -255,7 +255,7 @@ static void make_parents(const char *cache)
     free(dir);
 }
 
-bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat *st,
+bool tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
                     const tar_index *ix, const tar_gz *gz, const tar_warnings *warn, char *note,
                     size_t note_size)
 {
@@ -264,7 +264,7 @@ bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat
         note_set(note, note_size, "not saved: the index was loaded");
         return false;
     }
-    if (!edge_crcs(fd, (int64_t)st->st_size, crc)) {
+    if (!edge_crcs(io, id->length, crc)) {
         note_set(note, note_size, "not saved: cannot read the archive");
         return false;
     }
@@ -290,7 +290,7 @@ bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat
     w->failed = false;
     w->n = 0;
     w->crc = crc32(0, NULL, 0);
-    w_header(w, st, crc, ix, gz, warn);
+    w_header(w, id, crc, ix, gz, warn);
     w_meta(w, ix, gz);
     uint32_t sum = (uint32_t)w->crc;
     w_u(w, sum, 4);
@@ -464,23 +464,23 @@ static bool read_meta(int cfd, uint64_t file_len, header *h, unsigned char **buf
 }
 
 /* Checks and decodes the metadata BUF (header H) against the archive. */
-static bool decode(const unsigned char *buf, const header *h, int fd, const struct stat *st,
+static bool decode(const unsigned char *buf, const header *h, kvro_io *io, const kvro__io_id *id,
                    tar_index *ix, tar_gz *gz, tar_warnings *w, char *note, size_t size)
 {
     uint32_t now[2];
-    if (h->csize != (uint64_t)st->st_size || h->sec != (uint64_t)st->st_mtim.tv_sec ||
-        h->nsec != (uint64_t)st->st_mtim.tv_nsec) {
+    if (h->csize != (uint64_t)id->length || h->sec != (uint64_t)id->mtime ||
+        h->nsec != (uint64_t)id->mtime_nsec) {
         note_set(note, size, "stale: the archive's size or mtime changed");
         return false;
     }
-    if (!edge_crcs(fd, (int64_t)st->st_size, now) || now[0] != h->crc[0] || now[1] != h->crc[1]) {
+    if (!edge_crcs(io, id->length, now) || now[0] != h->crc[0] || now[1] != h->crc[1]) {
         note_set(note, size, "stale: the archive's contents changed");
         return false;
     }
     /* Deflate expands at most 1032:1 (RFC 1951's longest match per bit);
      * a larger claim is a lie. Every member but the root needs a name. */
     const unsigned char *first = buf + HEADER_SIZE - TAR_WARNING_MAX;
-    if (h->usize > (uint64_t)st->st_size * 1032 || h->npoints == 0 || h->nnodes == 0 ||
+    if (h->usize > (uint64_t)id->length * 1032 || h->npoints == 0 || h->nnodes == 0 ||
         h->nnodes > h->arena || h->skipped > (uint64_t)INT64_MAX ||
         first[TAR_WARNING_MAX - 1] != '\0') {
         note_set(note, size, "damaged: bad counts");
@@ -501,7 +501,7 @@ static bool decode(const unsigned char *buf, const header *h, int fd, const stru
     return true;
 }
 
-bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index *ix, tar_gz *gz,
+bool tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix, tar_gz *gz,
                     tar_warnings *w, char *note, size_t note_size)
 {
     memset(ix, 0, sizeof *ix);
@@ -516,7 +516,7 @@ bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index 
     /* Bounded before allocating: names and nodes come from tar headers of
      * at least 512 uncompressed bytes each, and deflate expands at most
      * 1032:1; so no honest index is this much larger than its archive. */
-    uint64_t limit = (uint64_t)st->st_size * 128 + (64 << 20);
+    uint64_t limit = (uint64_t)id->length * 128 + (64 << 20);
     if ((uint64_t)cst.st_size > limit || (uint64_t)cst.st_size > SIZE_MAX / 2) {
         close(cfd);
         note_set(note, note_size, "damaged: the index file is too large");
@@ -526,7 +526,7 @@ bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index 
     unsigned char *buf = NULL;
     size_t len = 0;
     bool ok = read_meta(cfd, (uint64_t)cst.st_size, &h, &buf, &len, note, note_size) &&
-              decode(buf, &h, fd, st, ix, gz, w, note, note_size);
+              decode(buf, &h, io, id, ix, gz, w, note, note_size);
     free(buf);
     char *path = ok ? strdup(cache) : NULL;
     if (ok && !path)

@@ -56,36 +56,27 @@ static kvro_status zerror(kvro_error *err, const z_stream *z, int64_t at)
                           z->msg ? z->msg : "invalid data", (long long)at);
 }
 
-/* Appends to Z's input what follows in the file at *READ_OFF, keeping the
- * unconsumed bytes. *got = bytes read, 0 at the end of the file. */
-static kvro_status refill(int fd, z_stream *z, unsigned char *in, size_t cap, int64_t *read_off,
-                          size_t *got, kvro_error *err)
+/* Appends to Z's input what follows in the archive at *READ_OFF, keeping
+ * the unconsumed bytes. *got = bytes read, 0 at the end of the archive. */
+static kvro_status refill(kvro_io *io, z_stream *z, unsigned char *in, size_t cap,
+                          int64_t *read_off, size_t *got, kvro_error *err)
 {
     size_t keep = z->avail_in;
     if (keep && z->next_in != in)
         memmove(in, z->next_in, keep);
-    *got = 0;
-    while (keep + *got < cap) {
-        ssize_t r = pread(fd, in + keep + *got, cap - keep - *got, (off_t)*read_off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return kvro_error_set(err, KVRO_E_IO, "gzip: cannot read at offset %lld: %s",
-                                  (long long)*read_off, strerror(errno));
-        if (r == 0)
-            break;
-        *got += (size_t)r;
-        *read_off += r;
-    }
+    kvro_status s = kvro_io_read(io, *read_off, in + keep, cap - keep, got, err);
+    if (s != KVRO_OK)
+        return s;
+    *read_off += (int64_t)*got;
     z->next_in = in;
     z->avail_in = (uInt)(keep + *got);
     return KVRO_OK;
 }
 
-kvro_status tar_gz_init(tar_gz *gz, int fd, int64_t csize, kvro_error *err)
+kvro_status tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err)
 {
     memset(gz, 0, sizeof *gz);
-    gz->fd = fd;
+    gz->io = io;
     gz->csize = csize;
     gz->index_fd = -1;
     atomic_init(&gz->index_dropped, false);
@@ -210,7 +201,7 @@ static kvro_status build_refill(tar_gz_build *b, size_t *got, kvro_error *err)
         o->progress(o->progress_arg, "indexing", b->read_off, b->gz->csize);
         b->next_report = b->read_off + REPORT_EVERY;
     }
-    return refill(b->gz->fd, &b->strm, b->in, IN_BUF, &b->read_off, got, err);
+    return refill(b->gz->io, &b->strm, b->in, IN_BUF, &b->read_off, got, err);
 }
 
 /* A gzip member ended (zlib checked its CRC and length): another may
@@ -410,7 +401,7 @@ static void cursor_free(tar_gz_cursor *c)
 
 static kvro_status cursor_refill(tar_gz *gz, tar_gz_cursor *c, size_t *got, kvro_error *err)
 {
-    return refill(gz->fd, &c->strm, c->in, CURSOR_IN, &c->read_off, got, err);
+    return refill(gz->io, &c->strm, c->in, CURSOR_IN, &c->read_off, got, err);
 }
 
 static kvro_status damaged(kvro_error *err, const char *what, int64_t at)
@@ -485,7 +476,9 @@ static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor 
     if (p->bits) {
         /* The block starts inside the byte before IN: its top BITS bits. */
         unsigned char byte;
-        if (pread(gz->fd, &byte, 1, (off_t)(p->in - 1)) != 1)
+        size_t got = 0;
+        kvro_error ignored;
+        if (kvro_io_read(gz->io, p->in - 1, &byte, 1, &got, &ignored) != KVRO_OK || got != 1)
             return damaged(err, "cannot read the access point", p->in - 1);
         inflatePrime(&c->strm, p->bits, byte >> (8 - p->bits));
     }

@@ -43,7 +43,7 @@ typedef struct tar_gz_point {
 typedef struct tar_gz_cursor tar_gz_cursor;
 
 typedef struct tar_gz {
-    int fd;        /* not owned */
+    kvro_io *io;   /* the compressed archive (not owned) */
     int64_t csize; /* compressed file size */
     int64_t usize; /* uncompressed size */
     tar_gz_point *points;
@@ -64,7 +64,7 @@ typedef struct tar_gz {
     uint64_t tick;
 } tar_gz;
 
-kvro_status tar_gz_init(tar_gz *gz, int fd, int64_t csize, kvro_error *err);
+kvro_status tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err);
 void tar_gz_free(tar_gz *gz);
 
 /* Default access-point spacing in uncompressed bytes. A point is added at
@@ -106,46 +106,25 @@ kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err)
 
 /* ------------------------------------------------------------ the cache */
 
-/* The cache file for archive PATH: O->index_path, else
+/* The cache file for the archive ID: O->index_path, else
  * $XDG_CACHE_HOME/kvro/ (or ~/.cache/kvro/) + a hash of the absolute path,
- * size and mtime. NULL if there is no home to put it in. free() it. */
-char *tar_cache_path(const char *path, const struct stat *st, const kvro_options *o);
+ * size, mtime and window. NULL if there is no home to put it in, or no
+ * path to key on. free() it. */
+char *tar_cache_path(const kvro__io_id *id, const kvro_options *o);
 
 /* Loads the index from CACHE if its metadata is intact and matches the
- * archive (fd FD, stat ST); fills IX (uninitialised), GZ (initialised, no
+ * archive (IO, identity ID); fills IX (uninitialised), GZ (initialised, no
  * points) and W, reading none of the windows: GZ keeps the file open and
  * reads them when needed. false with a reason in NOTE (and IX/GZ empty
  * again) otherwise. */
-bool tar_cache_load(const char *cache, int fd, const struct stat *st, tar_index *ix, tar_gz *gz,
-                    tar_warnings *w, char *note, size_t note_size);
+bool tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix,
+                    tar_gz *gz, tar_warnings *w, char *note, size_t note_size);
 
 /* Saves the index to CACHE (temp file + rename), first making its
  * directories if MAKE_DIRS. false if it could not: a cache that can not be
  * written only costs speed. */
-bool tar_cache_save(const char *cache, bool make_dirs, int fd, const struct stat *st,
+bool tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
                     const tar_index *ix, const tar_gz *gz, const tar_warnings *w, char *note,
                     size_t note_size);
-
-/* ------------------------------------------------------------ for tests */
-
-typedef struct tar_stats {
-    bool gzip;
-    bool from_cache; /* the index was loaded: nothing was inflated at open */
-    bool cache_saved;
-    int64_t inflated;         /* uncompressed bytes inflated at open */
-    int64_t points;           /* access points */
-    int64_t index_bytes;      /* access points and their windows, as stored */
-    int64_t index_bytes_read; /* of the cache file at open: its metadata, no window */
-    int64_t nodes;            /* index nodes, the root and implied directories included */
-    int64_t skipped;          /* members not served (see tar_scan.c) */
-    /* Windows of a loaded index found damaged by reads, which then started
-     * from an earlier point; the cache file was unlinked at the first. */
-    int64_t damaged_windows;
-    char first_skipped[TAR_WARNING_MAX];
-    char cache_note[160]; /* why the cache was or was not used */
-} tar_stats;
-
-/* SELF is a tar handle (kvro's backend self pointer). */
-void tar_get_stats(const void *self, tar_stats *st);
 
 #endif

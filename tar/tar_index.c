@@ -304,7 +304,7 @@ static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t
             return KVRO_OK;
         }
         char name[512];
-        if (++*hops > TAR_MAX_LINKS) {
+        if (++*hops > KVRO_MAX_LINKS) {
             tar_index_path(ix, node, name, sizeof name);
             return kvro_error_set(err, KVRO_E_LINK,
                                   "tar: too many levels of links at '%s' (a loop)", name);

@@ -11,9 +11,6 @@
 #include "backend.h"
 
 #define TAR_NONE UINT32_MAX
-/* Like Linux's MAXSYMLINKS: links followed in one lookup before we call it
- * a loop. Hard-link hops count too. */
-#define TAR_MAX_LINKS 40
 
 typedef enum tar_kind {
     TAR_K_DIR = 1,
@@ -87,7 +84,7 @@ tar_path_check tar_path_normalise(const char *in, size_t n, char *out);
 kvro_status tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err);
 
 /* Resolves normalised KEY to a node that is a directory, a file or sparse
- * (symlinks and hard links followed, up to TAR_MAX_LINKS). */
+ * (symlinks and hard links followed, up to KVRO_MAX_LINKS). */
 kvro_status tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node,
                               kvro_error *err);
 

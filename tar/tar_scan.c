@@ -408,11 +408,7 @@ kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *e
 static kvro_status file_pread(tar_file_src *f, void *buf, size_t n, int64_t off, size_t *got,
                               kvro_error *err)
 {
-    int e = kvro__pread(f->fd, buf, n, off, got);
-    if (e)
-        return kvro_error_set(err, KVRO_E_IO, "tar: cannot read at offset %lld: %s",
-                              (long long)(off + (int64_t)*got), strerror(e));
-    return KVRO_OK;
+    return kvro_io_read(f->io, off, buf, n, got, err);
 }
 
 static void report(tar_file_src *f, int64_t done)
@@ -466,13 +462,13 @@ static kvro_status file_has(tar_src *s, int64_t end, bool *ok, kvro_error *err)
     return KVRO_OK;
 }
 
-kvro_status tar_file_src_init(tar_file_src *f, int fd, int64_t size, const kvro_options *o,
+kvro_status tar_file_src_init(tar_file_src *f, kvro_io *io, int64_t size, const kvro_options *o,
                               kvro_error *err)
 {
     memset(f, 0, sizeof *f);
     f->base.read = file_read;
     f->base.has = file_has;
-    f->fd = fd;
+    f->io = io;
     f->size = size;
     f->opts = o;
     f->buf = malloc(FILE_BUF);

@@ -39,7 +39,7 @@ kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *e
  * data is skipped by position, never read. */
 typedef struct tar_file_src {
     tar_src base;
-    int fd;
+    kvro_io *io; /* not owned */
     int64_t size;
     unsigned char *buf;
     int64_t buf_off;
@@ -48,7 +48,7 @@ typedef struct tar_file_src {
     int64_t next_report;
 } tar_file_src;
 
-kvro_status tar_file_src_init(tar_file_src *s, int fd, int64_t size, const kvro_options *o,
+kvro_status tar_file_src_init(tar_file_src *s, kvro_io *io, int64_t size, const kvro_options *o,
                               kvro_error *err);
 void tar_file_src_done(tar_file_src *s);
 

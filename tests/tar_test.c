@@ -46,10 +46,10 @@ void open_fails(const char *path, kvro_status s, const char *needle)
         assert_non_null(strstr(e.detail, needle));
 }
 
-tar_stats stats_of(kvro *kv)
+kvro_stats stats_of(kvro *kv)
 {
-    tar_stats st;
-    tar_get_stats(kv->self, &st);
+    kvro_stats st;
+    assert_int_equal(kvro_get_stats(kv, &st, NULL), KVRO_OK);
     return st;
 }
 

@@ -7,9 +7,8 @@
 
 #include "support.h"
 
-#include "core.h"
+#include "backend.h"
 #include "kvro/kvro.h"
-#include "tar/tar_gz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,7 +29,7 @@ extern char *tb_dir;
 
 kvro *open_ok(const char *path, bool force);
 void open_fails(const char *path, kvro_status s, const char *needle);
-tar_stats stats_of(kvro *kv);
+kvro_stats stats_of(kvro *kv);
 char *read_all(kvro *kv, const char *key, int64_t *n);
 void want_value(kvro *kv, const char *key, const char *want);
 void want_status(kvro *kv, const char *key, kvro_status want, const char *needle);

@@ -185,7 +185,7 @@ static void test_status_of_errno(void **state)
         {ENOMEM, KVRO_E_NOMEM},        {EIO, KVRO_E_IO},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_status(kvro__status_of_errno(cases[i].e), cases[i].s, NULL);
+        assert_status(kvro_status_from_errno(cases[i].e), cases[i].s, NULL);
 }
 
 /* ---------------------------------------------------------- error record */
@@ -318,35 +318,35 @@ static void test_error_context(void **state)
     kvro_error e;
     kvro__error_clear(&e);
     kvro_error_set(&e, KVRO_E_NOT_FOUND, "no such directory 'x'");
-    assert_int_equal(kvro__error_context(&e, KVRO_E_NOT_FOUND, "/srv/img", "x/y"),
+    assert_int_equal(kvro_error_context(&e, KVRO_E_NOT_FOUND, "/srv/img", "x/y"),
                      KVRO_E_NOT_FOUND);
     assert_string_equal(e.source, "/srv/img");
     assert_string_equal(e.key, "x/y");
     assert_string_equal(e.detail, "no such directory 'x'");
 
     /* An outer layer does not overwrite what an inner one filled in. */
-    kvro__error_context(&e, KVRO_E_NOT_FOUND, "other", "other");
+    kvro_error_context(&e, KVRO_E_NOT_FOUND, "other", "other");
     assert_string_equal(e.source, "/srv/img");
     assert_string_equal(e.key, "x/y");
 
     /* The root is shown as "/", not as an empty part that would vanish. */
     kvro__error_clear(&e);
-    kvro__error_context(&e, KVRO_E_IS_DIR, "src", "");
+    kvro_error_context(&e, KVRO_E_IS_DIR, "src", "");
     assert_string_equal(e.key, "/");
     assert_int_equal(e.status, KVRO_E_IS_DIR);
 
     /* A status nobody described gets no stale detail. */
     kvro__error_clear(&e);
     kvro_error_set(&e, KVRO_E_IO, "stale");
-    kvro__error_context(&e, KVRO_E_CORRUPT, "src", "k");
+    kvro_error_context(&e, KVRO_E_CORRUPT, "src", "k");
     assert_int_equal(e.status, KVRO_E_CORRUPT);
     assert_string_equal(e.detail, "");
 
     /* Success leaves the record alone; NULL records are fine. */
     kvro__error_clear(&e);
-    assert_int_equal(kvro__error_context(&e, KVRO_OK, "src", "k"), KVRO_OK);
+    assert_int_equal(kvro_error_context(&e, KVRO_OK, "src", "k"), KVRO_OK);
     assert_string_equal(e.source, "");
-    assert_int_equal(kvro__error_context(NULL, KVRO_E_IO, "src", "k"), KVRO_E_IO);
+    assert_int_equal(kvro_error_context(NULL, KVRO_E_IO, "src", "k"), KVRO_E_IO);
 
     /* A key too long for the record is cut with a mark, so it can not be
      * mistaken for a shorter key that exists. */
@@ -355,7 +355,7 @@ static void test_error_context(void **state)
     memset(key, 'k', KVRO_KEY_MAX);
     key[KVRO_KEY_MAX] = '\0';
     kvro__error_clear(&e);
-    kvro__error_context(&e, KVRO_E_NOT_FOUND, "src", key);
+    kvro_error_context(&e, KVRO_E_NOT_FOUND, "src", key);
     assert_int_equal(strlen(e.key), KVRO_ERROR_KEY_MAX - 1);
     assert_string_equal(e.key + KVRO_ERROR_KEY_MAX - 4, "...");
     assert_memory_equal(e.key, key, KVRO_ERROR_KEY_MAX - 4);
@@ -470,17 +470,17 @@ static const kvro_backend fake_backend = {
 
 static kvro_fs *fake_fs(bool writable)
 {
-    kvro_probe p = {.path = "fake-src"};
+    kvro_probe p = {.name = "fake-src", .dir_fd = -1};
     kvro_options o = {0};
     kvro_fs *fs = NULL;
     kvro_error err;
-    assert_status(kvro__fs_open_with(&fake_backend, &p, &o, writable, &fs, &err), KVRO_OK, &err);
+    assert_status(kvro__fs_new(&fake_backend, &p, &o, writable, &fs, &err), KVRO_OK, &err);
     return fs;
 }
 
 static fake *fake_of(kvro_fs *fs)
 {
-    return fs->self;
+    return fs->h.self;
 }
 
 typedef struct names {

@@ -253,14 +253,13 @@ static void test_bidding(void **state)
 {
     (void)state;
     unsigned char head[8192] = {0};
-    kvro_probe pr = {.path = "x.bin", .head = head, .head_len = sizeof head};
-    pr.st.st_mode = S_IFREG;
+    kvro_probe pr = {.name = "x.bin", .dir_fd = -1, .head = head, .head_len = sizeof head};
     assert_int_equal(kvro__backend_tar.bid(&pr), KVRO_BID_NONE);
-    pr.path = "x.tar";
+    pr.name = "x.tar";
     assert_int_equal(kvro__backend_tar.bid(&pr), KVRO_BID_WEAK); /* zeros: the name only */
-    pr.path = "x.TGZ";
+    pr.name = "x.TGZ";
     assert_int_equal(kvro__backend_tar.bid(&pr), KVRO_BID_WEAK);
-    pr.path = "x.bin";
+    pr.name = "x.bin";
     tb_raw_header(head, "f", '0', 1, NULL);
     assert_int_equal(kvro__backend_tar.bid(&pr), KVRO_BID_CHECKED);
     head[0] ^= 1; /* checksum now wrong */

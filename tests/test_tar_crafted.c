@@ -72,7 +72,7 @@ static void test_dotdot_never_served(void **state)
     want_status(kv, "h2", KVRO_E_NOT_FOUND, NULL);
     want_status(kv, "a", KVRO_E_NOT_FOUND, NULL);
     want_names(kv, "", "abs h3 x");
-    tar_stats st = stats_of(kv);
+    kvro_stats st = stats_of(kv);
     assert_int_equal(st.skipped, 5);
     assert_non_null(strstr(st.first_skipped, "'../x' at offset 0"));
     kvro_close(kv);

@@ -10,9 +10,7 @@
  */
 #include "support.h"
 
-#include "core.h"
 #include "kvro/kvro.h"
-#include "tar/tar_gz.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -56,10 +54,10 @@ static kvro *open_ok(const char *path, const kvro_options *o)
     return kv;
 }
 
-static tar_stats stats_of(kvro *kv)
+static kvro_stats stats_of(kvro *kv)
 {
-    tar_stats st;
-    tar_get_stats(kv->self, &st);
+    kvro_stats st;
+    assert_int_equal(kvro_get_stats(kv, &st, NULL), KVRO_OK);
     return st;
 }
 
@@ -267,12 +265,12 @@ static void test_reads_match_plain(void **state)
     kvro *a = open_ok(plain_tar, NULL);
     /* Default spacing: the index stays under 2% of the compressed size. */
     kvro *b = open_ok(gz, &none);
-    tar_stats st = stats_of(b);
+    kvro_stats st = stats_of(b);
     struct stat gst;
     assert_int_equal(stat(gz, &gst), 0);
-    assert_true(st.gzip && !st.from_cache && !st.cache_saved);
-    assert_int_equal(st.inflated, plain_size);
-    assert_true(st.points >= 1);
+    assert_true(st.compressed && !st.index_loaded && !st.index_saved);
+    assert_int_equal(st.inflated_at_open, plain_size);
+    assert_true(st.access_points >= 1);
     assert_true(st.index_bytes * 100 <= (int64_t)gst.st_size * 2);
     compare(a, b, 300);
     kvro_close(b);
@@ -280,7 +278,7 @@ static void test_reads_match_plain(void **state)
     setenv("KVRO_TARGZ_SPACING", "65536", 1);
     b = open_ok(gz, &none);
     unsetenv("KVRO_TARGZ_SPACING");
-    assert_true(stats_of(b).points > 40); /* points fall on deflate block boundaries */
+    assert_true(stats_of(b).access_points > 40); /* points fall on deflate block boundaries */
     compare(a, b, 300);
     kvro_close(b);
     kvro_close(a);
@@ -292,13 +290,13 @@ static void test_concatenated_members(void **state)
     kvro_options none = {.no_index_cache = true};
     kvro *a = open_ok(plain_tar, NULL);
     kvro *b = open_ok(multi, &none);
-    assert_int_equal(stats_of(b).inflated, plain_size);
+    assert_int_equal(stats_of(b).inflated_at_open, plain_size);
     compare(a, b, 200);
     kvro_close(b);
     setenv("KVRO_TARGZ_SPACING", "100000", 1);
     b = open_ok(multi, &none);
     unsetenv("KVRO_TARGZ_SPACING");
-    assert_true(stats_of(b).points > 30);
+    assert_true(stats_of(b).access_points > 30);
     compare(a, b, 300);
     kvro_close(b);
     kvro_close(a);
@@ -310,18 +308,18 @@ static void test_second_open_inflates_nothing(void **state)
     char *xdg = cache_dir("second");
     kvro *a = open_ok(plain_tar, NULL);
     kvro *b = open_ok(gz, NULL);
-    tar_stats st = stats_of(b);
-    assert_false(st.from_cache);
-    assert_true(st.cache_saved);
-    assert_int_equal(st.inflated, plain_size);
+    kvro_stats st = stats_of(b);
+    assert_false(st.index_loaded);
+    assert_true(st.index_saved);
+    assert_int_equal(st.inflated_at_open, plain_size);
     kvro_close(b);
     assert_int_equal(count_index_files(xdg), 1);
     b = open_ok(gz, NULL);
     st = stats_of(b);
-    if (!st.from_cache)
-        fprintf(stderr, "cache: %s\n", st.cache_note);
-    assert_true(st.from_cache);
-    assert_int_equal(st.inflated, 0);
+    if (!st.index_loaded)
+        fprintf(stderr, "cache: %s\n", st.index_note);
+    assert_true(st.index_loaded);
+    assert_int_equal(st.inflated_at_open, 0);
     assert_true(st.index_bytes_read > 0);
     compare(a, b, 100);
     assert_int_equal(stats_of(b).damaged_windows, 0);
@@ -334,7 +332,7 @@ static void test_second_open_inflates_nothing(void **state)
     b = open_ok(gz, &none);
     kvro_close(b);
     b = open_ok(gz, &none);
-    assert_false(stats_of(b).from_cache);
+    assert_false(stats_of(b).index_loaded);
     kvro_close(b);
     assert_int_equal(count_index_files(xdg), 0);
 
@@ -348,7 +346,7 @@ static void test_second_open_inflates_nothing(void **state)
     char *home_cache = t_join(home, ".cache");
     assert_int_equal(count_index_files(home_cache), 1);
     b = open_ok(gz, NULL);
-    assert_true(stats_of(b).from_cache);
+    assert_true(stats_of(b).index_loaded);
     kvro_close(b);
     if (old_home)
         setenv("HOME", old_home, 1);
@@ -380,10 +378,10 @@ static void flip_byte(const char *path, int64_t at)
     close(fd);
 }
 
-static tar_stats open_stats(const char *path, const kvro_options *o, char *first_byte, int64_t at)
+static kvro_stats open_stats(const char *path, const kvro_options *o, char *first_byte, int64_t at)
 {
     kvro *kv = open_ok(path, o);
-    tar_stats st = stats_of(kv);
+    kvro_stats st = stats_of(kv);
     int64_t got;
     assert_int_equal(kvro_read(kv, "f", at, 1, first_byte, &got, NULL), KVRO_OK);
     assert_int_equal(got, 1);
@@ -412,10 +410,10 @@ static void test_stale_index_rebuilt(void **state)
     gzip0(tar, tgz);
     kvro_options o = {.index_path = idx};
     char byte, orig = (char)t_pattern(1, 150000);
-    tar_stats st = open_stats(tgz, &o, &byte, 150000);
-    assert_true(!st.from_cache && st.cache_saved);
+    kvro_stats st = open_stats(tgz, &o, &byte, 150000);
+    assert_true(!st.index_loaded && st.index_saved);
     st = open_stats(tgz, &o, &byte, 150000);
-    assert_true(st.from_cache);
+    assert_true(st.index_loaded);
     assert_int_equal(byte, orig);
 
     /* Same size, other bytes (far from both ends), a newer mtime. */
@@ -429,21 +427,21 @@ static void test_stale_index_rebuilt(void **state)
     assert_int_equal(stat(tgz, &after), 0);
     assert_int_equal(after.st_size, before.st_size);
     st = open_stats(tgz, &o, &byte, 150000);
-    assert_false(st.from_cache);
-    assert_non_null(strstr(st.cache_note, "stale"));
+    assert_false(st.index_loaded);
+    assert_non_null(strstr(st.index_note, "stale"));
     assert_int_equal(byte, orig ^ 0x55);
 
     /* Same size, same mtime to the nanosecond, a byte in the first 64 KiB:
      * the edge checksum notices. */
     st = open_stats(tgz, &o, &byte, 100);
-    assert_true(st.from_cache);
+    assert_true(st.index_loaded);
     assert_int_equal(stat(tgz, &before), 0);
     flip_byte(tar, 512 + 100);
     gzip0(tar, tgz);
     set_mtime(tgz, before.st_mtim);
     st = open_stats(tgz, &o, &byte, 100);
-    assert_false(st.from_cache);
-    assert_non_null(strstr(st.cache_note, "contents changed"));
+    assert_false(st.index_loaded);
+    assert_non_null(strstr(st.index_note, "contents changed"));
     assert_int_equal(byte, (char)(t_pattern(1, 100) ^ 0x55));
 
     /* Another size. */
@@ -451,11 +449,11 @@ static void test_stale_index_rebuilt(void **state)
     free(sh("tar -C '%s' -cf '%s' f", sub, tar));
     gzip0(tar, tgz);
     st = open_stats(tgz, &o, &byte, 999);
-    assert_false(st.from_cache);
-    assert_non_null(strstr(st.cache_note, "stale"));
+    assert_false(st.index_loaded);
+    assert_non_null(strstr(st.index_note, "stale"));
     assert_int_equal(byte, (char)t_pattern(2, 999));
     st = open_stats(tgz, &o, &byte, 999);
-    assert_true(st.from_cache);
+    assert_true(st.index_loaded);
     free(sub);
     free(f);
     free(tar);
@@ -538,15 +536,15 @@ static void damaged(const char *idx, damage what, int64_t arg, uint64_t val, con
     t_write(idx, buf, n);
     free(buf);
     kv = open_ok(gz, &o);
-    tar_stats st = stats_of(kv);
-    if (st.from_cache || !strstr(st.cache_note, note))
-        fprintf(stderr, "after damage: %s (want '%s')\n", st.cache_note, note);
-    assert_false(st.from_cache);
-    assert_non_null(strstr(st.cache_note, note));
-    assert_int_equal(st.inflated, plain_size);
+    kvro_stats st = stats_of(kv);
+    if (st.index_loaded || !strstr(st.index_note, note))
+        fprintf(stderr, "after damage: %s (want '%s')\n", st.index_note, note);
+    assert_false(st.index_loaded);
+    assert_non_null(strstr(st.index_note, note));
+    assert_int_equal(st.inflated_at_open, plain_size);
     kvro_close(kv);
     kv = open_ok(gz, &o);
-    assert_true(stats_of(kv).from_cache);
+    assert_true(stats_of(kv).index_loaded);
     kvro *a = open_ok(plain_tar, NULL);
     compare(a, kv, 20);
     kvro_close(a);
@@ -643,7 +641,7 @@ static void test_damaged_window(void **state)
     kvro_options o = {.index_path = idx};
     setenv("KVRO_TARGZ_SPACING", "65536", 1);
     kvro *kv = open_ok(gz, &o);
-    assert_true(stats_of(kv).cache_saved);
+    assert_true(stats_of(kv).index_saved);
     kvro_close(kv);
     unsetenv("KVRO_TARGZ_SPACING"); /* the file records the points */
     size_t n;
@@ -664,28 +662,28 @@ static void test_damaged_window(void **state)
 
     kvro *a = open_ok(plain_tar, NULL);
     kv = open_ok(gz, &o);
-    tar_stats st = stats_of(kv);
-    assert_true(st.from_cache);
+    kvro_stats st = stats_of(kv);
+    assert_true(st.index_loaded);
     assert_int_equal(st.damaged_windows, 0);
     compare_backwards(a, kv, 0);
     compare(a, kv, 100);
     run_readers(kv, a);
     st = stats_of(kv);
     assert_true(st.damaged_windows > 0);
-    assert_true(st.from_cache);
-    assert_int_equal(st.inflated, 0);
+    assert_true(st.index_loaded);
+    assert_int_equal(st.inflated_at_open, 0);
     assert_int_equal(access(idx, F_OK), -1); /* unlinked when the damage was seen */
     kvro_close(kv);
     setenv("KVRO_TARGZ_SPACING", "65536", 1);
     kv = open_ok(gz, &o);
     unsetenv("KVRO_TARGZ_SPACING");
     st = stats_of(kv);
-    assert_false(st.from_cache);
-    assert_true(st.cache_saved);
-    assert_int_equal(st.inflated, plain_size);
+    assert_false(st.index_loaded);
+    assert_true(st.index_saved);
+    assert_int_equal(st.inflated_at_open, plain_size);
     kvro_close(kv);
     kv = open_ok(gz, &o);
-    assert_true(stats_of(kv).from_cache);
+    assert_true(stats_of(kv).index_loaded);
     compare_backwards(a, kv, 0);
     assert_int_equal(stats_of(kv).damaged_windows, 0);
     kvro_close(kv);
@@ -698,7 +696,7 @@ static void test_damaged_window(void **state)
     memset(b + meta, 0, n - meta);
     t_write(idx, b, n);
     kv = open_ok(gz, &o);
-    assert_true(stats_of(kv).from_cache);
+    assert_true(stats_of(kv).index_loaded);
     compare_backwards(a, kv, 2);
     compare(a, kv, 20);
     st = stats_of(kv);
@@ -721,21 +719,21 @@ static void test_open_reads_metadata_only(void **state)
     setenv("KVRO_TARGZ_SPACING", "65536", 1);
     kvro *kv = open_ok(gz, &o);
     unsetenv("KVRO_TARGZ_SPACING");
-    tar_stats built = stats_of(kv);
-    assert_true(built.cache_saved);
+    kvro_stats built = stats_of(kv);
+    assert_true(built.index_saved);
     assert_int_equal(built.index_bytes_read, 0);
     kvro_close(kv);
     size_t n;
     unsigned char *b = (unsigned char *)t_slurp(idx, &n);
     int64_t meta = (int64_t)meta_end(b), wins = (int64_t)le64(b + H_WINS);
     assert_int_equal(meta + wins, (int64_t)n);
-    assert_true(built.points > 40);
-    assert_int_equal(built.index_bytes, built.points * POINT + wins);
+    assert_true(built.access_points > 40);
+    assert_int_equal(built.index_bytes, built.access_points * POINT + wins);
 
     kv = open_ok(gz, &o);
-    tar_stats st = stats_of(kv);
-    assert_true(st.from_cache);
-    assert_int_equal(st.points, built.points);
+    kvro_stats st = stats_of(kv);
+    assert_true(st.index_loaded);
+    assert_int_equal(st.access_points, built.access_points);
     assert_int_equal(st.index_bytes, built.index_bytes);
     assert_int_equal(st.index_bytes_read, meta);
     assert_true(st.index_bytes_read * 10 < wins);
@@ -762,9 +760,9 @@ static void test_unwritable_cache(void **state)
     t_write(file, "x", 1);
     setenv("XDG_CACHE_HOME", file, 1);
     kvro *kv = open_ok(gz, NULL);
-    tar_stats st = stats_of(kv);
-    assert_false(st.cache_saved);
-    assert_non_null(strstr(st.cache_note, "not saved"));
+    kvro_stats st = stats_of(kv);
+    assert_false(st.index_saved);
+    assert_non_null(strstr(st.index_note, "not saved"));
     kvro_close(kv);
 
     /* A read-only directory (root writes there anyway: then it is saved). */
@@ -774,7 +772,7 @@ static void test_unwritable_cache(void **state)
     setenv("XDG_CACHE_HOME", ro, 1);
     kv = open_ok(gz, NULL);
     if (geteuid() != 0)
-        assert_false(stats_of(kv).cache_saved);
+        assert_false(stats_of(kv).index_saved);
     kvro_close(kv);
     chmod(ro, 0700);
 
@@ -782,12 +780,12 @@ static void test_unwritable_cache(void **state)
     char *missing = t_join(dir, "no/such/dir/x.idx");
     kvro_options o = {.index_path = missing};
     kv = open_ok(gz, &o);
-    assert_false(stats_of(kv).cache_saved);
+    assert_false(stats_of(kv).index_saved);
     kvro_close(kv);
     o.index_path = ro;
     kv = open_ok(gz, &o);
-    assert_false(stats_of(kv).from_cache);
-    assert_false(stats_of(kv).cache_saved);
+    assert_false(stats_of(kv).index_loaded);
+    assert_false(stats_of(kv).index_saved);
     kvro *a = open_ok(plain_tar, NULL);
     compare(a, kv, 10);
     kvro_close(a);

@@ -40,6 +40,10 @@ extern "C" {
  * less its NUL). */
 #define KVRO_KEY_MAX 4095
 
+/* Symbolic links followed in one lookup before it is called a loop (Linux's
+ * MAXSYMLINKS); a tar hard link counts as one too. */
+#define KVRO_MAX_LINKS 40
+
 #if defined(__GNUC__)
 #define KVRO_EXPORT __attribute__((visibility("default")))
 #define KVRO_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -76,7 +80,7 @@ typedef enum kvro_status {
 /* Filled by a failing call; untouched fields stay empty strings. */
 typedef struct kvro_error {
     kvro_status status;
-    char source[KVRO_ERROR_SOURCE_MAX]; /* path of the image or directory */
+    char source[KVRO_ERROR_SOURCE_MAX]; /* the source's name (kvro_source) */
     char key[KVRO_ERROR_KEY_MAX];       /* the key as the caller gave it */
     char detail[KVRO_ERROR_DETAIL_MAX]; /* the cause, e.g. "fat: cluster chain loop at cluster 1234" */
 } kvro_error;
@@ -95,6 +99,20 @@ KVRO_EXPORT void kvro_error_print(FILE *f, const char *prefix, const kvro_error 
 /* Sets an error record (for backends and front ends that add detail). */
 KVRO_EXPORT kvro_status kvro_error_set(kvro_error *err, kvro_status s, const char *fmt, ...)
     KVRO_PRINTF(3, 4);
+
+/* Adds SOURCE and KEY to a failing record where those fields are still
+ * empty (an empty KEY is shown as "/"); returns S. A record whose status is
+ * not S takes S and loses its detail, so the record always agrees with the
+ * status returned. Front ends use it to name what they were doing. */
+KVRO_EXPORT kvro_status kvro_error_context(kvro_error *err, kvro_status s, const char *source,
+                                           const char *key);
+
+/* errno <-> status: what a host call's failure means for a key (ENOENT is
+ * KVRO_E_NOT_FOUND, ...; anything unknown is KVRO_E_IO), and the errno a
+ * POSIX front end (a FUSE mount) returns for a status (KVRO_E_CORRUPT and
+ * KVRO_E_IO are EIO, KVRO_E_UNSUPPORTED is EOPNOTSUPP, ...). */
+KVRO_EXPORT kvro_status kvro_status_from_errno(int e);
+KVRO_EXPORT int kvro_status_to_errno(kvro_status s);
 
 /* ------------------------------------------------------------------ keys */
 
@@ -123,6 +141,99 @@ typedef struct kvro_info {
  * non-zero to stop the listing (kvro_list then returns KVRO_OK). */
 typedef int (*kvro_list_fn)(void *arg, const char *name, kvro_kind kind);
 
+/* ------------------------------------------------------------ I/O objects */
+
+/* An I/O object is where an image's bytes come from: a file, a memory
+ * buffer, a window of another I/O object, or the caller's own callbacks.
+ * Every image backend reads through one. Reads are positional (pread
+ * semantics): any number of threads may read one object at once, and no
+ * call moves a shared file position.
+ *
+ * I/O objects are reference-counted. Each constructor returns one
+ * reference; kvro_io_close drops one. A handle opened on an I/O object
+ * (kvro_open_io) and a window (kvro_io_window) take their own reference,
+ * so the caller may close its reference right after. */
+typedef struct kvro_io kvro_io;
+
+enum {
+    KVRO_IO_RDONLY = 0,
+    KVRO_IO_RDWR = 1,   /* writes allowed (a filesystem opened read-write) */
+    KVRO_IO_OWN_FD = 2, /* kvro_io_from_fd: close the descriptor with the object */
+};
+
+/* The caller's own device. READ and SIZE are required; WRITE and FLUSH
+ * only for an object opened KVRO_IO_RDWR; CLOSE (optional) is called once
+ * when the last reference goes. READ and WRITE may move fewer bytes than
+ * asked (kvro calls again for the rest); READ moves 0 only at the end of
+ * the device. Each returns 0 or an errno value. READ must be safe to call
+ * from several threads at once, like pread. */
+typedef struct kvro_io_callbacks {
+    int (*read)(void *ctx, int64_t off, void *buf, size_t n, size_t *got);
+    int (*size)(void *ctx, int64_t *size);
+    int (*write)(void *ctx, int64_t off, const void *buf, size_t n, size_t *done);
+    int (*flush)(void *ctx);
+    void (*close)(void *ctx);
+} kvro_io_callbacks;
+
+/* A file (or block device) opened by path. FLAGS: KVRO_IO_RDONLY or
+ * KVRO_IO_RDWR. Named PATH. */
+KVRO_EXPORT kvro_status kvro_io_open_path(const char *path, int flags, kvro_io **io,
+                                          kvro_error *err);
+/* A regular file or block device already open as FD, borrowed unless FLAGS
+ * has KVRO_IO_OWN_FD (then closed with the object, even when this call
+ * fails). Add KVRO_IO_RDWR to allow writes. Named "fd:N". */
+KVRO_EXPORT kvro_status kvro_io_from_fd(int fd, int flags, kvro_io **io, kvro_error *err);
+/* LEN bytes at DATA, borrowed: never copied, never freed, and it must
+ * outlive the object. Named "memory:0xADDR+LEN". */
+KVRO_EXPORT kvro_status kvro_io_from_memory(const void *data, size_t len, kvro_io **io,
+                                            kvro_error *err);
+/* The same over a buffer that filesystems opened read-write may change
+ * (a FAT image built in memory). */
+KVRO_EXPORT kvro_status kvro_io_from_memory_rw(void *data, size_t len, kvro_io **io,
+                                               kvro_error *err);
+/* Bytes [OFFSET, OFFSET + LENGTH) of BASE: a partition in a disk image, an
+ * archive appended to a program. LENGTH -1 means up to BASE's end. The
+ * window may not reach past BASE's end when made; it is writable if BASE
+ * is, and never writes outside itself. Named "BASE-NAME@OFFSET+LENGTH". */
+KVRO_EXPORT kvro_status kvro_io_window(kvro_io *base, int64_t offset, int64_t length,
+                                       kvro_io **io, kvro_error *err);
+/* The caller's device: CB (copied) called with CTX. NAME (copied; NULL
+ * gives "callbacks:0xCTX") is what messages show. FLAGS: KVRO_IO_RDONLY or
+ * KVRO_IO_RDWR. If this call fails, CB->close is not called. */
+KVRO_EXPORT kvro_status kvro_io_from_callbacks(const kvro_io_callbacks *cb, void *ctx,
+                                               const char *name, int flags, kvro_io **io,
+                                               kvro_error *err);
+
+/* Another reference to IO (returned); drop it with kvro_io_close. */
+KVRO_EXPORT kvro_io *kvro_io_ref(kvro_io *io);
+/* Drops a reference; the last one frees the object (closing an owned
+ * descriptor, calling the callbacks' CLOSE). NULL is ignored. */
+KVRO_EXPORT void kvro_io_close(kvro_io *io);
+
+/* Renames IO for messages (e.g. "standard input"); NAME is copied. */
+KVRO_EXPORT kvro_status kvro_io_set_name(kvro_io *io, const char *name, kvro_error *err);
+KVRO_EXPORT const char *kvro_io_name(const kvro_io *io);
+KVRO_EXPORT bool kvro_io_writable(const kvro_io *io);
+
+/* The current size in bytes. */
+KVRO_EXPORT kvro_status kvro_io_size(kvro_io *io, int64_t *size, kvro_error *err);
+/* Reads N bytes at OFF, retrying short reads: *GOT < N only at the end. */
+KVRO_EXPORT kvro_status kvro_io_read(kvro_io *io, int64_t off, void *buf, size_t n, size_t *got,
+                                     kvro_error *err);
+/* Writes all N bytes at OFF or fails (KVRO_E_READ_ONLY on a read-only
+ * object, KVRO_E_NO_SPACE past the end of a memory buffer or a window). */
+KVRO_EXPORT kvro_status kvro_io_write(kvro_io *io, int64_t off, const void *buf, size_t n,
+                                      kvro_error *err);
+/* Makes what was written durable (fsync for a file). */
+KVRO_EXPORT kvro_status kvro_io_flush(kvro_io *io, kvro_error *err);
+
+/* Where IO's bytes lie, for zero-copy access: the memory a memory object
+ * (or a window of one) reads from, with its length; NULL otherwise. */
+KVRO_EXPORT const void *kvro_io_memory(const kvro_io *io, size_t *len);
+/* The descriptor a file object (or a window of one) reads from and where
+ * IO's byte 0 lies in it; -1 otherwise. The descriptor stays IO's. */
+KVRO_EXPORT int kvro_io_fd(const kvro_io *io, int64_t *offset);
+
 /* --------------------------------------------------------------- sources */
 
 /* Options for opening a source; zero-initialise, set what you need. */
@@ -148,14 +259,21 @@ KVRO_EXPORT const char *kvro_backend_description(size_t i);
 
 typedef struct kvro kvro;
 
-/* Opens PATH: each registered backend bids on it (directory, first bytes)
- * and the highest bid opens it. */
+/* Opens PATH: each registered backend bids on it (a directory, or the
+ * first bytes of a file) and the highest bid opens it. The path is opened
+ * once; an image is then read through that one descriptor. */
 KVRO_EXPORT kvro_status kvro_open(const char *path, kvro **kv, kvro_error *err);
 KVRO_EXPORT kvro_status kvro_open_opts(const char *path, const kvro_options *opts, kvro **kv,
                                        kvro_error *err);
+/* Opens the image IO (the handle takes its own reference): the same
+ * bidding, among the image backends (never "dir"). Without a path the
+ * .tar.gz index is built in memory, or kept in opts->index_path if set. */
+KVRO_EXPORT kvro_status kvro_open_io(kvro_io *io, const kvro_options *opts, kvro **kv,
+                                     kvro_error *err);
 KVRO_EXPORT void kvro_close(kvro *kv);
 
-/* The backend that serves KV (e.g. "dir", "tar"), and its source path. */
+/* The backend that serves KV (e.g. "dir", "tar"), and its source's name:
+ * the path, or the I/O object's name. */
 KVRO_EXPORT const char *kvro_backend_of(const kvro *kv);
 KVRO_EXPORT const char *kvro_source(const kvro *kv);
 
@@ -178,6 +296,51 @@ KVRO_EXPORT kvro_status kvro_stat(kvro *kv, const char *key, kvro_info *st, kvro
 KVRO_EXPORT kvro_status kvro_list(kvro *kv, const char *dir, kvro_list_fn fn, void *arg,
                                   kvro_error *err);
 
+/* ------------------------------------------------------------- zero copy */
+
+/* The bytes of value KEY without copying, when they lie uncompressed and
+ * contiguous in memory (a plain tar opened from a memory buffer, compiled-in
+ * data): *DATA and *SIZE stay valid until kvro_close. KVRO_E_UNSUPPORTED
+ * where that is not so (a .tar.gz, a file on disk, a fragmented file):
+ * use kvro_read then. */
+KVRO_EXPORT kvro_status kvro_map(kvro *kv, const char *key, const void **data, int64_t *size,
+                                 kvro_error *err);
+
+/* Where value KEY lies in a file, when it is stored there uncompressed and
+ * contiguous (a plain tar on disk): LENGTH bytes of descriptor FD at OFFSET,
+ * ready for sendfile(2), splice(2) or copy_file_range(2). FD is the handle's:
+ * do not close it, use positional calls only, and only until kvro_close.
+ * KVRO_E_UNSUPPORTED otherwise (use kvro_read). */
+typedef struct kvro_extent {
+    int fd;
+    int64_t offset;
+    int64_t length;
+} kvro_extent;
+KVRO_EXPORT kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext,
+                                         kvro_error *err);
+
+/* ------------------------------------------------------------ statistics */
+
+/* What a handle knows about how it was opened and how its reads went: for
+ * tools (mkkv stat -v) and for tests that must prove, say, that a second
+ * open of a .tar.gz inflated nothing. Fields a backend has no use for stay
+ * 0 / false / "". */
+typedef struct kvro_stats {
+    int64_t entries;          /* index entries (the root and implied directories included) */
+    int64_t skipped;          /* members never served (unsafe names...) */
+    char first_skipped[256];  /* why the first one was skipped */
+    bool compressed;          /* the image is compressed (gzip) */
+    bool index_loaded;        /* the access index came from a saved file: nothing inflated */
+    bool index_saved;         /* ... or was built and saved */
+    char index_note[160];     /* why the saved index was or was not used */
+    int64_t inflated_at_open; /* uncompressed bytes produced while opening */
+    int64_t access_points;    /* random-access points in the compressed stream */
+    int64_t index_bytes;      /* the access index's size as stored */
+    int64_t index_bytes_read; /* bytes of the saved index read at open */
+    int64_t damaged_windows;  /* saved-index windows found damaged by reads (then dropped) */
+} kvro_stats;
+KVRO_EXPORT kvro_status kvro_get_stats(kvro *kv, kvro_stats *st, kvro_error *err);
+
 /* -------------------------------------------------------------------- FS */
 
 typedef struct kvro_fs kvro_fs;
@@ -191,6 +354,10 @@ enum {
  * that implement FS bid. FLAGS: KVRO_FS_RDONLY or KVRO_FS_RDWR. */
 KVRO_EXPORT kvro_status kvro_fs_open(const char *path, int flags, const kvro_options *opts,
                                      kvro_fs **fs, kvro_error *err);
+/* Opens the image IO as a filesystem (the handle takes its own reference);
+ * KVRO_FS_RDWR needs a writable IO. */
+KVRO_EXPORT kvro_status kvro_fs_open_io(kvro_io *io, int flags, const kvro_options *opts,
+                                        kvro_fs **fs, kvro_error *err);
 /* Closes FS, flushing what was written; a failed flush is reported. */
 KVRO_EXPORT kvro_status kvro_fs_close(kvro_fs *fs, kvro_error *err);
 
