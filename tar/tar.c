@@ -54,10 +54,10 @@ static int tar_bid(const kvro_probe *p)
 {
     if (!p->head)
         return KVRO_BID_NONE;
-    if (p->head_len >= TAR_BLOCK && tar_header_valid(p->head) && !tar_block_is_zero(p->head))
+    if (p->head_len >= TAR_BLOCK && kvro__tar_header_valid(p->head) && !kvro__tar_block_is_zero(p->head))
         return KVRO_BID_CHECKED;
     if (p->head_len >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b &&
-        tar_gz_probe(p->head, p->head_len))
+        kvro__tar_gz_probe(p->head, p->head_len))
         return KVRO_BID_CHECKED;
     /* An empty archive is all zeros: only its name says what it is. */
     if (has_suffix(p->name, ".tar") || has_suffix(p->name, ".tgz") ||
@@ -73,29 +73,29 @@ static kvro_status tar_close(void *self, kvro_error *err)
     (void)err;
     tar_handle *t = self;
     kvro_io_close(t->io);
-    tar_index_free(&t->ix);
+    kvro__tar_index_free(&t->ix);
     if (t->is_gz)
-        tar_gz_free(&t->gz);
+        kvro__tar_gz_free(&t->gz);
     free(t);
     return KVRO_OK;
 }
 
 static kvro_status open_plain(tar_handle *t, const kvro_options *o, kvro_error *err)
 {
-    kvro_status s = tar_index_init(&t->ix, err);
+    kvro_status s = kvro__tar_index_init(&t->ix, err);
     if (s != KVRO_OK)
         return s;
     tar_file_src f;
-    s = tar_file_src_init(&f, t->io, t->size, o, err);
+    s = kvro__tar_file_src_init(&f, t->io, t->size, o, err);
     if (s == KVRO_OK)
-        s = tar_scan(&f.base, &t->ix, &t->warn, err);
-    tar_file_src_done(&f);
+        s = kvro__tar_scan(&f.base, &t->ix, &t->warn, err);
+    kvro__tar_file_src_done(&f);
     return s;
 }
 
 static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err)
 {
-    kvro_status s = tar_gz_init(&t->gz, t->io, t->size, err);
+    kvro_status s = kvro__tar_gz_init(&t->gz, t->io, t->size, err);
     if (s != KVRO_OK)
         return s;
     t->is_gz = true;
@@ -105,13 +105,13 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
     if (!kvro__io_identity(t->io, &id))
         id = (kvro__io_id){.length = t->size};
     /* no_index_cache turns saving off; an explicit index_path is still read. */
-    char *cache = o->index_path || !o->no_index_cache ? tar_cache_path(&id, o) : NULL;
+    char *cache = o->index_path || !o->no_index_cache ? kvro__tar_cache_path(&id, o) : NULL;
     snprintf(t->cache_note, sizeof t->cache_note, "%s",
              cache               ? ""
              : o->no_index_cache ? "cache off"
              : id.path           ? "no cache directory"
                                  : "no path to key a cache on: built in memory");
-    if (cache && tar_cache_load(cache, t->io, &id, &t->ix, &t->gz, &t->warn, t->cache_note,
+    if (cache && kvro__tar_cache_load(cache, t->io, &id, &t->ix, &t->gz, &t->warn, t->cache_note,
                                 sizeof t->cache_note)) {
         t->from_cache = true;
         free(cache);
@@ -130,17 +130,17 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
         }
     }
     tar_gz_build *b = NULL;
-    s = tar_index_init(&t->ix, err);
+    s = kvro__tar_index_init(&t->ix, err);
     if (s == KVRO_OK)
-        s = tar_gz_build_begin(&t->gz, o, spacing, budget, &b, err);
+        s = kvro__tar_gz_build_begin(&t->gz, o, spacing, budget, &b, err);
     if (s == KVRO_OK)
-        s = tar_scan(tar_gz_build_src(b), &t->ix, &t->warn, err);
+        s = kvro__tar_scan(kvro__tar_gz_build_src(b), &t->ix, &t->warn, err);
     if (s == KVRO_OK)
-        s = tar_gz_build_finish(b, err);
-    tar_gz_build_free(b);
+        s = kvro__tar_gz_build_finish(b, err);
+    kvro__tar_gz_build_free(b);
     if (s == KVRO_OK && cache && !o->no_index_cache) {
         char note[sizeof t->cache_note];
-        t->cache_saved = tar_cache_save(cache, !o->index_path, t->io, &id, &t->ix, &t->gz,
+        t->cache_saved = kvro__tar_cache_save(cache, !o->index_path, t->io, &id, &t->ix, &t->gz,
                                         &t->warn, note, sizeof note);
         if (!t->cache_saved)
             snprintf(t->cache_note, sizeof t->cache_note, "%s", note);
@@ -182,7 +182,7 @@ static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **s
 static kvro_status sparse(const tar_handle *t, uint32_t i, kvro_error *err)
 {
     char name[512];
-    tar_index_path(&t->ix, i, name, sizeof name);
+    kvro__tar_index_path(&t->ix, i, name, sizeof name);
     return kvro_error_set(err, KVRO_E_UNSUPPORTED,
                           "tar: '%s' is a sparse member, which kvro does not read", name);
 }
@@ -191,7 +191,7 @@ static kvro_status tar_stat(void *self, const char *key, kvro_info *st, kvro_err
 {
     tar_handle *t = self;
     uint32_t i;
-    kvro_status s = tar_index_resolve(&t->ix, key, &i, err);
+    kvro_status s = kvro__tar_index_resolve(&t->ix, key, &i, err);
     if (s != KVRO_OK)
         return s;
     const tar_node *d = &t->ix.nodes[i];
@@ -211,7 +211,7 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
 {
     tar_handle *t = self;
     uint32_t i;
-    kvro_status s = tar_index_resolve(&t->ix, key, &i, err);
+    kvro_status s = kvro__tar_index_resolve(&t->ix, key, &i, err);
     if (s != KVRO_OK)
         return s;
     const tar_node *d = &t->ix.nodes[i];
@@ -225,7 +225,7 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
     int64_t want = len < d->size - off ? len : d->size - off;
     int64_t got = 0;
     if (t->is_gz) {
-        s = tar_gz_read(&t->gz, d->off + off, buf, want, &got, err);
+        s = kvro__tar_gz_read(&t->gz, d->off + off, buf, want, &got, err);
     } else {
         size_t n = 0;
         s = kvro_io_read(t->io, d->off + off, buf, (size_t)want, &n, err);
@@ -265,7 +265,7 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
 {
     tar_handle *t = self;
     uint32_t i;
-    kvro_status s = tar_index_resolve(&t->ix, dir, &i, err);
+    kvro_status s = kvro__tar_index_resolve(&t->ix, dir, &i, err);
     if (s != KVRO_OK)
         return s;
     if (t->ix.nodes[i].kind != TAR_K_DIR)
@@ -295,7 +295,7 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
             child = k;
             snprintf(child, dlen + n + 2, "%s%s%s", dir, dlen ? "/" : "", name);
             kvro_error ignored;
-            if (tar_index_resolve(&t->ix, child, &target, &ignored) != KVRO_OK)
+            if (kvro__tar_index_resolve(&t->ix, child, &target, &ignored) != KVRO_OK)
                 continue;
         }
         kvro_kind k = t->ix.nodes[target].kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
@@ -312,7 +312,7 @@ static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t
 {
     tar_handle *t = self;
     uint32_t i;
-    kvro_status s = tar_index_resolve(&t->ix, key, &i, err);
+    kvro_status s = kvro__tar_index_resolve(&t->ix, key, &i, err);
     if (s != KVRO_OK)
         return s;
     const tar_node *d = &t->ix.nodes[i];

@@ -79,7 +79,7 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
-char *tar_cache_path(const kvro__io_id *id, const kvro_options *o)
+char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
 {
     if (o->index_path)
         return strdup(o->index_path);
@@ -255,7 +255,7 @@ static void make_parents(const char *cache)
     free(dir);
 }
 
-bool tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
+bool kvro__tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
                     const tar_index *ix, const tar_gz *gz, const tar_warnings *warn, char *note,
                     size_t note_size)
 {
@@ -380,7 +380,7 @@ static bool read_points(reader *r, tar_gz *gz, uint32_t n, uint64_t wins_len, ch
             return false;
         }
         kvro_error err;
-        if (tar_gz_add_point(gz, &p, &err) != KVRO_OK) {
+        if (kvro__tar_gz_add_point(gz, &p, &err) != KVRO_OK) {
             note_set(note, size, "out of memory");
             return false;
         }
@@ -411,7 +411,7 @@ static bool read_nodes(reader *r, tar_index *ix, uint32_t n, uint64_t arena_len,
         d->mode = (uint16_t)r_u(r, 2);
         d->kind = (uint8_t)r_u(r, 1);
         d->flags = (uint8_t)r_u(r, 1);
-        d->child = d->sibling = d->hnext = TAR_NONE; /* rebuilt by tar_index_relink */
+        d->child = d->sibling = d->hnext = TAR_NONE; /* rebuilt by kvro__tar_index_relink */
     }
     memcpy(ix->arena, r->p, (size_t)arena_len);
     r->p += arena_len;
@@ -494,14 +494,14 @@ static bool decode(const unsigned char *buf, const header *h, kvro_io *io, const
         !read_nodes(&r, ix, (uint32_t)h->nnodes, h->arena, note, size))
         return false;
     kvro_error err;
-    if (tar_index_relink(ix, gz->usize, &err) != KVRO_OK) {
+    if (kvro__tar_index_relink(ix, gz->usize, &err) != KVRO_OK) {
         note_set(note, size, "damaged: %s", err.detail);
         return false;
     }
     return true;
 }
 
-bool tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix, tar_gz *gz,
+bool kvro__tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix, tar_gz *gz,
                     tar_warnings *w, char *note, size_t note_size)
 {
     memset(ix, 0, sizeof *ix);
@@ -533,7 +533,7 @@ bool tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_i
         note_set(note, note_size, "out of memory");
     if (!path) {
         close(cfd);
-        tar_index_free(ix);
+        kvro__tar_index_free(ix);
         free(gz->points);
         gz->points = NULL;
         gz->npoints = gz->cap = 0;

@@ -28,7 +28,7 @@ enum {
     H_SPARSE_EXT_ISEXTENDED = 504,
 };
 
-bool tar_block_is_zero(const unsigned char *blk)
+bool kvro__tar_block_is_zero(const unsigned char *blk)
 {
     for (size_t i = 0; i < TAR_BLOCK; i++)
         if (blk[i] && (i < H_CHKSUM || i >= H_CHKSUM + 8))
@@ -56,7 +56,7 @@ static bool base256(const unsigned char *f, size_t n, int64_t *out)
     return true;
 }
 
-bool tar_number(const unsigned char *f, size_t n, int64_t *out)
+bool kvro__tar_number(const unsigned char *f, size_t n, int64_t *out)
 {
     if (n == 0)
         return false;
@@ -83,10 +83,10 @@ bool tar_number(const unsigned char *f, size_t n, int64_t *out)
 /* GNU tar accepts a checksum computed with signed or unsigned chars, since
  * some historic tars summed signed bytes. The checksum field itself counts
  * as eight spaces. */
-bool tar_header_valid(const unsigned char *blk)
+bool kvro__tar_header_valid(const unsigned char *blk)
 {
     int64_t recorded;
-    if (!tar_number(blk + H_CHKSUM, 8, &recorded))
+    if (!kvro__tar_number(blk + H_CHKSUM, 8, &recorded))
         return false;
     /* Whole-block sums first (a loop the compiler vectorises), then the
      * field's bytes swapped for spaces. */
@@ -145,9 +145,9 @@ static tar_type type_of(char t)
     }
 }
 
-kvro_status tar_header_decode(const unsigned char *blk, int64_t off, tar_header *h, kvro_error *err)
+kvro_status kvro__tar_header_decode(const unsigned char *blk, int64_t off, tar_header *h, kvro_error *err)
 {
-    if (!tar_header_valid(blk))
+    if (!kvro__tar_header_valid(blk))
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: bad header checksum at offset %lld",
                               (long long)off);
     memset(h, 0, sizeof *h);
@@ -155,13 +155,13 @@ kvro_status tar_header_decode(const unsigned char *blk, int64_t off, tar_header 
     h->type = type_of(h->typeflag);
 
     int64_t mode;
-    if (!tar_number(blk + H_SIZE, 12, &h->size) || h->size < 0)
+    if (!kvro__tar_number(blk + H_SIZE, 12, &h->size) || h->size < 0)
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: bad size field in header at offset %lld",
                               (long long)off);
-    if (!tar_number(blk + H_MTIME, 12, &h->mtime))
+    if (!kvro__tar_number(blk + H_MTIME, 12, &h->mtime))
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: bad mtime field in header at offset %lld",
                               (long long)off);
-    if (!tar_number(blk + H_MODE, 8, &mode))
+    if (!kvro__tar_number(blk + H_MODE, 8, &mode))
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: bad mode field in header at offset %lld",
                               (long long)off);
     h->mode = (uint32_t)(mode & 07777);
@@ -187,7 +187,7 @@ kvro_status tar_header_decode(const unsigned char *blk, int64_t off, tar_header 
     return KVRO_OK;
 }
 
-bool tar_sparse_ext_continues(const unsigned char *blk)
+bool kvro__tar_sparse_ext_continues(const unsigned char *blk)
 {
     return blk[H_SPARSE_EXT_ISEXTENDED] != 0;
 }
@@ -202,7 +202,7 @@ static bool all_nul(const char *p, size_t n)
     return true;
 }
 
-kvro_status tar_pax_next(const char *data, size_t len, size_t *pos, int64_t off,
+kvro_status kvro__tar_pax_next(const char *data, size_t len, size_t *pos, int64_t off,
                          tar_pax_record *rec, bool *more, kvro_error *err)
 {
     size_t p = *pos;
@@ -240,13 +240,13 @@ kvro_status tar_pax_next(const char *data, size_t len, size_t *pos, int64_t off,
     return KVRO_OK;
 }
 
-bool tar_pax_is(const tar_pax_record *rec, const char *key)
+bool kvro__tar_pax_is(const tar_pax_record *rec, const char *key)
 {
     size_t n = strlen(key);
     return rec->key_len == n && memcmp(rec->key, key, n) == 0;
 }
 
-bool tar_pax_uint(const char *v, size_t n, int64_t *out)
+bool kvro__tar_pax_uint(const char *v, size_t n, int64_t *out)
 {
     if (n == 0)
         return false;
@@ -260,14 +260,14 @@ bool tar_pax_uint(const char *v, size_t n, int64_t *out)
     return true;
 }
 
-bool tar_pax_time(const char *v, size_t n, int64_t *sec, int32_t *nsec)
+bool kvro__tar_pax_time(const char *v, size_t n, int64_t *sec, int32_t *nsec)
 {
     bool neg = n && v[0] == '-';
     size_t i = neg ? 1 : 0, dot = i;
     while (dot < n && v[dot] != '.')
         dot++;
     int64_t s;
-    if (!tar_pax_uint(v + i, dot - i, &s))
+    if (!kvro__tar_pax_uint(v + i, dot - i, &s))
         return false;
     int32_t ns = 0, scale = 100000000;
     if (dot < n) {

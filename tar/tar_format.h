@@ -43,22 +43,22 @@ typedef struct tar_header {
 
 /* Whether BLK ends the archive: GNU tar's test, every byte but the checksum
  * field is zero. */
-bool tar_block_is_zero(const unsigned char *blk);
+bool kvro__tar_block_is_zero(const unsigned char *blk);
 
 /* Whether BLK has a valid header checksum (signed or unsigned sum). */
-bool tar_header_valid(const unsigned char *blk);
+bool kvro__tar_header_valid(const unsigned char *blk);
 
 /* Decodes the header block BLK found at archive offset OFF (for messages).
  * KVRO_E_CORRUPT with the offset on a bad checksum or numeric field. */
-kvro_status tar_header_decode(const unsigned char *blk, int64_t off, tar_header *h,
+kvro_status kvro__tar_header_decode(const unsigned char *blk, int64_t off, tar_header *h,
                               kvro_error *err);
 
 /* Whether a GNU sparse extension block says another one follows it. */
-bool tar_sparse_ext_continues(const unsigned char *blk);
+bool kvro__tar_sparse_ext_continues(const unsigned char *blk);
 
 /* A numeric header field: octal (leading blanks, NUL or space terminated)
  * or base-256 (high bit of the first byte set, GNU and star). */
-bool tar_number(const unsigned char *field, size_t n, int64_t *out);
+bool kvro__tar_number(const unsigned char *field, size_t n, int64_t *out);
 
 /* ------------------------------------------------------------------ pax */
 
@@ -76,17 +76,17 @@ typedef struct tar_pax_record {
  * and the next record, or *more = false at the end (trailing NUL padding is
  * accepted as the end); KVRO_E_CORRUPT naming the record's offset when its
  * length is not its length or it is not "KEY=VALUE\n". */
-kvro_status tar_pax_next(const char *data, size_t len, size_t *pos, int64_t off,
+kvro_status kvro__tar_pax_next(const char *data, size_t len, size_t *pos, int64_t off,
                          tar_pax_record *rec, bool *more, kvro_error *err);
 
 /* Whether REC's key is KEY. */
-bool tar_pax_is(const tar_pax_record *rec, const char *key);
+bool kvro__tar_pax_is(const tar_pax_record *rec, const char *key);
 
 /* A pax decimal integer, no sign (size, uid, gid). */
-bool tar_pax_uint(const char *v, size_t n, int64_t *out);
+bool kvro__tar_pax_uint(const char *v, size_t n, int64_t *out);
 
 /* A pax time: [-]SECONDS[.FRACTION]; digits past nanoseconds are dropped.
  * A negative time -1.25 is (-2 s, 750000000 ns). */
-bool tar_pax_time(const char *v, size_t n, int64_t *sec, int32_t *nsec);
+bool kvro__tar_pax_time(const char *v, size_t n, int64_t *sec, int32_t *nsec);
 
 #endif

@@ -6,7 +6,7 @@
  * the 32 KiB of output before it, which inflateSetDictionary() needs to
  * resume; windows are kept raw-deflated (level 1), usually a few KiB each.
  *
- * Building: tar_scan() pulls the archive through tar_gz_build's source,
+ * Building: kvro__tar_scan() pulls the archive through tar_gz_build's source,
  * which inflates with Z_BLOCK so every block boundary is seen, and adds a
  * point when one is due (spacing and 2% budget: see tar_gz.h). The first
  * point is right after the first gzip header. Concatenated gzip members
@@ -73,7 +73,7 @@ static kvro_status refill(kvro_io *io, z_stream *z, unsigned char *in, size_t ca
     return KVRO_OK;
 }
 
-kvro_status tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err)
+kvro_status kvro__tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err)
 {
     memset(gz, 0, sizeof *gz);
     gz->io = io;
@@ -88,7 +88,7 @@ kvro_status tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err)
 
 static void cursor_free(tar_gz_cursor *c);
 
-void tar_gz_free(tar_gz *gz)
+void kvro__tar_gz_free(tar_gz *gz)
 {
     for (size_t i = 0; i < TAR_GZ_CURSORS; i++)
         cursor_free(gz->cursors[i]);
@@ -130,7 +130,7 @@ static kvro_status add_point(tar_gz *gz, const tar_gz_point *p, const unsigned c
     return KVRO_OK;
 }
 
-kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err)
+kvro_status kvro__tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err)
 {
     return add_point(gz, p, NULL, err);
 }
@@ -312,7 +312,7 @@ static kvro_status build_has(tar_src *src, int64_t end, bool *ok, kvro_error *er
     return s;
 }
 
-kvro_status tar_gz_build_begin(tar_gz *gz, const kvro_options *o, int64_t spacing, bool budget,
+kvro_status kvro__tar_gz_build_begin(tar_gz *gz, const kvro_options *o, int64_t spacing, bool budget,
                                tar_gz_build **out, kvro_error *err)
 {
     tar_gz_build *b = calloc(1, sizeof *b);
@@ -342,12 +342,12 @@ kvro_status tar_gz_build_begin(tar_gz *gz, const kvro_options *o, int64_t spacin
     return b->zwin ? KVRO_OK : nomem(err);
 }
 
-tar_src *tar_gz_build_src(tar_gz_build *b)
+tar_src *kvro__tar_gz_build_src(tar_gz_build *b)
 {
     return &b->base;
 }
 
-kvro_status tar_gz_build_finish(tar_gz_build *b, kvro_error *err)
+kvro_status kvro__tar_gz_build_finish(tar_gz_build *b, kvro_error *err)
 {
     while (!b->done) {
         b->out_base += (int64_t)b->out_len;
@@ -365,7 +365,7 @@ kvro_status tar_gz_build_finish(tar_gz_build *b, kvro_error *err)
     return KVRO_OK;
 }
 
-void tar_gz_build_free(tar_gz_build *b)
+void kvro__tar_gz_build_free(tar_gz_build *b)
 {
     if (!b)
         return;
@@ -624,7 +624,7 @@ static void put_cursor(tar_gz *gz, tar_gz_cursor *c)
     cursor_free(evicted);
 }
 
-kvro_status tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t *got,
+kvro_status kvro__tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t *got,
                         kvro_error *err)
 {
     *got = 0;
@@ -674,7 +674,7 @@ kvro_status tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t
 
 /* ---------------------------------------------------------------- probe */
 
-bool tar_gz_probe(const unsigned char *head, size_t n)
+bool kvro__tar_gz_probe(const unsigned char *head, size_t n)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -693,7 +693,7 @@ bool tar_gz_probe(const unsigned char *head, size_t n)
             continue;
         break;
     }
-    bool ok = z.avail_out == 0 && tar_header_valid(out) && !tar_block_is_zero(out);
+    bool ok = z.avail_out == 0 && kvro__tar_header_valid(out) && !kvro__tar_block_is_zero(out);
     inflateEnd(&z);
     return ok;
 }

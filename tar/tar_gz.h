@@ -64,8 +64,8 @@ typedef struct tar_gz {
     uint64_t tick;
 } tar_gz;
 
-kvro_status tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err);
-void tar_gz_free(tar_gz *gz);
+kvro_status kvro__tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, kvro_error *err);
+void kvro__tar_gz_free(tar_gz *gz);
 
 /* Default access-point spacing in uncompressed bytes. A point is added at
  * the first block boundary at least this far past the previous one, and
@@ -80,29 +80,29 @@ void tar_gz_free(tar_gz *gz);
 #define TAR_GZ_SPACING (1 << 20)
 #define TAR_GZ_BUDGET_PCT 2
 
-/* The inflating source for tar_scan: adds access points as it goes and
+/* The inflating source for kvro__tar_scan: adds access points as it goes and
  * reports progress (compressed bytes) to O. SPACING > 0; BUDGET false
  * turns the 2% rule off. */
 typedef struct tar_gz_build tar_gz_build;
-kvro_status tar_gz_build_begin(tar_gz *gz, const kvro_options *o, int64_t spacing, bool budget,
+kvro_status kvro__tar_gz_build_begin(tar_gz *gz, const kvro_options *o, int64_t spacing, bool budget,
                                tar_gz_build **out, kvro_error *err);
-tar_src *tar_gz_build_src(tar_gz_build *b);
+tar_src *kvro__tar_gz_build_src(tar_gz_build *b);
 /* Inflates the rest of the gzip stream (so every member's CRC is checked)
  * and records the uncompressed size. */
-kvro_status tar_gz_build_finish(tar_gz_build *b, kvro_error *err);
-void tar_gz_build_free(tar_gz_build *b);
+kvro_status kvro__tar_gz_build_finish(tar_gz_build *b, kvro_error *err);
+void kvro__tar_gz_build_free(tar_gz_build *b);
 
 /* Reads up to LEN bytes at uncompressed offset OFF. Thread-safe. */
-kvro_status tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t *got,
+kvro_status kvro__tar_gz_read(tar_gz *gz, int64_t off, void *buf, int64_t len, int64_t *got,
                         kvro_error *err);
 
 /* Whether the head of a file (HEAD[N], starting with the gzip magic)
  * inflates to a valid tar header. */
-bool tar_gz_probe(const unsigned char *head, size_t n);
+bool kvro__tar_gz_probe(const unsigned char *head, size_t n);
 
 /* Adds an access point to GZ when loading it from the cache (validated by
  * the caller; its window is read from GZ->index_fd when needed). */
-kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err);
+kvro_status kvro__tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err);
 
 /* ------------------------------------------------------------ the cache */
 
@@ -110,20 +110,20 @@ kvro_status tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error *err)
  * $XDG_CACHE_HOME/kvro/ (or ~/.cache/kvro/) + a hash of the absolute path,
  * size, mtime and window. NULL if there is no home to put it in, or no
  * path to key on. free() it. */
-char *tar_cache_path(const kvro__io_id *id, const kvro_options *o);
+char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o);
 
 /* Loads the index from CACHE if its metadata is intact and matches the
  * archive (IO, identity ID); fills IX (uninitialised), GZ (initialised, no
  * points) and W, reading none of the windows: GZ keeps the file open and
  * reads them when needed. false with a reason in NOTE (and IX/GZ empty
  * again) otherwise. */
-bool tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix,
+bool kvro__tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix,
                     tar_gz *gz, tar_warnings *w, char *note, size_t note_size);
 
 /* Saves the index to CACHE (temp file + rename), first making its
  * directories if MAKE_DIRS. false if it could not: a cache that can not be
  * written only costs speed. */
-bool tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
+bool kvro__tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
                     const tar_index *ix, const tar_gz *gz, const tar_warnings *w, char *note,
                     size_t note_size);
 

@@ -88,7 +88,7 @@ static uint32_t find(const tar_index *ix, uint32_t parent, const char *name, siz
     return TAR_NONE;
 }
 
-kvro_status tar_index_init(tar_index *ix, kvro_error *err)
+kvro_status kvro__tar_index_init(tar_index *ix, kvro_error *err)
 {
     memset(ix, 0, sizeof *ix);
     ix->cap = 1024;
@@ -96,7 +96,7 @@ kvro_status tar_index_init(tar_index *ix, kvro_error *err)
     uint32_t name;
     if (!ix->nodes || arena_add(ix, "", 0, &name, err) != KVRO_OK ||
         rehash(ix, 1024, err) != KVRO_OK) {
-        tar_index_free(ix);
+        kvro__tar_index_free(ix);
         return oom(err);
     }
     ix->nodes[0] = (tar_node){.name = name,
@@ -111,7 +111,7 @@ kvro_status tar_index_init(tar_index *ix, kvro_error *err)
     return KVRO_OK;
 }
 
-void tar_index_free(tar_index *ix)
+void kvro__tar_index_free(tar_index *ix)
 {
     free(ix->nodes);
     free(ix->arena);
@@ -119,7 +119,7 @@ void tar_index_free(tar_index *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-tar_path_check tar_path_normalise(const char *in, size_t n, char *out)
+tar_path_check kvro__tar_path_normalise(const char *in, size_t n, char *out)
 {
     size_t i = 0, o = 0;
     /* Leading "/" and "./" are how archivers spell "relative to here". */
@@ -221,7 +221,7 @@ static kvro_status set_member(tar_index *ix, uint32_t i, const tar_member *m, kv
     return KVRO_OK;
 }
 
-kvro_status tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err)
+kvro_status kvro__tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err)
 {
     const char *p = m->path;
     uint32_t cur = 0;
@@ -260,7 +260,7 @@ kvro_status tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_
     }
 }
 
-void tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size)
+void kvro__tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size)
 {
     /* Components are collected leaf first, then written root first. */
     uint32_t chain[64];
@@ -305,14 +305,14 @@ static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t
         }
         char name[512];
         if (++*hops > KVRO_MAX_LINKS) {
-            tar_index_path(ix, node, name, sizeof name);
+            kvro__tar_index_path(ix, node, name, sizeof name);
             return kvro_error_set(err, KVRO_E_LINK,
                                   "tar: too many levels of links at '%s' (a loop)", name);
         }
         const char *target = ix->arena + d->link;
         if (d->kind == TAR_K_SYMLINK) {
             if (target[0] == '/' || !target[0]) {
-                tar_index_path(ix, node, name, sizeof name);
+                kvro__tar_index_path(ix, node, name, sizeof name);
                 return kvro_error_set(err, KVRO_E_LINK,
                                       target[0] ? "tar: symbolic link '%s' -> '%s' leads "
                                                   "outside the archive (absolute target)"
@@ -324,7 +324,7 @@ static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t
         uint32_t next;
         kvro_status s = walk(ix, 0, target, false, hops, NULL, &next, err);
         if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR) {
-            tar_index_path(ix, node, name, sizeof name);
+            kvro__tar_index_path(ix, node, name, sizeof name);
             return kvro_error_set(err, KVRO_E_CORRUPT,
                                   "tar: hard link '%s' -> '%s': no such member in the archive",
                                   name, target);
@@ -415,12 +415,12 @@ static kvro_status servable(const tar_index *ix, uint32_t node, kvro_error *err)
     if (k == TAR_K_DIR || k == TAR_K_FILE || k == TAR_K_SPARSE)
         return KVRO_OK;
     char name[512];
-    tar_index_path(ix, node, name, sizeof name);
+    kvro__tar_index_path(ix, node, name, sizeof name);
     return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: '%s' is a %s, not a file or directory",
                           name, kind_word(k));
 }
 
-kvro_status tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node, kvro_error *err)
+kvro_status kvro__tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node, kvro_error *err)
 {
     int hops = 0;
     tar_seen seen;
@@ -448,7 +448,7 @@ static bool valid_string(const tar_index *ix, uint32_t at, bool component)
     return true;
 }
 
-kvro_status tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *err)
+kvro_status kvro__tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *err)
 {
     if (ix->n == 0 || ix->arena_len == 0 || ix->arena[ix->arena_len - 1] != '\0')
         return kvro_error_set(err, KVRO_E_CORRUPT, "index: empty member table");

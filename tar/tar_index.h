@@ -64,8 +64,8 @@ typedef struct tar_member {
 } tar_member;
 
 /* An empty index holding only the root directory. */
-kvro_status tar_index_init(tar_index *ix, kvro_error *err);
-void tar_index_free(tar_index *ix);
+kvro_status kvro__tar_index_init(tar_index *ix, kvro_error *err);
+void kvro__tar_index_free(tar_index *ix);
 
 typedef enum tar_path_check {
     TAR_PATH_OK,
@@ -74,27 +74,27 @@ typedef enum tar_path_check {
 
 /* Normalises a member name IN[N] into OUT (room for N + 1): leading "/"
  * and "./" dropped, "//" collapsed, trailing '/' dropped; "" is the root. */
-tar_path_check tar_path_normalise(const char *in, size_t n, char *out);
+tar_path_check kvro__tar_path_normalise(const char *in, size_t n, char *out);
 
 /* Adds member M (whose header is at archive offset HDR for messages):
  * missing parent directories are implied, a later member replaces an
  * earlier one of the same name. KVRO_E_CORRUPT if a file would have to be a
  * directory or the reverse. The root's own member ("./") only sets its
  * metadata. */
-kvro_status tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err);
+kvro_status kvro__tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err);
 
 /* Resolves normalised KEY to a node that is a directory, a file or sparse
  * (symlinks and hard links followed, up to KVRO_MAX_LINKS). */
-kvro_status tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node,
+kvro_status kvro__tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node,
                               kvro_error *err);
 
 /* The full path of NODE into BUF[SIZE] (cut if too long), for messages. */
-void tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size);
+void kvro__tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size);
 
 /* After tar_cache.c filled nodes and arena from a file: checks every field
  * of every node (they are untrusted) and rebuilds the hash table and the
  * child lists. KVRO_E_CORRUPT if anything is off. */
-kvro_status tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *err);
+kvro_status kvro__tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *err);
 
 static inline const char *tar_node_name(const tar_index *ix, uint32_t node)
 {

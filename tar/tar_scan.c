@@ -146,24 +146,24 @@ static kvro_status pax_apply(scan *sc, pax_values *v, size_t len, int64_t data, 
     for (;;) {
         tar_pax_record r;
         bool more;
-        kvro_status s = tar_pax_next(sc->ext, len, &pos, data, &r, &more, err);
+        kvro_status s = kvro__tar_pax_next(sc->ext, len, &pos, data, &r, &more, err);
         if (s != KVRO_OK || !more)
             return s;
         bool bad = false;
         int64_t ignored;
-        if (tar_pax_is(&r, "path") || tar_pax_is(&r, "GNU.sparse.name")) {
+        if (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "GNU.sparse.name")) {
             s = set_string(&v->path, &v->path_s, &r, hdr, err);
             v->sparse |= r.key[0] == 'G';
-        } else if (tar_pax_is(&r, "linkpath")) {
+        } else if (kvro__tar_pax_is(&r, "linkpath")) {
             s = set_string(&v->linkpath, &v->linkpath_s, &r, hdr, err);
-        } else if (tar_pax_is(&r, "size")) {
+        } else if (kvro__tar_pax_is(&r, "size")) {
             v->size = r.value_len ? PV_SET : PV_DELETED;
-            bad = r.value_len && !tar_pax_uint(r.value, r.value_len, &v->size_v);
-        } else if (tar_pax_is(&r, "mtime")) {
+            bad = r.value_len && !kvro__tar_pax_uint(r.value, r.value_len, &v->size_v);
+        } else if (kvro__tar_pax_is(&r, "mtime")) {
             v->mtime = r.value_len ? PV_SET : PV_DELETED;
-            bad = r.value_len && !tar_pax_time(r.value, r.value_len, &v->mtime_v, &v->nsec_v);
-        } else if (tar_pax_is(&r, "uid") || tar_pax_is(&r, "gid")) {
-            bad = r.value_len && !tar_pax_uint(r.value, r.value_len, &ignored);
+            bad = r.value_len && !kvro__tar_pax_time(r.value, r.value_len, &v->mtime_v, &v->nsec_v);
+        } else if (kvro__tar_pax_is(&r, "uid") || kvro__tar_pax_is(&r, "gid")) {
+            bad = r.value_len && !kvro__tar_pax_uint(r.value, r.value_len, &ignored);
         } else if (r.key_len > 11 && memcmp(r.key, "GNU.sparse.", 11) == 0) {
             v->sparse = true; /* any of GNU's sparse formats 0.0, 0.1, 1.0 */
         }
@@ -246,7 +246,7 @@ static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_
     if (s != KVRO_OK)
         return s;
     char *path = sc->norm, *target = sc->norm + nlen + 1;
-    if (tar_path_normalise(name, nlen, path) != TAR_PATH_OK) {
+    if (kvro__tar_path_normalise(name, nlen, path) != TAR_PATH_OK) {
         warn(sc, "member '%s' at offset %lld: its path has a '.' or '..' component",
              name, (long long)hdr);
         return KVRO_OK;
@@ -263,7 +263,7 @@ static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_
     }
     if (m.kind == TAR_K_HARDLINK) {
         /* Hard links name a member exactly, so they are normalised like one. */
-        if (tar_path_normalise(link, llen, target) != TAR_PATH_OK || !*target) {
+        if (kvro__tar_path_normalise(link, llen, target) != TAR_PATH_OK || !*target) {
             warn(sc,
                  "hard link '%s' at offset %lld: its target is not a member "
                  "name kvro serves",
@@ -275,7 +275,7 @@ static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_
         m.link = link; /* kept as written: resolved relative to its directory at lookup */
     }
     m.path = path;
-    return tar_index_add(sc->ix, &m, hdr, err);
+    return kvro__tar_index_add(sc->ix, &m, hdr, err);
 }
 
 static void reset_member_state(scan *sc)
@@ -293,7 +293,7 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
                               kvro_error *err)
 {
     tar_header h;
-    kvro_status s = tar_header_decode(blk, pos, &h, err);
+    kvro_status s = kvro__tar_header_decode(blk, pos, &h, err);
     if (s != KVRO_OK)
         return s;
     int64_t data = pos + TAR_BLOCK;
@@ -334,7 +334,7 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
                 s = kvro_error_set(err, KVRO_E_CORRUPT,
                                    "tar: archive ends in the sparse map at offset %lld",
                                    (long long)data);
-            more = s == KVRO_OK && tar_sparse_ext_continues(ext);
+            more = s == KVRO_OK && kvro__tar_sparse_ext_continues(ext);
         }
         break;
     default: break;
@@ -363,7 +363,7 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
     return s;
 }
 
-kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *err)
+kvro_status kvro__tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *err)
 {
     scan sc = {.src = src, .ix = ix, .w = w, .pending = -1};
     kvro_status s = KVRO_OK;
@@ -381,7 +381,7 @@ kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *e
         }
         /* The end: EOF at a header boundary, or the first zero block (a
          * second one usually follows; GNU tar stops at the first too). */
-        if (got == 0 || tar_block_is_zero(blk)) {
+        if (got == 0 || kvro__tar_block_is_zero(blk)) {
             if (sc.pending >= 0)
                 s = kvro_error_set(err, KVRO_E_CORRUPT,
                                    "tar: archive ends after the extended header at offset %lld, "
@@ -462,7 +462,7 @@ static kvro_status file_has(tar_src *s, int64_t end, bool *ok, kvro_error *err)
     return KVRO_OK;
 }
 
-kvro_status tar_file_src_init(tar_file_src *f, kvro_io *io, int64_t size, const kvro_options *o,
+kvro_status kvro__tar_file_src_init(tar_file_src *f, kvro_io *io, int64_t size, const kvro_options *o,
                               kvro_error *err)
 {
     memset(f, 0, sizeof *f);
@@ -477,7 +477,7 @@ kvro_status tar_file_src_init(tar_file_src *f, kvro_io *io, int64_t size, const 
     return KVRO_OK;
 }
 
-void tar_file_src_done(tar_file_src *f)
+void kvro__tar_file_src_done(tar_file_src *f)
 {
     if (f->opts && f->opts->progress)
         f->opts->progress(f->opts->progress_arg, "indexing", f->size, f->size);

@@ -32,7 +32,7 @@ typedef struct tar_warnings {
  * zero block then the end of the data, or just the end of the data at a
  * header boundary) and adds the members to IX (initialised). On a malformed
  * archive: KVRO_E_CORRUPT naming the byte offset. */
-kvro_status tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *err);
+kvro_status kvro__tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *err);
 
 /* A plain file read with large buffered preads: a header next to the
  * previous member is usually in the buffer already, and a large member's
@@ -48,8 +48,8 @@ typedef struct tar_file_src {
     int64_t next_report;
 } tar_file_src;
 
-kvro_status tar_file_src_init(tar_file_src *s, kvro_io *io, int64_t size, const kvro_options *o,
+kvro_status kvro__tar_file_src_init(tar_file_src *s, kvro_io *io, int64_t size, const kvro_options *o,
                               kvro_error *err);
-void tar_file_src_done(tar_file_src *s);
+void kvro__tar_file_src_done(tar_file_src *s);
 
 #endif
