@@ -16,7 +16,7 @@
  * Every call opens what it needs and closes it again, so one handle is safe
  * from many threads: the only shared state is the root's descriptor.
  */
-#include "backend.h"
+#include "walk.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,16 +26,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bound on a path grown by symlink expansion (each target adds up to
- * PATH_MAX). */
-#define DIR_MAX_EXPANDED (16 * PATH_MAX)
-
 typedef struct dir_root {
-    int fd;          /* descriptor of the root */
-    dev_t dev;       /* and its identity, for check_cycle */
-    ino_t ino;
-    char *real;      /* its real path, "" for "/" */
-    size_t real_len;
+    int fd;             /* descriptor of the root */
+    char *real;         /* its real path, "" for "/" */
+    kvro__walk_ops ops; /* the tree for walk.c, rooted at FD */
 } dir_root;
 
 /* Where a key leads: the directory that holds its last component, and that
@@ -62,147 +56,62 @@ static kvro_status errno_status(kvro_error *err, const char *what, const char *n
     return kvro_error_set(err, kvro_status_from_errno(e), "%s '%s': %s", what, name, strerror(e));
 }
 
-/* The state of one walk down from the root. The directories entered so far
- * are a stack of descriptors (".." in a link target pops one). PATH is what
- * is left to walk: the key, with link targets spliced in front of its
- * unwalked rest as they are met. */
-typedef struct walker {
-    const dir_root *r;
-    char *path;
-    size_t i;          /* next byte of PATH to walk */
-    size_t key_tail;   /* PATH's last KEY_TAIL bytes are still the caller's key */
-    struct dir_id {
-        dev_t dev;
-        ino_t ino;
-    } * ids, *seen;    /* ids[d]: the directory fds[d] is; seen: see check_cycle */
-    int *fds;
-    size_t depth, cap, nseen, seen_cap;
-    int links;
-} walker;
+/* ---------------------------------------------------------------- walk */
 
-static kvro_status walker_init(walker *w, const dir_root *r, const char *key, kvro_error *err)
-{
-    memset(w, 0, sizeof *w);
-    w->r = r;
-    w->cap = w->seen_cap = 16;
-    w->path = strdup(key);
-    w->key_tail = strlen(key);
-    w->fds = malloc(w->cap * sizeof *w->fds);
-    w->ids = malloc(w->cap * sizeof *w->ids);
-    w->seen = malloc(w->seen_cap * sizeof *w->seen);
-    if (!w->path || !w->fds || !w->ids || !w->seen)
-        return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-    w->fds[0] = r->fd;
-    w->ids[0] = (struct dir_id){r->dev, r->ino};
-    return KVRO_OK;
-}
+/* The tree as walk.c sees it: nodes are descriptors (the root's, and
+ * O_PATH ones of the directories entered), lookups are fstatat without
+ * following. The last lookup's stat is kept for the caller: a walk ends
+ * with the lookup of its last component. */
+typedef struct dir_walk_ctx {
+    struct stat st;
+} dir_walk_ctx;
 
-/* Closes what the walk opened, except the top descriptor if KEEP_TOP (it
- * was handed over to a dir_at). */
-static void walker_done(walker *w, bool keep_top)
+static kvro_status dw_lookup(void *ctx, uint64_t dir, const char *name, kvro__wentry *e,
+                             kvro_error *err)
 {
-    if (w->fds)
-        for (size_t d = w->depth - (keep_top && w->depth); d > 0; d--)
-            close(w->fds[d]);
-    free(w->path);
-    free(w->fds);
-    free(w->ids);
-    free(w->seen);
-}
-
-static kvro_status walker_push(walker *w, int fd, const struct stat *st, kvro_error *err)
-{
-    if (w->depth + 1 == w->cap) {
-        size_t cap = 2 * w->cap;
-        int *fds = realloc(w->fds, cap * sizeof *fds);
-        if (fds)
-            w->fds = fds;
-        struct dir_id *ids = fds ? realloc(w->ids, cap * sizeof *ids) : NULL;
-        if (!ids) {
-            close(fd);
-            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+    dir_walk_ctx *c = ctx;
+    if (fstatat((int)dir, name, &c->st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            e->kind = KVRO__W_MISSING;
+            return KVRO_OK;
         }
-        w->ids = ids;
-        w->cap = cap;
+        return errno_status(err, "cannot stat", name);
     }
-    w->fds[++w->depth] = fd;
-    w->ids[w->depth] = (struct dir_id){st->st_dev, st->st_ino};
+    e->kind = S_ISDIR(c->st.st_mode)   ? KVRO__W_DIR
+              : S_ISLNK(c->st.st_mode) ? KVRO__W_SYMLINK
+                                       : KVRO__W_OTHER;
+    e->id[0] = (uint64_t)c->st.st_dev;
+    e->id[1] = (uint64_t)c->st.st_ino;
     return KVRO_OK;
 }
 
-static void walker_pop_to(walker *w, size_t depth)
+static kvro_status dw_readlink(void *ctx, uint64_t dir, const char *name, char *buf, size_t cap,
+                               kvro_error *err)
 {
-    while (w->depth > depth)
-        close(w->fds[w->depth--]);
-}
-
-/* A directory reached at two different components of one key means a
- * symlink leads back to an ancestor (a -> ".", b -> ".."): the tree would be
- * infinite (a/a/a/...), so such keys are refused, as a loop. Checked each
- * time a component of the caller's key has been walked whole. */
-static kvro_status check_cycle(walker *w, struct dir_id id, kvro_error *err)
-{
-    for (size_t k = 0; k < w->nseen; k++)
-        if (w->seen[k].dev == id.dev && w->seen[k].ino == id.ino)
-            return kvro_error_set(err, KVRO_E_LINK,
-                                  "symbolic links lead back to an ancestor directory (a loop)");
-    if (w->nseen == w->seen_cap) { /* one entry per key component at most */
-        struct dir_id *v = realloc(w->seen, 2 * w->seen_cap * sizeof *v);
-        if (!v)
-            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-        w->seen = v;
-        w->seen_cap *= 2;
-    }
-    w->seen[w->nseen++] = id;
-    return KVRO_OK;
-}
-
-/* Follows the symlink NAME in the current directory: its target replaces
- * it in PATH, before the rest (which starts at w->i). An absolute target
- * restarts at the root, and must lie under the root's real path. */
-static kvro_status follow_link(walker *w, const char *name, kvro_error *err)
-{
-    if (++w->links > KVRO_MAX_LINKS)
-        return kvro_error_set(err, KVRO_E_LINK,
-                              "too many levels of symbolic links at '%s' (a loop)", name);
-    char target[PATH_MAX];
-    ssize_t n = readlinkat(w->fds[w->depth], name, target, sizeof target - 1);
+    (void)ctx;
+    ssize_t n = readlinkat((int)dir, name, buf, cap - 1);
     if (n < 0)
         return errno_status(err, "cannot read symbolic link", name);
-    target[n] = '\0';
-    const char *t = target;
-    const dir_root *r = w->r;
-    if (t[0] == '/') {
-        if (strncmp(t, r->real, r->real_len) != 0 ||
-            (t[r->real_len] != '/' && t[r->real_len] != '\0'))
-            return kvro_error_set(err, KVRO_E_LINK,
-                                  "symbolic link '%s' -> '%s' leads outside the root", name,
-                                  target);
-        t += r->real_len;
-        walker_pop_to(w, 0);
-    }
-    size_t tl = strlen(t), rl = strlen(w->path + w->i);
-    if (tl + rl + 2 > DIR_MAX_EXPANDED)
-        return kvro_error_set(err, KVRO_E_LINK, "path grows too long through symbolic links");
-    char *p = malloc(tl + rl + 2);
-    if (!p)
-        return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
-    memcpy(p, t, tl);
-    p[tl] = '/';
-    memcpy(p + tl + 1, w->path + w->i, rl + 1);
-    free(w->path);
-    w->path = p;
-    w->i = 0;
+    buf[n] = '\0';
     return KVRO_OK;
 }
 
-/* Hands the current directory and NAME over to AT. */
-static void walker_land(walker *w, const char *name, dir_at *at)
+static kvro_status dw_enter(void *ctx, uint64_t dir, const char *name, const kvro__wentry *e,
+                            uint64_t *entered, kvro_error *err)
 {
-    at->dirfd = w->fds[w->depth];
-    at->owns_dirfd = w->depth > 0;
-    at->via_link = w->links > 0;
-    strcpy(at->name, name);
+    (void)ctx;
+    (void)e;
+    int fd = openat((int)dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno_status(err, "cannot open directory", name);
+    *entered = (uint64_t)fd;
+    return KVRO_OK;
+}
+
+static void dw_leave(void *ctx, uint64_t entered)
+{
+    (void)ctx;
+    close((int)entered);
 }
 
 /* Resolves KEY beneath the root. Every component but the last must exist
@@ -212,91 +121,26 @@ static kvro_status dir_walk(const dir_root *r, const char *key, bool follow_last
                             kvro_error *err)
 {
     memset(at, 0, sizeof *at);
-    walker w;
-    kvro_status s = walker_init(&w, r, key, err);
-    bool landed = false;
-    while (s == KVRO_OK) {
-        char *path = w.path;
-        size_t plen = strlen(path);
-        while (path[w.i] == '/')
-            w.i++;
-        /* Nearer the end than the key's unwalked rest: what stands before
-         * was walked whole, targets spliced in for it included. */
-        bool key_component = plen - w.i <= w.key_tail;
-        if (key_component && (s = check_cycle(&w, w.ids[w.depth], err)) != KVRO_OK)
-            break;
-        if (!path[w.i]) { /* ended on a directory: the root, or after "." / ".." */
-            walker_land(&w, ".", at);
-            landed = at->exists = true;
-            if (fstat(at->dirfd, &at->st) != 0)
-                s = errno_status(err, "cannot stat", ".");
-            break;
-        }
-        size_t start = w.i;
-        while (path[w.i] && path[w.i] != '/')
-            w.i++;
-        if (key_component)
-            w.key_tail = plen - w.i;
-        size_t n = w.i - start, j = w.i;
-        while (path[j] == '/')
-            j++;
-        bool last = !path[j];
-        if (n == 1 && path[start] == '.')
-            continue;
-        if (n == 2 && path[start] == '.' && path[start + 1] == '.') {
-            if (w.depth == 0)
-                s = kvro_error_set(err, KVRO_E_LINK, "a symbolic link leads above the root");
-            else
-                walker_pop_to(&w, w.depth - 1);
-            continue;
-        }
-        if (n > NAME_MAX) {
-            s = kvro_error_set(err, KVRO_E_NOT_FOUND, "a name is longer than %d bytes", NAME_MAX);
-            break;
-        }
-        char name[NAME_MAX + 1];
-        memcpy(name, path + start, n);
-        name[n] = '\0';
-        struct stat st;
-        if (fstatat(w.fds[w.depth], name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT && last) { /* for create and mkdir */
-                walker_land(&w, name, at);
-                landed = true;
-            } else {
-                s = errno == ENOENT ? kvro_error_set(err, KVRO_E_NOT_FOUND,
-                                                     "no such directory '%s'", name)
-                                    : errno_status(err, "cannot stat", name);
-            }
-            break;
-        }
-        if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
-            s = follow_link(&w, name, err);
-            continue;
-        }
-        if (last) {
-            /* A directory at the end is one more component walked whole. */
-            if (follow_last && S_ISDIR(st.st_mode) &&
-                (s = check_cycle(&w, (struct dir_id){st.st_dev, st.st_ino}, err)) != KVRO_OK)
-                break;
-            walker_land(&w, name, at);
-            landed = at->exists = true;
-            at->st = st;
-            break;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            s = kvro_error_set(err, KVRO_E_NOT_DIR, "'%s' is not a directory", name);
-            break;
-        }
-        int fd = openat(w.fds[w.depth], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        s = fd < 0 ? errno_status(err, "cannot open directory", name)
-                   : walker_push(&w, fd, &st, err);
-    }
-    walker_done(&w, landed);
-    if (s != KVRO_OK) {
-        if (landed)
-            at_done(at);
-        memset(at, 0, sizeof *at);
-    }
+    dir_walk_ctx c;
+    memset(&c, 0, sizeof c);
+    kvro__walk_end end;
+    kvro_status s = kvro__walk(&r->ops, &c, key,
+                               KVRO__WALK_MISSING | (follow_last ? KVRO__WALK_FOLLOW : 0), &end,
+                               err);
+    if (s != KVRO_OK)
+        return s;
+    at->dirfd = (int)end.dir;
+    at->owns_dirfd = end.dir_entered;
+    end.dir_entered = false; /* now AT's */
+    at->via_link = end.via_link;
+    at->exists = end.e.kind != KVRO__W_MISSING;
+    snprintf(at->name, sizeof at->name, "%s", end.name);
+    if (at->exists && !strcmp(at->name, ".") && fstat(at->dirfd, &c.st) != 0)
+        s = errno_status(err, "cannot stat", ".");
+    at->st = c.st;
+    kvro__walk_end_done(&r->ops, &c, &end);
+    if (s != KVRO_OK)
+        at_done(at);
     return s;
 }
 
@@ -619,8 +463,6 @@ static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool wri
         free(r);
         return s;
     }
-    r->dev = st.st_dev;
-    r->ino = st.st_ino;
     /* The real path of the directory opened, not of whatever the name
      * means now (/proc may be missing in a chroot: then the name's). */
     char proc[64];
@@ -634,9 +476,17 @@ static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool wri
         free(r);
         return s;
     }
-    r->real_len = strlen(r->real);
-    if (r->real_len == 1) /* the host's "/": every absolute target is inside */
-        r->real_len = 0;
+    if (!strcmp(r->real, "/")) /* the host's "/": every absolute target is inside */
+        r->real[0] = '\0';
+    r->ops = (kvro__walk_ops){.lookup = dw_lookup,
+                              .readlink = dw_readlink,
+                              .enter = dw_enter,
+                              .leave = dw_leave,
+                              .root = (uint64_t)r->fd,
+                              .root_id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino},
+                              .root_real = r->real,
+                              .root_word = "the root",
+                              .name_max = NAME_MAX};
     *self = r;
     return KVRO_OK;
 }

@@ -12,6 +12,8 @@
  */
 #include "tar_index.h"
 
+#include "walk.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -286,128 +288,55 @@ void kvro__tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t 
 
 /* ------------------------------------------------------------ resolving */
 
-typedef struct tar_seen tar_seen;
-static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, bool follow,
-                        int *hops, tar_seen *seen, uint32_t *out, kvro_error *err);
-
-/* Follows NODE while it is a link. A symlink's target is relative to the
- * directory holding the name it was reached by (BASE), even through a hard
- * link, as on a filesystem where both names share one inode. */
-static kvro_status deref(const tar_index *ix, uint32_t node, int *hops, uint32_t *out,
-                         kvro_error *err)
+/* The index as walk.c sees it: nodes are node numbers, and link targets
+ * are at hand in the arena. */
+static kvro_status tw_lookup(void *ctx, uint64_t dir, const char *name, kvro__wentry *e,
+                             kvro_error *err)
 {
-    uint32_t base = ix->nodes[node].parent;
-    for (;;) {
-        const tar_node *d = &ix->nodes[node];
-        if (d->kind != TAR_K_HARDLINK && d->kind != TAR_K_SYMLINK) {
-            *out = node;
-            return KVRO_OK;
-        }
-        char name[512];
-        if (++*hops > KVRO_MAX_LINKS) {
-            kvro__tar_index_path(ix, node, name, sizeof name);
-            return kvro_error_set(err, KVRO_E_LINK,
-                                  "tar: too many levels of links at '%s' (a loop)", name);
-        }
-        const char *target = ix->arena + d->link;
-        if (d->kind == TAR_K_SYMLINK) {
-            if (target[0] == '/' || !target[0]) {
-                kvro__tar_index_path(ix, node, name, sizeof name);
-                return kvro_error_set(err, KVRO_E_LINK,
-                                      target[0] ? "tar: symbolic link '%s' -> '%s' leads "
-                                                  "outside the archive (absolute target)"
-                                                : "tar: symbolic link '%s' has an empty target%s",
-                                      name, target);
-            }
-            return walk(ix, base, target, true, hops, NULL, out, err);
-        }
-        uint32_t next;
-        kvro_status s = walk(ix, 0, target, false, hops, NULL, &next, err);
-        if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR) {
-            kvro__tar_index_path(ix, node, name, sizeof name);
-            return kvro_error_set(err, KVRO_E_CORRUPT,
-                                  "tar: hard link '%s' -> '%s': no such member in the archive",
-                                  name, target);
-        }
-        if (s != KVRO_OK)
-            return s;
-        node = next;
+    (void)err;
+    const tar_index *ix = ctx;
+    uint32_t i = find(ix, (uint32_t)dir, name, strlen(name));
+    if (i == TAR_NONE) {
+        e->kind = KVRO__W_MISSING;
+        return KVRO_OK;
     }
+    const tar_node *d = &ix->nodes[i];
+    e->node = i;
+    e->id[0] = i;
+    switch (d->kind) {
+    case TAR_K_DIR:
+        e->kind = KVRO__W_DIR;
+        break;
+    case TAR_K_SYMLINK:
+    case TAR_K_HARDLINK:
+        e->kind = d->kind == TAR_K_SYMLINK ? KVRO__W_SYMLINK : KVRO__W_HARDLINK;
+        e->target = ix->arena + d->link;
+        break;
+    default:
+        e->kind = KVRO__W_OTHER;
+        break;
+    }
+    return KVRO_OK;
 }
 
-/* The directories a key's components have led to so far. Reaching one of
- * them again means symlinks lead back to where the key has been (a -> ".",
- * a/l -> "../b" with b/l -> "../a"): the tree would be infinite, so such a
- * key is refused as a loop, as the host-directory backend does. */
-struct tar_seen {
-    uint32_t *node, small[64]; /* NODE is SMALL until a deep key needs more */
-    size_t n, cap;
+static kvro_status tw_enter(void *ctx, uint64_t dir, const char *name, const kvro__wentry *e,
+                            uint64_t *entered, kvro_error *err)
+{
+    (void)ctx;
+    (void)dir;
+    (void)name;
+    (void)err;
+    *entered = e->node;
+    return KVRO_OK;
+}
+
+/* Absolute targets lead outside: an archive has no real path of its own. */
+static const kvro__walk_ops tar_walk_ops = {
+    .lookup = tw_lookup,
+    .enter = tw_enter,
+    .root = 0,
+    .root_word = "the archive root",
 };
-
-static kvro_status seen_add(tar_seen *seen, uint32_t node, kvro_error *err)
-{
-    for (size_t k = 0; k < seen->n; k++)
-        if (seen->node[k] == node)
-            return kvro_error_set(err, KVRO_E_LINK,
-                                  "tar: symbolic links lead back to a directory the key "
-                                  "already passed (a loop)");
-    if (seen->n == seen->cap) {
-        uint32_t *v = malloc(2 * seen->cap * sizeof *v);
-        if (!v)
-            return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
-        memcpy(v, seen->node, seen->n * sizeof *v);
-        if (seen->node != seen->small)
-            free(seen->node);
-        seen->node = v;
-        seen->cap *= 2;
-    }
-    seen->node[seen->n++] = node;
-    return KVRO_OK;
-}
-
-/* Walks PATH from directory START. Symlinks in every component are
- * followed, in the last only if FOLLOW. "." and ".." appear only in link
- * targets: keys are checked before they get here. SEEN is given for a
- * key's own walk, NULL for a link target's. */
-static kvro_status walk(const tar_index *ix, uint32_t start, const char *path, bool follow,
-                        int *hops, tar_seen *seen, uint32_t *out, kvro_error *err)
-{
-    uint32_t cur = start;
-    if (seen && seen_add(seen, cur, err) != KVRO_OK)
-        return KVRO_E_LINK;
-    const char *p = path, *c;
-    size_t n;
-    bool last;
-    while ((n = kvro__component(&p, &c, &last)) > 0) {
-        if (n == 1 && c[0] == '.')
-            continue;
-        if (n == 2 && c[0] == '.' && c[1] == '.') {
-            if (cur == 0)
-                return kvro_error_set(err, KVRO_E_LINK,
-                                      "tar: symbolic link target '%s' leads above the archive "
-                                      "root",
-                                      path);
-            cur = ix->nodes[cur].parent;
-            continue;
-        }
-        uint32_t i = find(ix, cur, c, n);
-        if (i == TAR_NONE)
-            return kvro_error_set(err, KVRO_E_NOT_FOUND,
-                                  last ? "no such key" : "no such directory '%.*s'", (int)n, c);
-        if (!last || follow) {
-            kvro_status s = deref(ix, i, hops, &i, err);
-            if (s != KVRO_OK)
-                return s;
-        }
-        if (!last && ix->nodes[i].kind != TAR_K_DIR)
-            return kvro_error_set(err, KVRO_E_NOT_DIR, "'%.*s' is not a directory", (int)n, c);
-        if (seen && ix->nodes[i].kind == TAR_K_DIR && seen_add(seen, i, err) != KVRO_OK)
-            return KVRO_E_LINK;
-        cur = i;
-    }
-    *out = cur;
-    return KVRO_OK;
-}
 
 static kvro_status servable(const tar_index *ix, uint32_t node, kvro_error *err)
 {
@@ -420,17 +349,16 @@ static kvro_status servable(const tar_index *ix, uint32_t node, kvro_error *err)
                           name, kind_word(k));
 }
 
-kvro_status kvro__tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node, kvro_error *err)
+kvro_status kvro__tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node,
+                                    kvro_error *err)
 {
-    int hops = 0;
-    tar_seen seen;
-    seen.node = seen.small;
-    seen.n = 0;
-    seen.cap = sizeof seen.small / sizeof seen.small[0];
-    kvro_status s = walk(ix, 0, key, true, &hops, &seen, node, err);
-    if (seen.node != seen.small)
-        free(seen.node);
-    return s == KVRO_OK ? servable(ix, *node, err) : s;
+    kvro__walk_end end;
+    kvro_status s = kvro__walk(&tar_walk_ops, (void *)ix, key, KVRO__WALK_FOLLOW, &end, err);
+    if (s != KVRO_OK)
+        return s;
+    *node = (uint32_t)end.e.node;
+    kvro__walk_end_done(&tar_walk_ops, (void *)ix, &end);
+    return servable(ix, *node, err);
 }
 
 /* ------------------------------------------------------ loaded from disk */
