@@ -313,12 +313,11 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
  * fit simply does not exist (dir_walk says NOT_FOUND). */
 static kvro_status check_names(const char *key, kvro_error *err)
 {
-    for (const char *p = key; *p;) {
-        size_t n = strcspn(p, "/");
+    const char *p = key, *c;
+    size_t n;
+    while ((n = kvro__component(&p, &c, NULL)) > 0)
         if (n > NAME_MAX)
             return kvro_error_set(err, KVRO_E_BAD_KEY, "a name is longer than %d bytes", NAME_MAX);
-        p += n + (p[n] == '/');
-    }
     return KVRO_OK;
 }
 

@@ -269,30 +269,25 @@ static kvro_status run(const kvro__walk_ops *ops, void *ctx, const char *key, in
     kvro_status s = set_path(&w, key, klen, "", 0, err);
     bool done = false;
     while (s == KVRO_OK && !done) {
-        const char *path = w.path;
+        const char *path = w.path, *p = path + w.i, *c;
         size_t plen = strlen(path);
-        while (path[w.i] == '/')
-            w.i++;
+        bool last;
+        size_t n = kvro__component(&p, &c, &last);
         /* Nearer the end than the key's unwalked rest: what stands before
          * was walked whole, targets spliced in for it included. */
-        bool key_component = plen - w.i <= w.key_tail;
+        bool key_component = plen - (size_t)(c - path) <= w.key_tail;
         if (key_component && (s = check_loop(&w, w.st[w.depth].id, err)) != KVRO_OK)
             break;
-        if (!path[w.i]) { /* ended on a directory: the root, or after ".." */
+        if (n == 0) { /* ended on a directory: the root, or after ".." */
             kvro__wentry e = {KVRO__W_DIR, w.st[w.depth].node,
                               {w.st[w.depth].id[0], w.st[w.depth].id[1]}, NULL};
             s = land(&w, ".", 1, &e, end, err);
             break;
         }
-        size_t start = w.i;
-        while (path[w.i] && path[w.i] != '/')
-            w.i++;
+        w.i = (size_t)(p - path);
         if (key_component)
             w.key_tail = plen - w.i;
-        size_t j = w.i;
-        while (path[j] == '/')
-            j++;
-        s = step(&w, path + start, w.i - start, !path[j], flags, &done, end, err);
+        s = step(&w, c, n, last, flags, &done, end, err);
     }
     if (s != KVRO_OK)
         kvro__walk_end_done(ops, ctx, end);

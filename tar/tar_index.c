@@ -123,32 +123,23 @@ void kvro__tar_index_free(tar_index *ix)
 
 tar_path_check kvro__tar_path_normalise(const char *in, size_t n, char *out)
 {
-    size_t i = 0, o = 0;
-    /* Leading "/" and "./" are how archivers spell "relative to here". */
-    for (;;) {
-        if (i < n && in[i] == '/')
-            i++;
-        else if (i + 1 < n && in[i] == '.' && in[i + 1] == '/')
-            i += 2;
-        else if (i + 1 == n && in[i] == '.')
-            i++;
-        else
-            break;
-    }
-    while (i < n) {
-        while (i < n && in[i] == '/')
-            i++;
-        if (i == n)
-            break;
-        size_t c = i;
-        while (i < n && in[i] != '/')
-            i++;
-        size_t len = i - c;
-        if ((len == 1 && in[c] == '.') || (len == 2 && in[c] == '.' && in[c + 1] == '.'))
+    /* Copied first, then split in place: the write position never passes
+     * the read position. A NUL in IN ends the name, as it would in C. */
+    memcpy(out, in, n);
+    out[n] = '\0';
+    const char *p = out, *c;
+    size_t len, o = 0;
+    bool leading = true;
+    while ((len = kvro__component(&p, &c, NULL)) > 0) {
+        /* Leading "/" and "./" are how archivers spell "relative to here". */
+        if (leading && len == 1 && c[0] == '.')
+            continue;
+        leading = false;
+        if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
             return TAR_PATH_DOT;
         if (o)
             out[o++] = '/';
-        memcpy(out + o, in + c, len);
+        memmove(out + o, c, len);
         o += len;
     }
     out[o] = '\0';
@@ -229,13 +220,14 @@ kvro_status kvro__tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr,
     uint32_t cur = 0;
     if (!*p) /* "./": the root's own member */
         return m->kind == TAR_K_DIR ? set_member(ix, 0, m, err) : KVRO_OK;
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        uint32_t i = find(ix, cur, p, n);
-        if (!slash) {
+    const char *c;
+    size_t n;
+    bool last;
+    while ((n = kvro__component(&p, &c, &last)) > 0) {
+        uint32_t i = find(ix, cur, c, n);
+        if (last) {
             if (i == TAR_NONE) {
-                kvro_status s = new_node(ix, cur, p, n, &i, err);
+                kvro_status s = new_node(ix, cur, c, n, &i, err);
                 if (s != KVRO_OK)
                     return s;
             } else if (m->kind != TAR_K_DIR && ix->nodes[i].child != TAR_NONE) {
@@ -247,19 +239,19 @@ kvro_status kvro__tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr,
             return set_member(ix, i, m, err);
         }
         if (i == TAR_NONE) {
-            kvro_status s = new_node(ix, cur, p, n, &i, err);
+            kvro_status s = new_node(ix, cur, c, n, &i, err);
             if (s != KVRO_OK)
                 return s;
         } else if (ix->nodes[i].kind != TAR_K_DIR) {
             return kvro_error_set(err, KVRO_E_CORRUPT,
                                   "tar: member '%s' at offset %lld is inside '%.*s', an earlier "
                                   "member that is a %s, not a directory",
-                                  m->path, (long long)hdr, (int)(slash - m->path), m->path,
+                                  m->path, (long long)hdr, (int)(c + n - m->path), m->path,
                                   kind_word(ix->nodes[i].kind));
         }
         cur = i;
-        p = slash + 1;
     }
+    return KVRO_OK; /* not reached: a normalised path ends in a component */
 }
 
 void kvro__tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size)
