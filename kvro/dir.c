@@ -404,17 +404,10 @@ static kvro_status dir_write(void *self, const char *key, int64_t off, const voi
     at_done(&at);
     if (s != KVRO_OK)
         return s;
-    for (int64_t done = 0; done < len;) {
-        size_t chunk = (size_t)(len - done < (1 << 30) ? len - done : (1 << 30));
-        ssize_t n = pwrite(fd, (const char *)buf + done, chunk, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            s = n < 0 ? errno_status(err, "cannot write", at.name)
-                      : kvro_error_set(err, KVRO_E_NO_SPACE, "short write");
-            break;
-        }
-        done += n;
+    int e = kvro__pwrite(fd, buf, (size_t)len, off);
+    if (e) {
+        errno = e;
+        s = errno_status(err, "cannot write", at.name);
     }
     close(fd);
     return s;

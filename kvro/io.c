@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum io_kind { IO_FD, IO_MEMORY, IO_WINDOW, IO_CALLBACKS } io_kind;
+typedef enum io_kind { IO_FD, IO_SINK, IO_MEMORY, IO_WINDOW, IO_CALLBACKS } io_kind;
 
 struct kvro_io {
     atomic_int refs;
@@ -33,6 +33,8 @@ struct kvro_io {
     int fd;
     bool own_fd;
     char *path; /* set by kvro_io_open_path: what the .tar.gz index cache keys on */
+    /* IO_SINK (and its fd above) */
+    int64_t written;
     /* IO_MEMORY */
     const unsigned char *mem;
     unsigned char *mem_rw; /* the same buffer, when writable */
@@ -88,6 +90,7 @@ int kvro__pwrite(int fd, const void *buf, size_t n, int64_t off)
 
 static kvro_status io_new(io_kind kind, int flags, kvro_io **out, kvro_error *err)
 {
+    *out = NULL; /* set on every path: callers' pointers are never left undefined */
     kvro_io *io = calloc(1, sizeof *io);
     if (!io)
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
@@ -190,6 +193,26 @@ kvro_status kvro_io_open_path(const char *path, int flags, kvro_io **out, kvro_e
                                                  "cannot open: %s", strerror(errno)),
                                   path, NULL);
     return kvro__io_from_path_fd(fd, path, flags, out, err);
+}
+
+kvro_status kvro_io_sink_fd(int fd, int flags, kvro_io **out, kvro_error *err)
+{
+    kvro__error_clear(err);
+    if (out)
+        *out = NULL;
+    bool own = (flags & KVRO_IO_OWN_FD) != 0;
+    kvro_io *io = NULL;
+    kvro_status s = !out || fd < 0 || (flags & ~KVRO_IO_OWN_FD)
+                        ? kvro_error_set(err, KVRO_E_INVALID, "bad arguments (fd %d)", fd)
+                        : io_new(IO_SINK, KVRO_IO_RDWR, &io, err);
+    if (s != KVRO_OK) {
+        if (own && fd >= 0)
+            close(fd);
+        return s;
+    }
+    io->fd = fd;
+    io->own_fd = own;
+    return io_named(io, out, err, "fd:%d", fd);
 }
 
 static kvro_status memory(const void *data, void *rw, size_t len, kvro_io **out,
@@ -336,6 +359,9 @@ kvro_status kvro_io_size(kvro_io *io, int64_t *size, kvro_error *err)
             *size = (int64_t)st.st_size;
         }
         return KVRO_OK;
+    case IO_SINK:
+        *size = io->written;
+        return KVRO_OK;
     case IO_MEMORY:
         *size = io->mem_len;
         return KVRO_OK;
@@ -366,6 +392,8 @@ kvro_status kvro_io_read(kvro_io *io, int64_t off, void *buf, size_t n, size_t *
         if ((e = kvro__pread(io->fd, buf, n, off, got)) != 0)
             return io_fail(err, e, "read", off + (int64_t)*got);
         return KVRO_OK;
+    case IO_SINK:
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED, "write-only (a sink)");
     case IO_MEMORY:
         if (off < io->mem_len) {
             *got = (int64_t)n < io->mem_len - off ? n : (size_t)(io->mem_len - off);
@@ -409,6 +437,16 @@ kvro_status kvro_io_write(kvro_io *io, int64_t off, const void *buf, size_t n, k
                                            : KVRO_E_IO,
                                   "cannot write at offset %lld: %s", (long long)off, strerror(e));
         return KVRO_OK;
+    case IO_SINK:
+        if (off != io->written)
+            return kvro_error_set(err, KVRO_E_INVALID,
+                                  "a sink is written in order: %lld bytes were written, not %lld",
+                                  (long long)io->written, (long long)off);
+        if ((e = kvro__pwrite(io->fd, buf, n, -1)) != 0)
+            return kvro_error_set(err, e == ENOSPC || e == EDQUOT ? KVRO_E_NO_SPACE : KVRO_E_IO,
+                                  "cannot write at offset %lld: %s", (long long)off, strerror(e));
+        io->written += (int64_t)n;
+        return KVRO_OK;
     case IO_MEMORY:
     case IO_WINDOW: {
         int64_t end = io->kind == IO_MEMORY ? io->mem_len : io->len;
@@ -441,6 +479,7 @@ kvro_status kvro_io_flush(kvro_io *io, kvro_error *err)
     int e = 0;
     switch (io->kind) {
     case IO_FD:
+    case IO_SINK: /* a pipe has nothing to sync: EINVAL */
         if (io->writable && fsync(io->fd) != 0 && errno != EINVAL && errno != EROFS)
             e = errno;
         break;

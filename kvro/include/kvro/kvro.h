@@ -183,6 +183,12 @@ KVRO_EXPORT kvro_status kvro_io_open_path(const char *path, int flags, kvro_io *
  * has KVRO_IO_OWN_FD (then closed with the object, even when this call
  * fails). Add KVRO_IO_RDWR to allow writes. Named "fd:N". */
 KVRO_EXPORT kvro_status kvro_io_from_fd(int fd, int flags, kvro_io **io, kvro_error *err);
+/* A write-only sink over FD, which may be a pipe or a terminal as well as a
+ * file (a builder writing to standard output): each write must start where
+ * the last one ended (at 0 first); reads fail with KVRO_E_UNSUPPORTED, the
+ * size is what was written, flush is fsync where the descriptor has one.
+ * FLAGS: 0, or KVRO_IO_OWN_FD. Named "fd:N". */
+KVRO_EXPORT kvro_status kvro_io_sink_fd(int fd, int flags, kvro_io **io, kvro_error *err);
 /* LEN bytes at DATA, borrowed: never copied, never freed, and it must
  * outlive the object. Named "memory:0xADDR+LEN". */
 KVRO_EXPORT kvro_status kvro_io_from_memory(const void *data, size_t len, kvro_io **io,
