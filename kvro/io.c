@@ -397,7 +397,8 @@ kvro_status kvro_io_read(kvro_io *io, int64_t off, void *buf, size_t n, size_t *
     case IO_MEMORY:
         if (off < io->mem_len) {
             *got = (int64_t)n < io->mem_len - off ? n : (size_t)(io->mem_len - off);
-            memcpy(buf, io->mem + off, *got);
+            if (*got) /* BUF may be NULL for an empty read */
+                memcpy(buf, io->mem + off, *got);
         }
         return KVRO_OK;
     case IO_WINDOW:
@@ -456,7 +457,8 @@ kvro_status kvro_io_write(kvro_io *io, int64_t off, const void *buf, size_t n, k
                                   (long long)off, (long long)end);
         if (io->kind == IO_WINDOW)
             return kvro_io_write(io->base, io->off + off, buf, n, err);
-        memcpy(io->mem_rw + off, buf, n);
+        if (n)
+            memcpy(io->mem_rw + off, buf, n);
         return KVRO_OK;
     }
     case IO_CALLBACKS:

@@ -6,9 +6,13 @@
  * resolution and the gzip access points built at open are all driven by
  * the fuzzer's bytes.
  *
- * The input lives in a memfd opened by its /proc/self/fd path, and the
- * .tar.gz index cache is off (no_index_cache, no index_path): nothing is
- * written anywhere, so inputs are independent and runs leave no files.
+ * The input lives in a memfd opened by its /proc/self/fd path, and is
+ * opened a second time straight from the fuzzer's buffer (kvro_io_from_
+ * memory): both must open or fail alike, and on each every value's
+ * zero-copy view (kvro_file_extent on the file, kvro_map in memory) must
+ * be kvro_read's bytes exactly. The .tar.gz index cache is off
+ * (no_index_cache, no index_path): nothing is written anywhere, so inputs
+ * are independent and runs leave no files.
  * The open bids first and falls back to forcing "tar" (see run()), so
  * whatever the bid says, the tar backend opens every input.
  *
@@ -58,38 +62,77 @@ static void on_progress(void *arg, const char *what, int64_t done, int64_t total
     FZ_CHECK(done >= 0 && done <= total);
 }
 
-static kvro_status open_as(const char *path, const char *backend, kvro **kv)
+static kvro_status open_as(const char *path, kvro_io *io, const char *backend, kvro **kv)
 {
     kvro_options o = {
         .backend = backend, .no_index_cache = true, .warning = on_warning, .progress = on_progress};
     kvro_error e;
     fz_error_poison(&e);
     *kv = NULL;
-    kvro_status s = kvro_open_opts(path, &o, kv, &e);
+    kvro_status s = io ? kvro_open_io(io, &o, kv, &e) : kvro_open_opts(path, &o, kv, &e);
     fz_check_error(s, &e);
     FZ_CHECK((s == KVRO_OK) == (*kv != NULL));
     FZ_CHECK(s != KVRO_OK || strcmp(kvro_backend_of(*kv), "tar") == 0);
     return s;
 }
 
+/* The zero-copy views of a value against its bytes as kvro_read gives
+ * them (files up to 1 MiB: the walk bounds what it reads the same way). */
+static void check_zero_copy(void *arg, const char *key, kvro_kind listed, kvro_status s,
+                            const kvro_info *st)
+{
+    kvro *kv = arg;
+    if (s != KVRO_OK || listed != KVRO_KIND_FILE || st->size > (1 << 20))
+        return;
+    unsigned char *want = malloc((size_t)st->size + 1);
+    FZ_CHECK(want != NULL);
+    int64_t n = 0;
+    kvro_status r = kvro_read(kv, key, 0, st->size, want, &n, NULL);
+    kvro_extent ext;
+    const void *data;
+    int64_t size;
+    kvro_status m = kvro_map(kv, key, &data, &size, NULL);
+    kvro_status f = kvro_file_extent(kv, key, &ext, NULL);
+    /* A view exists only where a read of the whole value works. */
+    FZ_CHECK(m != KVRO_OK || (r == KVRO_OK && n == st->size && size == n &&
+                              memcmp(data, want, (size_t)n) == 0));
+    if (f == KVRO_OK) {
+        FZ_CHECK(r == KVRO_OK && n == st->size && ext.length == n && ext.fd >= 0);
+        unsigned char *got = malloc((size_t)n + 1);
+        FZ_CHECK(got != NULL);
+        FZ_CHECK(pread(ext.fd, got, (size_t)n, ext.offset) == (ssize_t)n);
+        FZ_CHECK(memcmp(got, want, (size_t)n) == 0);
+        free(got);
+    }
+    FZ_CHECK(m == KVRO_OK || m == KVRO_E_UNSUPPORTED || m == r);
+    FZ_CHECK(f == KVRO_OK || f == KVRO_E_UNSUPPORTED || f == r);
+    free(want);
+}
+
 /* The input is opened by bidding first (so the tar backend's bid, which
  * inflates a .tar.gz's head, is fuzzed too); where no backend bids, or the
  * bid's open fails, with "tar" forced. An open that failed after the bid
- * fails the same way forced: it is the same backend. */
-static void run(const char *path)
+ * fails the same way forced: it is the same backend. Returns the open's
+ * status. */
+static kvro_status run(const char *path, kvro_io *io)
 {
     kvro *kv;
-    kvro_status bid = open_as(path, NULL, &kv);
+    kvro_status bid = open_as(path, io, NULL, &kv);
     if (bid != KVRO_OK) {
-        kvro_status s = open_as(path, "tar", &kv);
+        kvro_status s = open_as(path, io, "tar", &kv);
         FZ_CHECK(bid == KVRO_E_UNSUPPORTED || s == bid);
         if (s != KVRO_OK)
-            return;
+            return s;
     }
-    fz_walk_opts w = {.max_depth = MAX_DEPTH, .max_entries = MAX_ENTRIES, .max_files = MAX_FILES};
+    fz_walk_opts w = {.max_depth = MAX_DEPTH,
+                      .max_entries = MAX_ENTRIES,
+                      .max_files = MAX_FILES,
+                      .on_entry = check_zero_copy,
+                      .arg = kv};
     fz_walk(kv, &w);
     fz_hostile_keys(kv);
     kvro_close(kv);
+    return KVRO_OK;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -103,7 +146,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    run(path);
+    kvro_status from_file = run(path, NULL);
     close(fd);
+    kvro_io *io;
+    FZ_CHECK(kvro_io_from_memory(data, size, &io, NULL) == KVRO_OK);
+    kvro_status from_memory = run(NULL, io);
+    kvro_io_close(io);
+    /* The same bytes: the same answer, whatever they are read from. */
+    FZ_CHECK(from_file == from_memory);
     return 0;
 }
