@@ -181,7 +181,7 @@ static int out_open(build *b)
         if (asprintf(&out_real, "%s/%s", strcmp(real, "/") ? real : "", base) < 0) {
             out_real = NULL;
             rc = out_error(b, "out of memory");
-        } else if (inside(tree_real_path(b->t), out_real)) {
+        } else if (tree_real_path(b->t) && inside(tree_real_path(b->t), out_real)) {
             rc = usage_error(&cmd_tar,
                              "OUT '%s' is inside SOURCE '%s' (%s): it would be "
                              "archived into itself",
@@ -433,7 +433,7 @@ static int tar_run(int argc, char **argv)
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     tar_opts o = {0};
-    int rc = parse_args(&cmd_tar, argc, argv, ":t:qhz", longs, &co, tar_opt, &o);
+    int rc = parse_args(&cmd_tar, argc, argv, COMMON_SHORT_OPTIONS "z", longs, &co, tar_opt, &o);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -475,9 +475,11 @@ static int tar_run(int argc, char **argv)
 
 const command cmd_tar = {
     "tar", tar_run, "build a deterministic tar (or tar.gz) of a source",
-    "Usage: mkkv tar [-z] [--mtime EPOCH] [-q] [-t TYPE] SOURCE OUT\n"
+    "Usage: mkkv tar [-z] [--mtime EPOCH] [-q] [-t TYPE] [--image-offset N]\n"
+    "                [--image-length N] SOURCE OUT\n"
     "Write the tree of SOURCE as a tar archive to OUT ('-': standard output).\n"
-    "SOURCE is a directory or any source mkkv reads (e.g. a FAT image or a tar).\n"
+    "SOURCE is a directory or any source mkkv reads (e.g. a FAT image or a tar),\n"
+    "'-' for an image on standard input (see below).\n"
     "OUT ending in .tar.gz or .tgz, or -z, gives a gzip-compressed archive.\n"
     "\n"
     "The format is pax-restricted: plain ustar headers, with a pax header only\n"
@@ -513,7 +515,7 @@ const command cmd_tar = {
     "  -z, --gzip            compress with gzip\n"
     "      --mtime EPOCH     every member's modification time, in seconds since\n"
     "                        1970-01-01 UTC (overrides $SOURCE_DATE_EPOCH; an empty\n"
-    "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP
+    "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP SOURCE_HELP
     "\n"
     "A progress line (files, bytes, rate) is shown when standard error is a\n"
     "terminal, unless -q.\n"

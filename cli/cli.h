@@ -27,30 +27,61 @@ extern const command cmd_ls, cmd_cat, cmd_stat, cmd_verify, cmd_tar;
 typedef struct common_opts {
     kvro_options open;
     bool quiet;
+    /* --image-offset / --image-length: the image is a window of SOURCE. */
+    bool window;
+    int64_t image_offset;
+    int64_t image_length; /* -1: up to SOURCE's end */
+    const command *cmd;   /* for usage errors (set by parse_args) */
 } common_opts;
 
 /* Long options shared by commands, with these ids (> 255). */
-enum { OPT_TYPE = 256, OPT_INDEX, OPT_NO_INDEX_CACHE, OPT_HELP, OPT_FIRST_CMD };
+enum {
+    OPT_TYPE = 256,
+    OPT_INDEX,
+    OPT_NO_INDEX_CACHE,
+    OPT_IMAGE_OFFSET,
+    OPT_IMAGE_LENGTH,
+    OPT_HELP,
+    OPT_FIRST_CMD
+};
 #define COMMON_LONG_OPTIONS                                                                       \
     {"type", required_argument, 0, 't'}, {"index", required_argument, 0, OPT_INDEX},              \
-        {"no-index-cache", no_argument, 0, OPT_NO_INDEX_CACHE}, {"quiet", no_argument, 0, 'q'},   \
+        {"no-index-cache", no_argument, 0, OPT_NO_INDEX_CACHE},                                   \
+        {"image-offset", required_argument, 0, OPT_IMAGE_OFFSET},                                 \
+        {"image-length", required_argument, 0, OPT_IMAGE_LENGTH}, {"quiet", no_argument, 0, 'q'}, \
         {"help", no_argument, 0, 'h'}
-#define COMMON_SHORT_OPTIONS "+t:qh"
+/* ':' first: a missing value is told apart from an unknown option. Options
+ * and operands may be mixed; "--" ends the options. */
+#define COMMON_SHORT_OPTIONS ":t:qh"
 #define COMMON_HELP                                                                               \
     "  -t, --type NAME       open SOURCE with backend NAME (default: detected)\n"                 \
+    "      --image-offset N  the image starts N bytes into SOURCE (a partition of a\n"            \
+    "                        disk image, an archive appended to a program)\n"                     \
+    "      --image-length N  the image is N bytes long (default: up to SOURCE's end)\n"           \
     "      --index FILE      tar.gz: keep the access index in FILE\n"                             \
     "      --no-index-cache  tar.gz: do not save the access index\n"                              \
     "  -q, --quiet           no progress output\n"                                                \
-    "  -h, --help            show this help\n"
-
-/* Handles a common option C (from getopt_long); returns 1 if it was one,
- * 0 if not, -1 after printing the help (then exit 0). */
-int common_option(int c, const char *arg, common_opts *o, const command *cmd);
+    "  -h, --help            show this help\n"                                                    \
+    "N is a byte count: decimal, with an optional K, M, G or T (x1024).\n"
+/* What SOURCE '-' and '--' do; at the end of each command's help. */
+#define SOURCE_HELP                                                                               \
+    "\n"                                                                                          \
+    "SOURCE '-' is an image read from standard input (a terminal is refused;\n"                   \
+    "write ./- for a file named '-'). A file redirected there (< IMAGE) is read\n"                \
+    "in place, from its current position. Anything else (a pipe) is read whole:\n"                \
+    "into memory up to 64 MiB, or up to $KVRO_STDIN_MEMORY_MAX bytes if set (e.g.\n"              \
+    "16M); past that, all of it into an unlinked temporary file in $TMPDIR (else\n"               \
+    "/tmp), gone when mkkv exits. A .tar.gz on standard input has no path to key\n"               \
+    "a saved index on: its index is built in memory, or kept in --index FILE.\n"                  \
+    "\n"                                                                                          \
+    "Options may come before or after the operands; '--' ends them, so an operand\n"              \
+    "that starts with '-' goes after it: mkkv cat SOURCE -- -KEY.\n"
 
 /* Runs getopt_long over a command's arguments; common options are handled
  * there, others go to ON_OPT (which returns -1 to go on, or an exit code
- * after saying why). Returns -1 to go on with the operands at optind, or
- * an exit code. */
+ * after saying why). An unknown option, or one missing its value, is a
+ * usage error naming it. Returns -1 to go on with the operands at optind,
+ * or an exit code. */
 struct option;
 typedef int (*on_opt_fn)(int c, const char *arg, void *ctx);
 int parse_args(const command *cmd, int argc, char **argv, const char *shorts,
@@ -62,8 +93,23 @@ int usage_error(const command *cmd, const char *fmt, ...) __attribute__((format(
 /* Prints a kvro error as "mkkv: SOURCE: KEY: reason"; returns EXIT_FAIL. */
 int report(const kvro_error *err);
 
-/* Opens SOURCE with the common options, reporting failure. */
-int open_source(const char *path, const common_opts *o, kvro **kv);
+/* Names what ERR is about, ERR having just been filled by kvro_error_set
+ * (which sets only the status and the detail): SOURCE, and KEY (NULL for
+ * the source itself), through kvro_error_context. */
+void error_about(kvro_error *err, const char *source, const char *key);
+
+/* ---------------------------------------------------------- source.c */
+
+/* The name messages give SOURCE: "standard input" for "-". */
+const char *source_name(const char *source);
+/* Whether SOURCE is "-", standard input. */
+bool source_is_stdin(const char *source);
+
+/* Opens SOURCE with the common options: a path through kvro_open; "-"
+ * (standard input) or any SOURCE with --image-offset/--image-length as an
+ * I/O object through kvro_open_io. Reports failure; returns EXIT_OK or an
+ * exit code. */
+int open_source(const char *source, const common_opts *o, kvro **kv);
 
 /* Parses a non-negative decimal number (with an optional K/M/G/T binary
  * suffix); false if it is not one. */

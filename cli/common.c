@@ -13,8 +13,20 @@
 #include <time.h>
 #include <unistd.h>
 
-int common_option(int c, const char *arg, common_opts *o, const command *cmd)
+/* Takes a byte count for option NAME into *OUT; false after saying why. */
+static bool size_arg(const command *cmd, const char *name, const char *arg, int64_t *out, int *rc)
 {
+    if (parse_size(arg, out))
+        return true;
+    *rc = usage_error(cmd, "%s: '%s' is not a byte count (digits, optional K/M/G/T)", name, arg);
+    return false;
+}
+
+/* Handles option C if it is a common one: 1 if it was (*RC is then -1 to
+ * go on, or an exit code: 0 after the help), 0 if it is the command's own. */
+static int common_option(int c, const char *arg, common_opts *o, const command *cmd, int *rc)
+{
+    *rc = -1;
     switch (c) {
     case 't':
         o->open.backend = arg;
@@ -25,12 +37,21 @@ int common_option(int c, const char *arg, common_opts *o, const command *cmd)
     case OPT_NO_INDEX_CACHE:
         o->open.no_index_cache = true;
         return 1;
+    case OPT_IMAGE_OFFSET:
+        if (size_arg(cmd, "--image-offset", arg, &o->image_offset, rc))
+            o->window = true;
+        return 1;
+    case OPT_IMAGE_LENGTH:
+        if (size_arg(cmd, "--image-length", arg, &o->image_length, rc))
+            o->window = true;
+        return 1;
     case 'q':
         o->quiet = true;
         return 1;
     case 'h':
         fputs(cmd->help, stdout);
-        return -1;
+        *rc = EXIT_OK;
+        return 1;
     default:
         return 0;
     }
@@ -53,35 +74,10 @@ int report(const kvro_error *err)
     return EXIT_FAIL;
 }
 
-/* Progress reported by the library while opening (e.g. indexing a tar.gz). */
-static void open_progress(void *arg, const char *what, int64_t done, int64_t total)
+void error_about(kvro_error *err, const char *source, const char *key)
 {
-    progress *p = arg;
-    if (!p->what)
-        progress_start(p, what, false);
-    progress_update(p, -1, done, total);
-}
-
-static void open_warning(void *arg, const char *message)
-{
-    fprintf(stderr, "mkkv: warning: %s: %s\n", (const char *)arg, message);
-}
-
-int open_source(const char *path, const common_opts *o, kvro **kv)
-{
-    kvro_error err;
-    kvro_options opts = o->open;
-    opts.warning = open_warning;
-    opts.warning_arg = (void *)path;
-    progress p = {0};
-    if (!o->quiet && isatty(STDERR_FILENO)) {
-        opts.progress = open_progress;
-        opts.progress_arg = &p;
-    }
-    kvro_status s = kvro_open_opts(path, &opts, kv, &err);
-    if (p.what)
-        progress_done(&p);
-    return s == KVRO_OK ? EXIT_OK : report(&err);
+    err->source[0] = err->key[0] = '\0'; /* whatever the record held before */
+    kvro_error_context(err, err->status, source, key);
 }
 
 bool parse_size(const char *s, int64_t *out)
@@ -185,8 +181,10 @@ kvro_status list_dir(kvro *kv, const char *dir, entry_list *out, kvro_error *err
 {
     memset(out, 0, sizeof *out);
     kvro_status s = kvro_list(kv, dir, collect, out, err);
-    if (s == KVRO_OK && out->oom) /* a cut listing must not pass for a whole one */
-        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing '%s'", dir);
+    if (s == KVRO_OK && out->oom) { /* a cut listing must not pass for a whole one */
+        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing it");
+        error_about(err, kvro_source(kv), dir);
+    }
     if (s != KVRO_OK)
         entry_list_free(out);
     return s;
@@ -214,26 +212,82 @@ char *key_join(const char *dir, const char *name)
     return k;
 }
 
-int parse_args(const command *cmd, int argc, char **argv, const char *shorts,
-                 const struct option *longs, common_opts *o, on_opt_fn on_opt, void *ctx)
+/* The argument getopt_long just failed on. It leaves optind past the
+ * element once it has used its last character, and on it while inside a
+ * cluster of short options ("-dash-key" stops at 'd'); operands skipped on
+ * the way (it permutes) lie between BEFORE, optind on entry, and it. */
+static const char *failed_arg(int argc, char **argv, int before)
 {
+    int prev = optind - 1;
+    if (prev >= 1 && prev >= before && argv[prev][0] == '-' && argv[prev][1]) {
+        const char *a = argv[prev];
+        if (a[1] == '-' || (optopt && a[strlen(a) - 1] == optopt))
+            return a;
+    }
+    return optind < argc ? argv[optind] : NULL;
+}
+
+/* Says what was wrong with an option: C is '?' (unknown, ambiguous, or a
+ * value given to a flag) or ':' (a value missing). */
+static int bad_option(const command *cmd, int c, int argc, char **argv, int before,
+                      const struct option *longs)
+{
+    const char *a = failed_arg(argc, argv, before);
+    if (!a || a[0] != '-') /* should not happen; still name what we know */
+        return optopt ? usage_error(cmd, "bad option '-%c'", optopt)
+                      : usage_error(cmd, "bad option");
+    if (a[1] != '-') { /* a short option, maybe in a cluster */
+        if (c == ':')
+            return usage_error(cmd, "option '-%c' needs a value", optopt);
+        if (strlen(a) == 2)
+            return usage_error(cmd, "unknown option '%s'", a);
+        return usage_error(cmd,
+                           "unknown option '-%c' in '%s' (an operand that starts with '-' "
+                           "goes after '--')",
+                           optopt, a);
+    }
+    size_t n = strcspn(a, "=");
+    if (c == ':')
+        return usage_error(cmd, "option '%.*s' needs a value", (int)n, a);
+    if (optopt) /* known, but it takes no value */
+        return usage_error(cmd, "option '%.*s' takes no value", (int)n, a);
+    char names[256] = "";
+    size_t len = 0, matches = 0;
+    for (const struct option *l = longs; l && l->name; l++)
+        if (!strncmp(l->name, a + 2, n - 2) && len < sizeof names) {
+            matches++;
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s--%s", len ? ", " : "",
+                                    l->name);
+        }
+    if (matches > 1)
+        return usage_error(cmd, "ambiguous option '%.*s' (%s)", (int)n, a, names);
+    return usage_error(cmd, "unknown option '%.*s'", (int)n, a);
+}
+
+int parse_args(const command *cmd, int argc, char **argv, const char *shorts,
+               const struct option *longs, common_opts *o, on_opt_fn on_opt, void *ctx)
+{
+    o->cmd = cmd;
+    o->image_length = -1;
     opterr = 0;
     optind = 0; /* GNU: full reset */
-    int c;
-    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
-        if (c == '?')
-            return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        if (c == ':')
-            return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-        int r = common_option(c, optarg, o, cmd);
-        if (r < 0)
-            return EXIT_OK;
-        if (r > 0)
+    for (;;) {
+        int before = optind;
+        int c = getopt_long(argc, argv, shorts, longs, NULL);
+        if (c == -1)
+            break;
+        if (c == '?' || c == ':')
+            return bad_option(cmd, c, argc, argv, before, longs);
+        int rc;
+        if (common_option(c, optarg, o, cmd, &rc)) {
+            if (rc >= 0)
+                return rc;
             continue;
-        r = on_opt ? on_opt(c, optarg, ctx) : usage_error(cmd, "bad option '%s'", argv[optind - 1]);
-        if (r >= 0)
-            return r;
+        }
+        rc = on_opt ? on_opt(c, optarg, ctx)
+                    : usage_error(cmd, "bad option '%s'", argv[optind - 1]);
+        if (rc >= 0)
+            return rc;
     }
     return -1;
 }
-

@@ -93,7 +93,7 @@ static int ls_run(int argc, char **argv)
                                           {0, 0, 0, 0}};
     common_opts o = {0};
     ls_ctx ls = {0};
-    int rc = parse_args(&cmd_ls, argc, argv, ":t:qhlR", longs, &o, ls_opt, &ls);
+    int rc = parse_args(&cmd_ls, argc, argv, COMMON_SHORT_OPTIONS "lR", longs, &o, ls_opt, &ls);
     if (rc >= 0)
         return rc;
     if (argc - optind < 1 || argc - optind > 2)
@@ -119,12 +119,13 @@ static int ls_run(int argc, char **argv)
 
 const command cmd_ls = {
     "ls", ls_run, "list a directory of a source",
-    "Usage: mkkv ls [-l] [-R] SOURCE [PATH]\n"
+    "Usage: mkkv ls [-l] [-R] [OPTIONS] SOURCE [PATH]\n"
     "List directory PATH of SOURCE (default: the root), sorted by name.\n"
     "Directories are shown with a trailing '/'. If PATH is a file, show it.\n"
     "\n"
     "  -l, --long            show mode, size and modification time (UTC)\n"
-    "  -R, --recursive       list everything below PATH, as paths relative to PATH\n" COMMON_HELP,
+    "  -R, --recursive       list everything below PATH, as paths relative to PATH\n" COMMON_HELP
+        SOURCE_HELP,
 };
 
 /* ------------------------------------------------------------------ cat */
@@ -154,7 +155,8 @@ static int cat_run(int argc, char **argv)
                                           {0, 0, 0, 0}};
     common_opts o = {0};
     cat_ctx cat = {0};
-    int rc = parse_args(&cmd_cat, argc, argv, ":t:qho:n:", longs, &o, cat_opt, &cat);
+    int rc =
+        parse_args(&cmd_cat, argc, argv, COMMON_SHORT_OPTIONS "o:n:", longs, &o, cat_opt, &cat);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -197,12 +199,15 @@ static int cat_run(int argc, char **argv)
 
 const command cmd_cat = {
     "cat", cat_run, "write a value to standard output",
-    "Usage: mkkv cat [--offset N] [--length N] SOURCE KEY\n"
-    "Write the bytes of KEY in SOURCE to standard output.\n"
+    "Usage: mkkv cat [--offset N] [--length N] [OPTIONS] SOURCE KEY\n"
+    "Write the bytes of value KEY in SOURCE to standard output.\n"
     "\n"
-    "      --offset N        start at byte N (default 0)\n"
-    "      --length N        write at most N bytes (default: to the end)\n"
-    "                        N is decimal bytes, with an optional K, M, G or T (x1024)\n" COMMON_HELP,
+    "Which bytes of the value KEY to write:\n"
+    "      --offset N        start N bytes into the value (default 0)\n"
+    "      --length N        write at most N bytes of it (default: to its end)\n"
+    "Where the image lies in the file SOURCE is another thing: --image-offset and\n"
+    "--image-length, below.\n"
+    "\n" COMMON_HELP SOURCE_HELP,
 };
 
 /* ----------------------------------------------------------------- stat */
@@ -211,7 +216,7 @@ static int stat_run(int argc, char **argv)
 {
     static const struct option longs[] = {COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
     common_opts o = {0};
-    int rc = parse_args(&cmd_stat, argc, argv, ":t:qh", longs, &o, NULL, NULL);
+    int rc = parse_args(&cmd_stat, argc, argv, COMMON_SHORT_OPTIONS, longs, &o, NULL, NULL);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -245,7 +250,7 @@ static int stat_run(int argc, char **argv)
 
 const command cmd_stat = {
     "stat", stat_run, "show a key's kind, size, mode and modification time",
-    "Usage: mkkv stat SOURCE KEY\n"
+    "Usage: mkkv stat [OPTIONS] SOURCE KEY\n"
     "Show the kind, size, mode and modification time of KEY in SOURCE.\n"
-    "\n" COMMON_HELP,
+    "\n" COMMON_HELP SOURCE_HELP,
 };

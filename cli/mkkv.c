@@ -23,7 +23,9 @@ static void help(FILE *f)
     fputs("\nA SOURCE is any of:\n", f);
     for (size_t i = 0; i < kvro_backend_count(); i++)
         fprintf(f, "  %-8s %s\n", kvro_backend_name(i), kvro_backend_description(i));
-    fputs("It is detected from its contents; -t NAME forces one.\n"
+    fputs("It is detected from its contents; -t NAME forces one. SOURCE '-' is an image\n"
+          "on standard input; --image-offset N and --image-length N pick an image\n"
+          "inside a bigger file (a partition, an archive appended to a program).\n"
           "\nKeys are '/'-separated paths inside the source; \"\" or / is the root.\n"
           "Exit status: 0 success, 1 failure (not found, corrupt, mismatch, I/O), 2 usage.\n"
           "Run 'mkkv COMMAND --help' for a command's options.\n",

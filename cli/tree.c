@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,41 +58,25 @@ struct tree {
 
 /* ------------------------------------------------------------ helpers */
 
-static void set_err(const tree *t, kvro_error *err, kvro_status s, const char *key, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
-static void set_err(const tree *t, kvro_error *err, kvro_status s, const char *key, const char *fmt,
-                    ...)
+/* Names the entry (KEY; NULL for the source) ERR, just filled by
+ * kvro_error_set, is about. Returns -1, tree_next's failure. */
+static int fail(const tree *t, kvro_error *err, const char *key)
 {
-    memset(err, 0, sizeof *err);
-    err->status = s;
-    snprintf(err->source, sizeof err->source, "%s", t->source);
-    if (snprintf(err->key, sizeof err->key, "%s", key) >= (int)sizeof err->key)
-        memcpy(err->key + sizeof err->key - 4, "...", 4); /* a cut key must look cut */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->detail, sizeof err->detail, fmt, ap);
-    va_end(ap);
-}
-
-static kvro_status status_of_errno(int e)
-{
-    return e == ENOENT   ? KVRO_E_NOT_FOUND
-           : e == ENOMEM ? KVRO_E_NOMEM
-           : e == ELOOP  ? KVRO_E_LINK
-                         : KVRO_E_IO;
+    error_about(err, t->source, key);
+    return -1;
 }
 
 static int errno_err(const tree *t, kvro_error *err, const char *key, const char *what)
 {
     int e = errno;
-    set_err(t, err, status_of_errno(e), key, "%s: %s", what, strerror(e));
-    return -1;
+    kvro_error_set(err, kvro_status_from_errno(e), "%s: %s", what, strerror(e));
+    return fail(t, err, key);
 }
 
 static int nomem(const tree *t, kvro_error *err, const char *key)
 {
-    set_err(t, err, KVRO_E_NOMEM, key, "out of memory");
-    return -1;
+    kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+    return fail(t, err, key);
 }
 
 /* Makes *BUF hold at least NEED bytes; false if out of memory. */
@@ -344,13 +327,12 @@ static int link_check(tree *t, size_t dir_len, const char *target, kvro_error *e
     switch (link_resolve(t, dir_len, target)) {
     case LINK_NOMEM: return nomem(t, err, t->path);
     case LINK_OUTSIDE:
-        set_err(t, err, KVRO_E_LINK, t->path, "symbolic link to '%s' leads outside the source",
-                target);
-        return -1;
+        kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s' leads outside the source", target);
+        return fail(t, err, t->path);
     case LINK_LOOP:
-        set_err(t, err, KVRO_E_LINK, t->path,
-                "symbolic link to '%s': too many levels of symbolic links", target);
-        return -1;
+        kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s': too many levels of symbolic links",
+                       target);
+        return fail(t, err, t->path);
     default: break;
     }
     const char *rest = target[0] == '/' ? under_root(t, target) : NULL;
@@ -422,8 +404,8 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
             if ((t->fd = open_file(t, dfd, name)) < 0)
                 return errno_err(t, err, t->path, "cannot open");
             if (fstat(t->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-                set_err(t, err, KVRO_E_IO, t->path, "changed while being read");
-                return -1;
+                kvro_error_set(err, KVRO_E_IO, "changed while being read");
+                return fail(t, err, t->path);
             }
         }
         e->kind = TREE_FILE;
@@ -450,8 +432,8 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
         return 1;
     }
     kvro_error w;
-    set_err(t, &w, KVRO_E_UNSUPPORTED, t->path, "skipped: %s is not stored",
-            special_name(st.st_mode));
+    kvro_error_set(&w, KVRO_E_UNSUPPORTED, "skipped: %s is not stored", special_name(st.st_mode));
+    error_about(&w, t->source, t->path);
     t->warn(t->warn_arg, &w);
     return 0;
 }
@@ -487,7 +469,7 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
         fprintf(stderr, "mkkv: out of memory\n");
         return EXIT_FAIL;
     }
-    t->source = source;
+    t->source = source_name(source);
     t->rootfd = t->fd = -1;
     t->noatime = true;
     t->warn = warn ? warn : default_warn;
@@ -495,22 +477,24 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
     kvro_error err;
     int rc = EXIT_OK;
     struct stat st;
-    if (!o->open.backend && stat(source, &st) == 0 && S_ISDIR(st.st_mode)) {
+    /* Standard input and a window of a file are images: open_source. */
+    bool host = !o->open.backend && !o->window && !source_is_stdin(source);
+    if (host && stat(source, &st) == 0 && S_ISDIR(st.st_mode)) {
         t->rootfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int fd = t->rootfd < 0 ? -1 : dup(t->rootfd);
         if (fd < 0 || host_push(t, fd, 0, &err) < 0) {
             if (fd < 0)
-                errno_err(t, &err, "", "cannot open directory");
+                errno_err(t, &err, NULL, "cannot open directory");
             rc = report(&err);
         }
     } else if ((rc = open_source(source, o, &t->kv)) == EXIT_OK && kv_push(t, 0, &err) < 0) {
         rc = report(&err);
     }
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && !source_is_stdin(source)) {
         /* For a host directory the real path anchors absolute links; for
          * any source it lets a builder refuse to overwrite what it reads. */
         if (!(t->real = realpath(source, NULL))) {
-            errno_err(t, &err, "", "cannot find the real path");
+            errno_err(t, &err, NULL, "cannot find the real path");
             rc = report(&err);
         } else if (!strcmp(t->real, "/")) {
             t->real[0] = '\0';
@@ -532,7 +516,7 @@ bool tree_is_host_dir(const tree *t)
 
 const char *tree_real_path(const tree *t)
 {
-    return t->real[0] ? t->real : "/";
+    return !t->real ? NULL : t->real[0] ? t->real : "/";
 }
 
 int tree_next(tree *t, tree_entry *e, kvro_error *err)

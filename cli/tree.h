@@ -58,14 +58,15 @@ typedef void (*tree_warn_fn)(void *arg, const kvro_error *w);
 typedef struct tree tree;
 
 /* Opens SOURCE: a host directory, walked natively, unless O->open.backend
- * forces a backend; anything else (or with a backend forced, even "dir")
- * through kvro_open_opts with O.
+ * forces a backend; anything else (or with a backend forced, even "dir"),
+ * standard input ("-") and a window of a file (O->window) through
+ * open_source with O.
  * Returns EXIT_OK, or an exit code after reporting why. */
 int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void *warn_arg,
               tree **out);
 
 /* Whether SOURCE is walked as a host directory, and its real path (for a
- * source that is a file: the file's real path). */
+ * source that is a file: the file's real path; NULL for standard input). */
 bool tree_is_host_dir(const tree *t);
 const char *tree_real_path(const tree *t);
 

@@ -130,14 +130,17 @@ static int verify_run(int argc, char **argv)
 {
     static const struct option longs[] = {COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
     common_opts o = {0};
-    int rc = parse_args(&cmd_verify, argc, argv, ":t:qh", longs, &o, NULL, NULL);
+    int rc = parse_args(&cmd_verify, argc, argv, COMMON_SHORT_OPTIONS, longs, &o, NULL, NULL);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
         return usage_error(&cmd_verify, "expects SOURCE DIR");
-    verify_ctx v = {.a.name = argv[optind], .b.name = argv[optind + 1]};
-    common_opts dir_opts = {.open.backend = "dir", .quiet = o.quiet};
-    if ((rc = open_source(v.a.name, &o, &v.a.kv)) != EXIT_OK)
+    if (source_is_stdin(argv[optind + 1]))
+        return usage_error(&cmd_verify, "DIR is a host directory, not standard input (write ./- "
+                                        "for a directory named '-')");
+    verify_ctx v = {.a.name = source_name(argv[optind]), .b.name = argv[optind + 1]};
+    common_opts dir_opts = {.open.backend = "dir", .quiet = o.quiet, .cmd = &cmd_verify};
+    if ((rc = open_source(argv[optind], &o, &v.a.kv)) != EXIT_OK)
         return rc;
     if ((rc = open_source(v.b.name, &dir_opts, &v.b.kv)) != EXIT_OK) {
         kvro_close(v.a.kv);
@@ -171,12 +174,13 @@ static int verify_run(int argc, char **argv)
 
 const command cmd_verify = {
     "verify", verify_run, "check that a source holds exactly a directory's tree",
-    "Usage: mkkv verify SOURCE DIR\n"
+    "Usage: mkkv verify [OPTIONS] SOURCE DIR\n"
     "Compare SOURCE with host directory DIR: the same directories and files,\n"
     "with the same bytes. Each difference is printed on standard output:\n"
     "  only in SOURCE: KEY / only in DIR: KEY\n"
     "  kind differs: KEY: ...   size differs: KEY: ...   content differs: KEY: ...\n"
     "Exit status 0 if they match, 1 if they differ or cannot be read, 2 on bad usage.\n"
     "\n" COMMON_HELP "\n"
-    "-t applies to SOURCE; DIR is always read as a host directory.\n",
+    "-t, --image-offset and --image-length apply to SOURCE; DIR is always read as\n"
+    "a host directory.\n" SOURCE_HELP,
 };

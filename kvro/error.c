@@ -59,7 +59,10 @@ kvro_status kvro_error_set(kvro_error *err, kvro_status s, const char *fmt, ...)
 {
     if (!err)
         return s;
+    /* A fresh cause: the context (source, key) is added as the error
+     * travels up (kvro_error_context), never left over from before. */
     err->status = s;
+    err->source[0] = err->key[0] = '\0';
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);

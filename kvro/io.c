@@ -251,13 +251,21 @@ kvro_status kvro_io_window(kvro_io *base, int64_t offset, int64_t length, kvro_i
     kvro_status s = kvro_io_size(base, &size, err);
     if (s != KVRO_OK)
         return s;
-    if (offset > size || (length >= 0 && length > size - offset))
-        return kvro_error_context(
-            err,
-            kvro_error_set(err, KVRO_E_INVALID,
-                           "the window at %lld of %lld bytes reaches past the end (%lld bytes)",
-                           (long long)offset, (long long)length, (long long)size),
-            base->name, NULL);
+    if (offset > size)
+        return kvro_error_context(err,
+                                  kvro_error_set(err, KVRO_E_INVALID,
+                                                 "the window at %lld starts past the end (%lld "
+                                                 "bytes)",
+                                                 (long long)offset, (long long)size),
+                                  base->name, NULL);
+    if (length >= 0 && length > size - offset)
+        return kvro_error_context(err,
+                                  kvro_error_set(err, KVRO_E_INVALID,
+                                                 "the window of %lld bytes at %lld ends past "
+                                                 "the end (%lld bytes)",
+                                                 (long long)length, (long long)offset,
+                                                 (long long)size),
+                                  base->name, NULL);
     kvro_io *io;
     s = io_new(IO_WINDOW, base->writable ? KVRO_IO_RDWR : 0, &io, err);
     if (s != KVRO_OK)

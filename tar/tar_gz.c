@@ -477,8 +477,10 @@ static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor 
         /* The block starts inside the byte before IN: its top BITS bits. */
         unsigned char byte;
         size_t got = 0;
-        kvro_error ignored;
-        if (kvro_io_read(gz->io, p->in - 1, &byte, 1, &got, &ignored) != KVRO_OK || got != 1)
+        kvro_status s = kvro_io_read(gz->io, p->in - 1, &byte, 1, &got, err);
+        if (s != KVRO_OK) /* the device failed: say so, the archive may be fine */
+            return s;
+        if (got != 1)
             return damaged(err, "cannot read the access point", p->in - 1);
         inflatePrime(&c->strm, p->bits, byte >> (8 - p->bits));
     }

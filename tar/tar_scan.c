@@ -411,7 +411,7 @@ static kvro_status file_pread(tar_file_src *f, void *buf, size_t n, int64_t off,
     return kvro_io_read(f->io, off, buf, n, got, err);
 }
 
-static void report(tar_file_src *f, int64_t done)
+static void report_progress(tar_file_src *f, int64_t done)
 {
     if (f->opts->progress && done >= f->next_report) {
         f->opts->progress(f->opts->progress_arg, "indexing", done, f->size);
@@ -434,7 +434,7 @@ static kvro_status file_read(tar_src *s, int64_t off, void *buf, size_t n, size_
             off += (int64_t)k;
             continue;
         }
-        report(f, off);
+        report_progress(f, off);
         size_t k;
         kvro_status st;
         if (n - done >= FILE_BUF) { /* large: straight into the caller's buffer */

@@ -293,9 +293,18 @@ static void test_error_set(void **state)
     assert_int_equal(kvro_error_set(&e, KVRO_E_CORRUPT, "chain loop at %d", 1234), KVRO_E_CORRUPT);
     assert_int_equal(e.status, KVRO_E_CORRUPT);
     assert_string_equal(e.detail, "chain loop at 1234");
-    /* Setting is about status and detail only. */
-    assert_string_equal(e.source, "src");
-    assert_string_equal(e.key, "key");
+    /* Setting starts a fresh record: no source or key left over from an
+     * earlier error (or from garbage in a record never used). */
+    assert_string_equal(e.source, "");
+    assert_string_equal(e.key, "");
+    kvro_error fresh;
+    memset(&fresh, 'x', sizeof fresh);
+    kvro_error_set(&fresh, KVRO_E_NOT_FOUND, "no such key");
+    assert_int_equal(kvro_error_context(&fresh, KVRO_E_NOT_FOUND, "img", "a/b"),
+                     KVRO_E_NOT_FOUND);
+    char line[1600];
+    kvro_error_format(&fresh, line, sizeof line);
+    assert_string_equal(line, "img: a/b: no such key");
 
     assert_int_equal(kvro_error_set(&e, KVRO_E_IO, NULL), KVRO_E_IO);
     assert_string_equal(e.detail, "");

@@ -31,6 +31,7 @@ static int setup(void **state)
     t_write(p = t_join(f->tree, "a/empty"), "", 0), free(p);
     t_mkdirs(p = t_join(f->tree, "z/empty-dir")), free(p);
     t_write(p = t_join(f->tree, "B"), "upper", 5), free(p);
+    t_write(p = t_join(f->tree, "-dash-key"), "dash\n", 5), free(p);
     *state = f;
     return 0;
 }
@@ -99,11 +100,12 @@ static void test_ls(void **state)
     fixture *f = *state;
     char *out, *err;
     assert_int_equal(mkkv(&out, &err, "ls '%s'", f->tree), 0);
-    assert_string_equal(out, "B\na/\nhello.txt\nz/\n");
+    assert_string_equal(out, "-dash-key\nB\na/\nhello.txt\nz/\n");
     free(out), free(err);
 
     assert_int_equal(mkkv(&out, &err, "ls -R '%s'", f->tree), 0);
-    assert_string_equal(out, "B\na/\na/b/\na/b/data.bin\na/empty\nhello.txt\nz/\nz/empty-dir/\n");
+    assert_string_equal(out, "-dash-key\nB\na/\na/b/\na/b/data.bin\na/empty\nhello.txt\nz/\n"
+                             "z/empty-dir/\n");
     free(out), free(err);
 
     assert_int_equal(mkkv(&out, &err, "ls -R '%s' /a/", f->tree), 0);
@@ -213,7 +215,7 @@ static void test_verify(void **state)
     char *copy = twin(f, "same");
     assert_int_equal(mkkv(&out, &err, "verify '%s' '%s'", f->tree, copy), 0);
     assert_non_null(strstr(out, "matches"));
-    assert_non_null(strstr(out, ": 4 files, 5 directories, 100018 bytes\n"));
+    assert_non_null(strstr(out, ": 5 files, 5 directories, 100023 bytes\n"));
     free(out), free(err);
 
     /* One byte changed deep inside the big file. */
@@ -265,12 +267,92 @@ static void test_verify(void **state)
     free(out), free(err), free(p);
 }
 
+/* Options and operands: "--" ends the options, so an operand may start
+ * with '-'; an unknown option is named as it was given, never an operand. */
+static void test_options(void **state)
+{
+    fixture *f = *state;
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "cat '%s' -- -dash-key", f->tree), 0);
+    assert_string_equal(out, "dash\n");
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "cat -- '%s' -dash-key", f->tree), 0);
+    assert_string_equal(out, "dash\n");
+    free(out), free(err);
+    /* Options after the operands still count. */
+    assert_int_equal(mkkv(&out, &err, "cat '%s' hello.txt --offset 7 --length 5", f->tree), 0);
+    assert_string_equal(out, "world");
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "stat '%s' -- -dash-key", f->tree), 0);
+    assert_non_null(strstr(out, "key: -dash-key\nkind: file\nsize: 5\n"));
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "ls '%s' -- -dash-key", f->tree), 0);
+    assert_string_equal(out, "-dash-key\n");
+    free(out), free(err);
+    /* verify and tar take '--' too (operands named with a leading '-'). */
+    char *cmd = t_fmt("cd '%s' && rm -rf ./-twin && cp -a tree ./-twin", f->dir);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    assert_int_equal(mkkv(&out, &err, "verify -q -- '%s' '%s/-twin'", f->tree, f->dir), 0);
+    free(out), free(err);
+    cmd = t_fmt("cd '%s' && '%s' verify -q tree -- -twin && '%s' tar -q -- -twin -twin.tar && "
+                "'%s' verify -q -- -twin.tar tree",
+                f->dir, KVRO_TEST_MKKV, KVRO_TEST_MKKV, KVRO_TEST_MKKV);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out), free(err), free(cmd);
+
+    /* Without '--': the option it did not know, in the word it was in. */
+    const char *cmds[] = {"ls", "cat", "stat", "verify", "tar"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(mkkv(&out, &err, "%s '%s' -yes-key", cmds[i], f->tree), 2);
+        char *want = t_fmt("mkkv: %s: unknown option '-y' in '-yes-key' (an operand that starts "
+                           "with '-' goes after '--')\n",
+                           cmds[i]);
+        assert_true(strncmp(err, want, strlen(want)) == 0);
+        assert_null(strstr(err, f->tree)); /* never the operand before it */
+        free(want), free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x -y", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "unknown option '-y'\n"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x -qy", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "unknown option '-y' in '-qy'"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x --frobnicate=3", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "unknown option '--frobnicate'\n"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x --quiet=3", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "option '--quiet' takes no value"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x --i 0", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "ambiguous option '--i' (--index, --image-offset, "
+                                    "--image-length)"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x -t", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "option '-t' needs a value"));
+        free(out), free(err);
+        assert_int_equal(mkkv(&out, &err, "%s '%s' x --index", cmds[i], f->tree), 2);
+        assert_non_null(strstr(err, "option '--index' needs a value"));
+        free(out), free(err);
+        /* The help says how. */
+        assert_int_equal(mkkv(&out, &err, "%s --help", cmds[i]), 0);
+        assert_non_null(strstr(out, "'--' ends them"));
+        assert_non_null(strstr(out, "--image-offset N"));
+        assert_non_null(strstr(out, "SOURCE '-'"));
+        assert_non_null(strstr(out, "$KVRO_STDIN_MEMORY_MAX"));
+        free(out), free(err);
+    }
+    assert_int_equal(mkkv(&out, &err, "cat --help"), 0);
+    assert_non_null(strstr(out, "start N bytes into the value"));
+    assert_non_null(strstr(out, "the image starts N bytes into SOURCE"));
+    free(out), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage), cmocka_unit_test(test_ls),
         cmocka_unit_test(test_cat),            cmocka_unit_test(test_stat),
-        cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_verify),         cmocka_unit_test(test_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

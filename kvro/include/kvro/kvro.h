@@ -96,7 +96,8 @@ KVRO_EXPORT size_t kvro_error_format(const kvro_error *err, char *buf, size_t si
 /* Writes "PREFIX: <kvro_error_format>\n" to f (no prefix if NULL). */
 KVRO_EXPORT void kvro_error_print(FILE *f, const char *prefix, const kvro_error *err);
 
-/* Sets an error record (for backends and front ends that add detail). */
+/* Starts an error record: status S, detail from FMT, source and key empty
+ * (for backends and front ends; add those with kvro_error_context). */
 KVRO_EXPORT kvro_status kvro_error_set(kvro_error *err, kvro_status s, const char *fmt, ...)
     KVRO_PRINTF(3, 4);
 
