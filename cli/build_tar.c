@@ -56,7 +56,8 @@ typedef struct build {
     struct archive_entry *ae;
     char *buf;
     int fd;
-    char *tmp; /* the temporary file, NULL when writing to stdout */
+    kvro_io *sink; /* FD, written through the library's one write loop */
+    char *tmp;     /* the temporary file, NULL when writing to stdout */
     int64_t written, flushed;
     progress p;
     int64_t files, bytes;
@@ -293,15 +294,11 @@ static int source_fail(build *b, const kvro_error *err)
 static la_ssize_t out_write(struct archive *a, void *arg, const void *buf, size_t n)
 {
     build *b = arg;
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(b->fd, (const char *)buf + done, n - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            la->archive_set_error(a, errno, "cannot write");
-            return -1;
-        }
-        done += (size_t)w;
+    kvro_error err;
+    kvro_status s = kvro_io_write(b->sink, b->written, buf, n, &err);
+    if (s != KVRO_OK) {
+        la->archive_set_error(a, kvro_status_to_errno(s), "%s", err.detail);
+        return -1;
     }
     b->written += (int64_t)n;
     if (b->tmp && b->written - b->flushed >= WRITEBACK_EVERY) {
@@ -455,7 +452,11 @@ static int tar_run(int argc, char **argv)
         setlocale(LC_CTYPE, "C");
     if ((rc = tree_open(b.source, &co, warn_clear, &b.p, &b.t)) != EXIT_OK)
         return rc;
-    if ((rc = out_open(&b)) == EXIT_OK) {
+    kvro_error err;
+    if ((rc = out_open(&b)) == EXIT_OK && kvro_io_sink_fd(b.fd, 0, &b.sink, &err) != KVRO_OK) {
+        rc = report(&err);
+        out_abort(&b);
+    } else if (rc == EXIT_OK) {
         rc = build_all(&b, co.quiet);
         if (b.a)
             la->archive_write_free(b.a); /* after a failure: closes without writing more */
@@ -469,6 +470,7 @@ static int tar_run(int argc, char **argv)
         la->archive_entry_free(b.ae);
     free(b.buf);
     free(b.tmp);
+    kvro_io_close(b.sink);
     tree_close(b.t);
     return rc;
 }

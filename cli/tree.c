@@ -25,8 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Bound on a link target grown by expansion (each adds up to PATH_MAX). */
-#define TREE_MAX_EXPANDED (16 * PATH_MAX)
 
 typedef struct level {
     DIR *dir;    /* host: the directory, anchor for openat */
@@ -48,10 +46,13 @@ struct tree {
     size_t depth, nlv;
     char *path; /* the current entry's path */
     size_t path_cap;
-    int fd; /* host: the current file, or -1 */
+    int fd;        /* host: the current file, or -1 */
+    kvro_io *file; /* ... read through this */
+    dev_t root_dev; /* host: the root's identity, where link checks stop */
+    ino_t root_ino;
     bool noatime;
-    char *link, *res; /* the current link's stored target; scratch */
-    size_t link_cap, res_cap;
+    char *link; /* the current link's stored target */
+    size_t link_cap;
     tree_warn_fn warn;
     void *warn_arg;
 };
@@ -225,116 +226,94 @@ static const char *under_root(const tree *t, const char *p)
     return *p == '/' || *p == '\0' ? p : NULL;
 }
 
-enum { LINK_INSIDE, LINK_OUTSIDE, LINK_LOOP, LINK_NOMEM };
-
-/* Whether TARGET, a link's target read in directory t->path[0..dir_len),
- * stays inside the root. Walked like the kernel walks it: "." and ".."
- * lexically, intermediate components that are links in the tree expanded
- * (so "b/../x" with b -> "." is seen to leave); the last component is not
- * followed, and missing components are taken as plain names. */
-static int link_resolve(tree *t, size_t dir_len, const char *target)
+/* Whether directory D (a descriptor, consumed) is the root or under it:
+ * its ".." are climbed until the root, or the host's "/" (its own parent).
+ * 1 inside, 0 outside, -1 with errno. */
+static int dir_inside(const tree *t, int d)
 {
-    if (!grow(&t->res, &t->res_cap, dir_len + 1))
-        return LINK_NOMEM;
-    memcpy(t->res, t->path, dir_len);
-    size_t rlen = dir_len, i = 0;
-    int links = 0, rc = LINK_INSIDE;
-    char *todo = strdup(target), lt[PATH_MAX];
-    if (!todo)
-        return LINK_NOMEM;
-    if (todo[0] == '/') {
-        const char *rest = under_root(t, todo);
-        if (rest)
-            i = (size_t)(rest - todo);
-        else
-            rc = LINK_OUTSIDE;
-        rlen = 0;
+    for (int depth = 0; d >= 0 && depth < PATH_MAX; depth++) {
+        struct stat st, up;
+        int parent = -1, r = -1;
+        if (fstat(d, &st) == 0 && st.st_dev == t->root_dev && st.st_ino == t->root_ino)
+            r = 1;
+        else if (fstatat(d, "..", &up, 0) == 0)
+            r = up.st_dev == st.st_dev && up.st_ino == st.st_ino ? 0 : 2;
+        if (r == 2)
+            parent = openat(d, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        close(d);
+        if (r != 2)
+            return r;
+        d = parent;
     }
-    while (rc == LINK_INSIDE) {
-        while (todo[i] == '/')
-            i++;
-        if (!todo[i])
-            break;
-        size_t s = i;
-        while (todo[i] && todo[i] != '/')
-            i++;
-        size_t n = i - s, j = i;
-        while (todo[j] == '/')
-            j++;
-        if (n == 1 && todo[s] == '.')
-            continue;
-        if (n == 2 && todo[s] == '.' && todo[s + 1] == '.') {
-            if (rlen == 0) {
-                rc = LINK_OUTSIDE;
-                break;
-            }
-            while (rlen > 0 && t->res[rlen - 1] != '/')
-                rlen--;
-            rlen -= rlen > 0;
-            continue;
-        }
-        if (!todo[j]) /* the last component: not followed */
-            break;
-        size_t base = rlen;
-        if (!grow(&t->res, &t->res_cap, rlen + n + 2)) {
-            rc = LINK_NOMEM;
-            break;
-        }
-        if (rlen)
-            t->res[rlen++] = '/';
-        memcpy(t->res + rlen, todo + s, n);
-        rlen += n;
-        t->res[rlen] = '\0';
-        struct stat st;
-        if (fstatat(t->rootfd, t->res, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode))
-            continue;
-        ssize_t ln = readlinkat(t->rootfd, t->res, lt, sizeof lt - 1);
-        if (++links > KVRO_MAX_LINKS || ln < 0) { /* a link that can not be read: as a loop */
-            rc = LINK_LOOP;
-            break;
-        }
-        lt[ln] = '\0';
-        rlen = base; /* the link's name gives way to its target */
-        const char *lt2 = lt;
-        if (lt[0] == '/') {
-            if (!(lt2 = under_root(t, lt))) {
-                rc = LINK_OUTSIDE;
-                break;
-            }
-            rlen = 0;
-        }
-        size_t a = strlen(lt2), b = strlen(todo + i);
-        char *next = a + b + 2 <= TREE_MAX_EXPANDED ? malloc(a + b + 2) : NULL;
-        if (!next) {
-            rc = a + b + 2 > TREE_MAX_EXPANDED ? LINK_LOOP : LINK_NOMEM;
-            break;
-        }
-        memcpy(next, lt2, a);
-        next[a] = '/';
-        memcpy(next + a + 1, todo + i, b + 1);
-        free(todo);
-        todo = next;
-        i = 0;
-    }
-    free(todo);
-    return rc;
+    return -1;
 }
 
-/* Checks the link at t->path (in directory t->path[0..dir_len)) with
- * TARGET and sets t->link to the target to store. */
-static int link_check(tree *t, size_t dir_len, const char *target, kvro_error *err)
+/* Checks the link at t->path (in level L's directory, t->path[0..dir_len))
+ * with TARGET and sets t->link to the target to store. The kernel resolves
+ * the target's directory part, exactly as it would when the link is used
+ * (links on the way followed, ".." after them); the last component is not
+ * followed — a link it names is checked in its own turn — and a target
+ * that leads nowhere (dangling) is kept: there is nothing to escape
+ * through. An absolute target must name a path under the root's real
+ * path, or it would point elsewhere wherever the archive is unpacked. */
+static int link_check(tree *t, level *l, size_t dir_len, const char *target, kvro_error *err)
 {
-    switch (link_resolve(t, dir_len, target)) {
-    case LINK_NOMEM: return nomem(t, err, t->path);
-    case LINK_OUTSIDE:
-        kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s' leads outside the source", target);
-        return fail(t, err, t->path);
-    case LINK_LOOP:
-        kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s': too many levels of symbolic links",
-                       target);
-        return fail(t, err, t->path);
-    default: break;
+    const char *rel = target;
+    int base = dirfd(l->dir);
+    if (target[0] == '/') {
+        if (!(rel = under_root(t, target))) {
+            kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s' leads outside the source",
+                           target);
+            return fail(t, err, t->path);
+        }
+        base = t->rootfd;
+        while (*rel == '/')
+            rel++;
     }
+    /* The directory part: up to the last '/', trailing ones aside; all of
+     * it when the last component is "." or "..". */
+    size_t n = strlen(rel);
+    while (n > 1 && rel[n - 1] == '/')
+        n--;
+    size_t cut = n;
+    while (cut > 0 && rel[cut - 1] != '/')
+        cut--;
+    const char *last = rel + cut;
+    size_t ln = n - cut;
+    if ((ln == 1 && last[0] == '.') || (ln == 2 && last[0] == '.' && last[1] == '.'))
+        cut = n;
+    /* A directory part that does not exist is cut back to the part that
+     * does; the missing rest may not climb with "..": it would leave the
+     * root the day its names are made. */
+    int d = -1;
+    bool climbs = false;
+    for (size_t end = cut;;) {
+        char *dir = strndup(end ? rel : ".", end ? end : 1);
+        if (!dir)
+            return nomem(t, err, t->path);
+        d = openat(base, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        free(dir);
+        if (d >= 0 || (errno != ENOENT && errno != ENOTDIR) || end == 0)
+            break;
+        size_t stop = end;
+        while (end > 0 && rel[end - 1] == '/')
+            end--;
+        while (end > 0 && rel[end - 1] != '/')
+            end--;
+        climbs = climbs || (stop - end >= 2 && !strncmp(rel + end, "..", 2) &&
+                            (stop - end == 2 || rel[end + 2] == '/'));
+    }
+    int inside = d >= 0 ? dir_inside(t, d) : -1;
+    if (inside == 1 && climbs)
+        inside = 0;
+    if (inside == 0 || (inside < 0 && errno == ELOOP)) {
+        kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s' %s", target,
+                       inside == 0 ? "leads outside the source"
+                                   : "loops: too many levels of symbolic links");
+        return fail(t, err, t->path);
+    }
+    if (inside < 0)
+        return errno_err(t, err, t->path, "cannot resolve symbolic link");
     const char *rest = target[0] == '/' ? under_root(t, target) : NULL;
     size_t ups = 0;
     if (rest) { /* absolute, under the root: one ".." per level of the link's directory */
@@ -408,6 +387,9 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
                 return fail(t, err, t->path);
             }
         }
+        /* Borrowed: t->fd is closed by tree_next, after the object. */
+        if (kvro_io_from_fd(t->fd, KVRO_IO_RDONLY, &t->file, err) != KVRO_OK)
+            return fail(t, err, t->path);
         e->kind = TREE_FILE;
         e->size = st.st_size;
         return 1;
@@ -425,7 +407,7 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
         if (n < 0)
             return errno_err(t, err, t->path, "cannot read symbolic link");
         target[n] = '\0';
-        if (link_check(t, l->path_len, target, err) < 0)
+        if (link_check(t, l, l->path_len, target, err) < 0)
             return -1;
         e->kind = TREE_SYMLINK;
         e->link = t->link;
@@ -481,6 +463,11 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
     bool host = !o->open.backend && !o->window && !source_is_stdin(source);
     if (host && stat(source, &st) == 0 && S_ISDIR(st.st_mode)) {
         t->rootfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat rst;
+        if (t->rootfd >= 0 && fstat(t->rootfd, &rst) == 0) {
+            t->root_dev = rst.st_dev;
+            t->root_ino = rst.st_ino;
+        }
         int fd = t->rootfd < 0 ? -1 : dup(t->rootfd);
         if (fd < 0 || host_push(t, fd, 0, &err) < 0) {
             if (fd < 0)
@@ -521,6 +508,8 @@ const char *tree_real_path(const tree *t)
 
 int tree_next(tree *t, tree_entry *e, kvro_error *err)
 {
+    kvro_io_close(t->file);
+    t->file = NULL;
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
@@ -560,14 +549,10 @@ int tree_read(tree *t, int64_t offset, void *buf, size_t len, size_t *n, kvro_er
         *n = (size_t)got;
         return 0;
     }
-    /* One read: a regular file reads short only at its end (the caller
-     * asks again to tell a short file from a shrunk one). */
-    ssize_t r;
-    while ((r = pread(t->fd, buf, len, offset)) < 0 && errno == EINTR)
-        ;
-    if (r < 0)
-        return errno_err(t, err, t->path, "cannot read");
-    *n = (size_t)r;
+    /* Short only at the end of the file (the caller asks again to tell a
+     * short file from a shrunk one). */
+    if (kvro_io_read(t->file, offset, buf, len, n, err) != KVRO_OK)
+        return fail(t, err, t->path);
     return 0;
 }
 
@@ -582,15 +567,14 @@ void tree_close(tree *t)
         free(t->lv[i].offs);
     }
     free(t->lv);
+    kvro_io_close(t->file);
     if (t->fd >= 0)
         close(t->fd);
     if (t->rootfd >= 0)
         close(t->rootfd);
-    if (t->kv)
-        kvro_close(t->kv);
+    kvro_close(t->kv);
     free(t->real);
     free(t->path);
     free(t->link);
-    free(t->res);
     free(t);
 }
