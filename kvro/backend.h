@@ -76,8 +76,9 @@ typedef struct kvro_backend {
     /* Optional. Where value KEY lies uncompressed and contiguous: LEN bytes
      * of *IO (not a new reference; valid until close) at *OFF. The core
      * turns that into a pointer (kvro_map) or a descriptor range
-     * (kvro_file_extent). KVRO_E_UNSUPPORTED when the value is compressed,
-     * fragmented or generated. */
+     * (kvro_file_extent). KVRO_E_IS_DIR for a directory (the core does
+     * not stat first: one lookup), KVRO_E_UNSUPPORTED when the value is
+     * compressed, fragmented or generated. */
     kvro_status (*locate)(void *self, const char *key, kvro_io **io, int64_t *off, int64_t *len,
                           kvro_error *err);
     /* Optional: fills what the backend knows (the core zeroed ST). */

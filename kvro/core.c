@@ -177,21 +177,22 @@ kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
 
 /* ------------------------------------------------------------- zero copy */
 
-/* Where KEY's bytes lie in an I/O object, or why they do not. */
+/* Where KEY's bytes lie in an I/O object, or why they do not. One lookup:
+ * the backend's locate says KVRO_E_IS_DIR itself. */
 static kvro_status locate(kvro__handle *h, const char *norm, kvro_io **io, int64_t *off,
                           int64_t *len, kvro_error *err)
 {
+    if (h->b->locate)
+        return h->b->locate(h->self, norm, io, off, len, err);
     kvro_info st;
     memset(&st, 0, sizeof st);
     kvro_status s = h->b->stat(h->self, norm, &st, err);
-    if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
-        return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
-    if (s == KVRO_OK && !h->b->locate)
-        return kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                              "%s: values are not stored as plain bytes of an image",
-                              h->b->name);
     if (s == KVRO_OK)
-        s = h->b->locate(h->self, norm, io, off, len, err);
+        s = st.kind == KVRO_KIND_DIR
+                ? kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value")
+                : kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                                 "%s: values are not stored as plain bytes of an image",
+                                 h->b->name);
     return s;
 }
 

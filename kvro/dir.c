@@ -60,22 +60,26 @@ static kvro_status errno_status(kvro_error *err, const char *what, const char *n
 
 /* The tree as walk.c sees it: nodes are descriptors (the root's, and
  * O_PATH ones of the directories entered), lookups are fstatat without
- * following. The last lookup's stat is kept for the caller: a walk ends
- * with the lookup of its last component. */
+ * following. The last lookup's stat and name are kept: a walk asks about
+ * a name right after looking it up, and ends with the lookup of its last
+ * component. */
 typedef struct dir_walk_ctx {
     struct stat st;
+    char name[NAME_MAX + 1];
 } dir_walk_ctx;
 
-static kvro_status dw_lookup(void *ctx, uint64_t dir, const char *name, kvro__wentry *e,
-                             kvro_error *err)
+static kvro_status dw_lookup(void *ctx, uint64_t dir, const char *name, size_t n,
+                             kvro__wentry *e, kvro_error *err)
 {
     dir_walk_ctx *c = ctx;
-    if (fstatat((int)dir, name, &c->st, AT_SYMLINK_NOFOLLOW) != 0) {
+    memcpy(c->name, name, n); /* n <= NAME_MAX: the walker checks name_max */
+    c->name[n] = '\0';
+    if (fstatat((int)dir, c->name, &c->st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) {
             e->kind = KVRO__W_MISSING;
             return KVRO_OK;
         }
-        return errno_status(err, "cannot stat", name);
+        return errno_status(err, "cannot stat", c->name);
     }
     e->kind = S_ISDIR(c->st.st_mode)   ? KVRO__W_DIR
               : S_ISLNK(c->st.st_mode) ? KVRO__W_SYMLINK
@@ -85,25 +89,26 @@ static kvro_status dw_lookup(void *ctx, uint64_t dir, const char *name, kvro__we
     return KVRO_OK;
 }
 
-static kvro_status dw_readlink(void *ctx, uint64_t dir, const char *name, char *buf, size_t cap,
-                               kvro_error *err)
+static kvro_status dw_readlink(void *ctx, uint64_t dir, const char *name, size_t n, char *buf,
+                               size_t cap, kvro_error *err)
 {
-    (void)ctx;
-    ssize_t n = readlinkat((int)dir, name, buf, cap - 1);
-    if (n < 0)
-        return errno_status(err, "cannot read symbolic link", name);
-    buf[n] = '\0';
+    (void)name, (void)n;
+    dir_walk_ctx *c = ctx;
+    ssize_t got = readlinkat((int)dir, c->name, buf, cap - 1);
+    if (got < 0)
+        return errno_status(err, "cannot read symbolic link", c->name);
+    buf[got] = '\0';
     return KVRO_OK;
 }
 
-static kvro_status dw_enter(void *ctx, uint64_t dir, const char *name, const kvro__wentry *e,
-                            uint64_t *entered, kvro_error *err)
+static kvro_status dw_enter(void *ctx, uint64_t dir, const char *name, size_t n,
+                            const kvro__wentry *e, uint64_t *entered, kvro_error *err)
 {
-    (void)ctx;
-    (void)e;
-    int fd = openat((int)dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    (void)name, (void)n, (void)e;
+    dir_walk_ctx *c = ctx;
+    int fd = openat((int)dir, c->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return errno_status(err, "cannot open directory", name);
+        return errno_status(err, "cannot open directory", c->name);
     *entered = (uint64_t)fd;
     return KVRO_OK;
 }
@@ -134,7 +139,7 @@ static kvro_status dir_walk(const dir_root *r, const char *key, bool follow_last
     end.dir_entered = false; /* now AT's */
     at->via_link = end.via_link;
     at->exists = end.e.kind != KVRO__W_MISSING;
-    snprintf(at->name, sizeof at->name, "%s", end.name);
+    snprintf(at->name, sizeof at->name, "%.*s", (int)end.name_len, end.name);
     if (at->exists && !strcmp(at->name, ".") && fstat(at->dirfd, &c.st) != 0)
         s = errno_status(err, "cannot stat", ".");
     at->st = c.st;

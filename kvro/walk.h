@@ -39,18 +39,20 @@ typedef struct kvro__wentry {
     const char *target;  /* a link's target, if at hand (else readlink is asked) */
 } kvro__wentry;
 
+/* NAME below is N bytes, not NUL-terminated (it lies in the key); every
+ * call about a name follows the lookup of that name. */
 typedef struct kvro__walk_ops {
     /* Looks NAME up in directory DIR. MISSING is not an error. */
-    kvro_status (*lookup)(void *ctx, uint64_t dir, const char *name, kvro__wentry *e,
+    kvro_status (*lookup)(void *ctx, uint64_t dir, const char *name, size_t n, kvro__wentry *e,
                           kvro_error *err);
     /* A symbolic link's target when lookup left E->target NULL: into BUF
      * (CAP bytes), NUL-terminated. */
-    kvro_status (*readlink)(void *ctx, uint64_t dir, const char *name, char *buf, size_t cap,
-                            kvro_error *err);
+    kvro_status (*readlink)(void *ctx, uint64_t dir, const char *name, size_t n, char *buf,
+                            size_t cap, kvro_error *err);
     /* Enters directory NAME (entry E) of DIR: the node that stands for it
      * while the walk is inside. */
-    kvro_status (*enter)(void *ctx, uint64_t dir, const char *name, const kvro__wentry *e,
-                         uint64_t *entered, kvro_error *err);
+    kvro_status (*enter)(void *ctx, uint64_t dir, const char *name, size_t n,
+                         const kvro__wentry *e, uint64_t *entered, kvro_error *err);
     /* Undoes enter (NULL if nothing to undo). */
     void (*leave)(void *ctx, uint64_t entered);
     uint64_t root;
@@ -66,11 +68,11 @@ typedef struct kvro__walk_ops {
 typedef struct kvro__walk_end {
     uint64_t dir;      /* the directory that holds the last component */
     bool dir_entered;  /* DIR was entered by the walk: release it */
-    const char *name;  /* the last component ("." if the walk ended on DIR itself) */
+    const char *name;  /* the last component, NAME_LEN bytes, not NUL-terminated */
+    size_t name_len;   /* ("." if the walk ended on DIR itself) */
     kvro__wentry e;    /* what it is; MISSING if only the last component is */
     bool via_link;     /* a link was followed on the way */
-    char name_buf[256];
-    char *name_heap;
+    char *name_heap;   /* NAME, when it had to outlive the walk's own buffer */
 } kvro__walk_end;
 
 enum {
@@ -78,7 +80,8 @@ enum {
     KVRO__WALK_MISSING = 2, /* the last component may be missing (create, mkdir) */
 };
 
-/* Walks normalised KEY (or a link target) from OPS->root. */
+/* Walks normalised KEY (or a link target) from OPS->root. KEY must stay
+ * as it is until kvro__walk_end_done (END's name may point into it). */
 kvro_status kvro__walk(const kvro__walk_ops *ops, void *ctx, const char *key, int flags,
                        kvro__walk_end *end, kvro_error *err);
 /* Leaves END's directory if the walk entered it, frees its name. */

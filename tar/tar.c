@@ -316,6 +316,8 @@ static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t
     if (s != KVRO_OK)
         return s;
     const tar_node *d = &t->ix.nodes[i];
+    if (d->kind == TAR_K_DIR)
+        return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
     if (t->is_gz)
         return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: the archive is compressed");
     if (d->kind == TAR_K_SPARSE)

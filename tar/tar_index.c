@@ -282,12 +282,12 @@ void kvro__tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t 
 
 /* The index as walk.c sees it: nodes are node numbers, and link targets
  * are at hand in the arena. */
-static kvro_status tw_lookup(void *ctx, uint64_t dir, const char *name, kvro__wentry *e,
-                             kvro_error *err)
+static kvro_status tw_lookup(void *ctx, uint64_t dir, const char *name, size_t n,
+                             kvro__wentry *e, kvro_error *err)
 {
     (void)err;
     const tar_index *ix = ctx;
-    uint32_t i = find(ix, (uint32_t)dir, name, strlen(name));
+    uint32_t i = find(ix, (uint32_t)dir, name, n);
     if (i == TAR_NONE) {
         e->kind = KVRO__W_MISSING;
         return KVRO_OK;
@@ -311,13 +311,10 @@ static kvro_status tw_lookup(void *ctx, uint64_t dir, const char *name, kvro__we
     return KVRO_OK;
 }
 
-static kvro_status tw_enter(void *ctx, uint64_t dir, const char *name, const kvro__wentry *e,
-                            uint64_t *entered, kvro_error *err)
+static kvro_status tw_enter(void *ctx, uint64_t dir, const char *name, size_t n,
+                            const kvro__wentry *e, uint64_t *entered, kvro_error *err)
 {
-    (void)ctx;
-    (void)dir;
-    (void)name;
-    (void)err;
+    (void)ctx, (void)dir, (void)name, (void)n, (void)err;
     *entered = e->node;
     return KVRO_OK;
 }

@@ -425,6 +425,14 @@ static kvro_status file_read(tar_src *s, int64_t off, void *buf, size_t n, size_
     tar_file_src *f = (tar_file_src *)s;
     size_t done = 0;
     *got = 0;
+    if (f->mem) { /* only what the scan asks for is copied: headers, never data */
+        if (off < f->size) {
+            done = (int64_t)n < f->size - off ? n : (size_t)(f->size - off);
+            memcpy(buf, f->mem + off, done);
+        }
+        *got = done;
+        return KVRO_OK;
+    }
     while (done < n && off < f->size) {
         if (off >= f->buf_off && off < f->buf_off + (int64_t)f->buf_len) {
             size_t at = (size_t)(off - f->buf_off);
@@ -471,6 +479,12 @@ kvro_status kvro__tar_file_src_init(tar_file_src *f, kvro_io *io, int64_t size, 
     f->io = io;
     f->size = size;
     f->opts = o;
+    size_t len = 0;
+    f->mem = kvro_io_memory(io, &len);
+    if (f->mem && (int64_t)len < size)
+        f->mem = NULL; /* cannot be, but a short view must not be read past */
+    if (f->mem)
+        return KVRO_OK;
     f->buf = malloc(FILE_BUF);
     if (!f->buf)
         return oom(err);

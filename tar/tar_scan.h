@@ -39,7 +39,8 @@ kvro_status kvro__tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_er
  * data is skipped by position, never read. */
 typedef struct tar_file_src {
     tar_src base;
-    kvro_io *io; /* not owned */
+    kvro_io *io;              /* not owned */
+    const unsigned char *mem; /* the image itself, when it is in memory: no staging copy */
     int64_t size;
     unsigned char *buf;
     int64_t buf_off;
