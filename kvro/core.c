@@ -179,7 +179,7 @@ kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
 
 /* Where KEY's bytes lie in an I/O object, or why they do not. One lookup:
  * the backend's locate says KVRO_E_IS_DIR itself. */
-static kvro_status locate(kvro__handle *h, const char *norm, kvro_io **io, int64_t *off,
+kvro_status kvro__h_locate(kvro__handle *h, const char *norm, kvro_io **io, int64_t *off,
                           int64_t *len, kvro_error *err)
 {
     if (h->b->locate)
@@ -209,7 +209,7 @@ kvro_status kvro_map(kvro *kv, const char *key, const void **data, int64_t *size
         return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
     kvro_io *io = NULL;
     int64_t off = 0, len = 0;
-    kvro_status s = locate(h, norm, &io, &off, &len, err);
+    kvro_status s = kvro__h_locate(h, norm, &io, &off, &len, err);
     size_t avail = 0;
     const unsigned char *mem = s == KVRO_OK ? kvro_io_memory(io, &avail) : NULL;
     if (s == KVRO_OK && !mem)
@@ -234,7 +234,7 @@ kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext, kvro_e
         return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
     kvro_io *io = NULL;
     int64_t off = 0, len = 0, base = 0;
-    kvro_status s = locate(h, norm, &io, &off, &len, err);
+    kvro_status s = kvro__h_locate(h, norm, &io, &off, &len, err);
     int fd = s == KVRO_OK ? kvro_io_fd(io, &base) : -1;
     if (s == KVRO_OK && fd < 0)
         s = kvro_error_set(err, KVRO_E_UNSUPPORTED,

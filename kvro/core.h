@@ -54,6 +54,9 @@ kvro_status kvro__h_read(kvro__handle *h, const char *key, int64_t offset, int64
                          void *buf, int64_t *nread, kvro_error *err);
 kvro_status kvro__h_list(kvro__handle *h, const char *dir, kvro_list_fn fn, void *arg,
                          kvro_error *err);
+/* Where normalised KEY's bytes lie (the backend's locate, or why not). */
+kvro_status kvro__h_locate(kvro__handle *h, const char *norm, kvro_io **io, int64_t *off,
+                           int64_t *len, kvro_error *err);
 kvro_status kvro__check_rw_args(int64_t offset, int64_t length, const void *buf,
                                 kvro_error *err);
 

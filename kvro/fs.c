@@ -145,19 +145,7 @@ static kvro_status adaptor_list(void *self, const char *dir, kvro_list_fn fn, vo
 static kvro_status adaptor_locate(void *self, const char *key, kvro_io **io, int64_t *off,
                                   int64_t *len, kvro_error *err)
 {
-    kvro__handle *h = &((adaptor *)self)->fs->h;
-    if (h->b->locate)
-        return h->b->locate(h->self, key, io, off, len, err);
-    kvro_info st;
-    memset(&st, 0, sizeof st);
-    kvro_status s = h->b->stat(h->self, key, &st, err);
-    if (s == KVRO_OK)
-        s = st.kind == KVRO_KIND_DIR
-                ? kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value")
-                : kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                                 "%s: values are not stored as plain bytes of an image",
-                                 h->b->name);
-    return s;
+    return kvro__h_locate(&((adaptor *)self)->fs->h, key, io, off, len, err);
 }
 
 static void adaptor_stats(void *self, kvro_stats *st)

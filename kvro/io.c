@@ -219,6 +219,8 @@ static kvro_status memory(const void *data, void *rw, size_t len, kvro_io **out,
                           kvro_error *err)
 {
     kvro__error_clear(err);
+    if (out)
+        *out = NULL;
     if (!out || (!data && len) || len > INT64_MAX)
         return kvro_error_set(err, KVRO_E_INVALID, "bad arguments");
     kvro_io *io;
@@ -245,6 +247,8 @@ kvro_status kvro_io_window(kvro_io *base, int64_t offset, int64_t length, kvro_i
                            kvro_error *err)
 {
     kvro__error_clear(err);
+    if (out)
+        *out = NULL;
     if (!base || !out || offset < 0 || length < -1)
         return kvro_error_set(err, KVRO_E_INVALID, "bad window arguments");
     int64_t size;
@@ -281,6 +285,8 @@ kvro_status kvro_io_from_callbacks(const kvro_io_callbacks *cb, void *ctx, const
                                    int flags, kvro_io **out, kvro_error *err)
 {
     kvro__error_clear(err);
+    if (out)
+        *out = NULL;
     if (!cb || !out || !cb->read || !cb->size || (flags & ~KVRO_IO_RDWR))
         return kvro_error_set(err, KVRO_E_INVALID, "callbacks need read and size");
     if ((flags & KVRO_IO_RDWR) && !cb->write)
@@ -350,6 +356,8 @@ static kvro_status io_fail(kvro_error *err, int e, const char *what, int64_t off
 
 kvro_status kvro_io_size(kvro_io *io, int64_t *size, kvro_error *err)
 {
+    if (!io || !size)
+        return kvro_error_set(err, KVRO_E_INVALID, "NULL argument");
     *size = 0;
     struct stat st;
     int e = 0;
@@ -390,6 +398,8 @@ kvro_status kvro_io_size(kvro_io *io, int64_t *size, kvro_error *err)
 kvro_status kvro_io_read(kvro_io *io, int64_t off, void *buf, size_t n, size_t *got,
                          kvro_error *err)
 {
+    if (!io || !got || (!buf && n))
+        return kvro_error_set(err, KVRO_E_INVALID, "NULL argument");
     *got = 0;
     if (off < 0 || (int64_t)n < 0 || (int64_t)n > INT64_MAX - off)
         return kvro_error_set(err, KVRO_E_INVALID, "read of %zu bytes at %lld", n,
@@ -432,6 +442,8 @@ kvro_status kvro_io_read(kvro_io *io, int64_t off, void *buf, size_t n, size_t *
 
 kvro_status kvro_io_write(kvro_io *io, int64_t off, const void *buf, size_t n, kvro_error *err)
 {
+    if (!io || (!buf && n))
+        return kvro_error_set(err, KVRO_E_INVALID, "NULL argument");
     if (!io->writable)
         return kvro_error_set(err, KVRO_E_READ_ONLY, "opened read-only");
     if (off < 0 || (int64_t)n < 0 || (int64_t)n > INT64_MAX - off)
@@ -475,6 +487,9 @@ kvro_status kvro_io_write(kvro_io *io, int64_t off, const void *buf, size_t n, k
             e = io->cb.write(io->ctx, off + (int64_t)done, (const char *)buf + done, n - done, &k);
             if (!e && (k == 0 || k > n - done))
                 e = EIO;
+            if (e == ENOSPC || e == EDQUOT)
+                return kvro_error_set(err, KVRO_E_NO_SPACE, "cannot write at offset %lld: %s",
+                                      (long long)(off + (int64_t)done), strerror(e));
             if (e)
                 return io_fail(err, e, "write", off + (int64_t)done);
             done += k;
@@ -486,6 +501,8 @@ kvro_status kvro_io_write(kvro_io *io, int64_t off, const void *buf, size_t n, k
 
 kvro_status kvro_io_flush(kvro_io *io, kvro_error *err)
 {
+    if (!io)
+        return kvro_error_set(err, KVRO_E_INVALID, "NULL argument");
     int e = 0;
     switch (io->kind) {
     case IO_FD:

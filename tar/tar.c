@@ -102,8 +102,14 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
     /* A file is keyed by its path and stat; anything else by its size and
      * its edge CRCs alone (mtime 0), and only in an explicit index_path. */
     kvro__io_id id;
-    if (!kvro__io_identity(t->io, &id))
+    if (!kvro__io_identity(t->io, &id)) {
         id = (kvro__io_id){.length = t->size};
+        /* No mtime to tell two same-sized archives apart: a saved index
+         * is keyed on a checksum of every byte instead (only when there is
+         * an index_path to save in: nothing is cached otherwise). */
+        if (o->index_path && (s = kvro__tar_cache_checksum(t->io, t->size, &id.mtime, err)))
+            return s;
+    }
     /* no_index_cache turns saving off; an explicit index_path is still read. */
     char *cache = o->index_path || !o->no_index_cache ? kvro__tar_cache_path(&id, o) : NULL;
     snprintf(t->cache_note, sizeof t->cache_note, "%s",

@@ -141,6 +141,31 @@ static bool edge_crcs(kvro_io *io, int64_t size, uint32_t crc[2])
     return ok;
 }
 
+kvro_status kvro__tar_cache_checksum(kvro_io *io, int64_t size, int64_t *sum, kvro_error *err)
+{
+    uLong a = adler32(0, NULL, 0);
+    size_t len = 0;
+    const unsigned char *mem = kvro_io_memory(io, &len);
+    if (mem && (int64_t)len >= size) {
+        *sum = (int64_t)adler32_z(a, mem, (size_t)size);
+        return KVRO_OK;
+    }
+    unsigned char *buf = malloc(1 << 20);
+    kvro_status s = buf ? KVRO_OK : kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
+    for (int64_t off = 0; s == KVRO_OK && off < size;) {
+        size_t want = size - off < (1 << 20) ? (size_t)(size - off) : (1 << 20), got = 0;
+        s = kvro_io_read(io, off, buf, want, &got, err);
+        if (s == KVRO_OK && got < want)
+            s = kvro_error_set(err, KVRO_E_IO, "tar: the archive ends at %lld, before its size",
+                               (long long)(off + (int64_t)got));
+        a = adler32_z(a, buf, got);
+        off += (int64_t)got;
+    }
+    free(buf);
+    *sum = (int64_t)a;
+    return s;
+}
+
 /* --------------------------------------------------------------- writing */
 
 typedef struct writer {

@@ -112,6 +112,11 @@ kvro_status kvro__tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error
  * path to key on. free() it. */
 char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o);
 
+/* Adler-32 of all SIZE bytes of IO: what identifies an archive that has no
+ * mtime (memory, callbacks). Not CRC-32: a gzip member's CRC-32 over its
+ * data and trailer is the same constant whatever the data. */
+kvro_status kvro__tar_cache_checksum(kvro_io *io, int64_t size, int64_t *sum, kvro_error *err);
+
 /* Loads the index from CACHE if its metadata is intact and matches the
  * archive (IO, identity ID); fills IX (uninitialised), GZ (initialised, no
  * points) and W, reading none of the windows: GZ keeps the file open and

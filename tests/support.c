@@ -180,3 +180,169 @@ int t_have(const char *prog)
     free(cmd);
     return ok;
 }
+
+/* ------------------------------------------------ a fault-injecting I/O object */
+
+static void die_kvro(const char *what, const kvro_error *e)
+{
+    char msg[1400] = "";
+    if (e)
+        kvro_error_format(e, msg, sizeof msg);
+    fprintf(stderr, "test support: %s: %s\n", what, msg);
+    abort();
+}
+
+void t_fault_reset(t_fault *f)
+{
+    atomic_store(&f->reads, 0);
+    atomic_store(&f->writes, 0);
+    atomic_store(&f->flushes, 0);
+    atomic_store(&f->sizes, 0);
+    atomic_store(&f->read_bytes, 0);
+    atomic_store(&f->write_bytes, 0);
+    atomic_store(&f->injected, 0);
+    atomic_store(&f->closes, 0);
+}
+
+void t_fault_init(t_fault *f)
+{
+    memset(f, 0, sizeof *f);
+    f->fail_read = f->fail_write = f->fail_flush = f->fail_size = -1;
+    atomic_init(&f->reads, 0);
+    atomic_init(&f->writes, 0);
+    atomic_init(&f->flushes, 0);
+    atomic_init(&f->sizes, 0);
+    atomic_init(&f->read_bytes, 0);
+    atomic_init(&f->write_bytes, 0);
+    atomic_init(&f->injected, 0);
+    atomic_init(&f->closes, 0);
+}
+
+/* Whether call INDEX (of the kind whose failing index is AT) fails: the
+ * errno, or 0. *FIRST (if given): whether it is the call at AT itself,
+ * rather than one failing after it (sticky). */
+static int fault_hit(t_fault *f, long long index, int64_t at, bool *first)
+{
+    bool hit = at >= 0 && index == at;
+    if (first)
+        *first = hit;
+    if (hit || (f->sticky && atomic_load(&f->injected) > 0)) {
+        atomic_fetch_add(&f->injected, 1);
+        return f->error ? f->error : EIO;
+    }
+    return 0;
+}
+
+static int fault_errno(kvro_status s)
+{
+    return s == KVRO_E_NO_SPACE ? ENOSPC : s == KVRO_E_READ_ONLY ? EROFS : EIO;
+}
+
+static int fault_read(void *ctx, int64_t off, void *buf, size_t n, size_t *got)
+{
+    t_fault *f = ctx;
+    *got = 0;
+    int e = fault_hit(f, atomic_fetch_add(&f->reads, 1), f->fail_read, NULL);
+    if (e)
+        return e;
+    if (f->max_read && n > f->max_read)
+        n = f->max_read;
+    kvro_status s = kvro_io_read(f->inner, off, buf, n, got, NULL);
+    if (s != KVRO_OK)
+        return fault_errno(s);
+    atomic_fetch_add(&f->read_bytes, (long long)*got);
+    return 0;
+}
+
+static int fault_size(void *ctx, int64_t *size)
+{
+    t_fault *f = ctx;
+    int e = fault_hit(f, atomic_fetch_add(&f->sizes, 1), f->fail_size, NULL);
+    if (e)
+        return e;
+    return kvro_io_size(f->inner, size, NULL) == KVRO_OK ? 0 : EIO;
+}
+
+static int fault_write(void *ctx, int64_t off, const void *buf, size_t n, size_t *done)
+{
+    t_fault *f = ctx;
+    *done = 0;
+    bool first;
+    int e = fault_hit(f, atomic_fetch_add(&f->writes, 1), f->fail_write, &first);
+    if (e) {
+        size_t k = !first ? 0 : f->torn < n ? f->torn : n;
+        if (k && kvro_io_write(f->inner, off, buf, k, NULL) == KVRO_OK)
+            atomic_fetch_add(&f->write_bytes, (long long)k);
+        return e;
+    }
+    if (f->max_write && n > f->max_write)
+        n = f->max_write;
+    kvro_status s = kvro_io_write(f->inner, off, buf, n, NULL);
+    if (s != KVRO_OK)
+        return fault_errno(s);
+    atomic_fetch_add(&f->write_bytes, (long long)n);
+    *done = n;
+    return 0;
+}
+
+static int fault_flush(void *ctx)
+{
+    t_fault *f = ctx;
+    int e = fault_hit(f, atomic_fetch_add(&f->flushes, 1), f->fail_flush, NULL);
+    if (e)
+        return e;
+    return kvro_io_flush(f->inner, NULL) == KVRO_OK ? 0 : EIO;
+}
+
+static void fault_close(void *ctx)
+{
+    t_fault *f = ctx;
+    atomic_fetch_add(&f->closes, 1);
+    kvro_io_close(f->inner);
+    f->inner = NULL;
+}
+
+kvro_io *t_fault_io(t_fault *f, kvro_io *inner, int flags, const char *name)
+{
+    static const kvro_io_callbacks cb = {
+        .read = fault_read,
+        .size = fault_size,
+        .write = fault_write,
+        .flush = fault_flush,
+        .close = fault_close,
+    };
+    if (f->inner) {
+        fprintf(stderr, "test support: t_fault_io: this t_fault already wraps an object\n");
+        abort();
+    }
+    f->inner = kvro_io_ref(inner);
+    kvro_io *io = NULL;
+    kvro_error e;
+    if (kvro_io_from_callbacks(&cb, f, name, flags, &io, &e) != KVRO_OK) {
+        kvro_io_close(f->inner);
+        die_kvro("t_fault_io", &e);
+    }
+    return io;
+}
+
+kvro_io *t_fault_memory(t_fault *f, const void *data, size_t len, const char *name)
+{
+    kvro_io *mem = NULL;
+    kvro_error e;
+    if (kvro_io_from_memory(data, len, &mem, &e) != KVRO_OK)
+        die_kvro("t_fault_memory", &e);
+    kvro_io *io = t_fault_io(f, mem, KVRO_IO_RDONLY, name);
+    kvro_io_close(mem);
+    return io;
+}
+
+kvro_io *t_fault_memory_rw(t_fault *f, void *data, size_t len, const char *name)
+{
+    kvro_io *mem = NULL;
+    kvro_error e;
+    if (kvro_io_from_memory_rw(data, len, &mem, &e) != KVRO_OK)
+        die_kvro("t_fault_memory_rw", &e);
+    kvro_io *io = t_fault_io(f, mem, KVRO_IO_RDWR, name);
+    kvro_io_close(mem);
+    return io;
+}

@@ -6,12 +6,17 @@
  *
  * A new backend joins with one line in BACKENDS, e.g. {"tar", make_tar},
  * where make_tar packs REFDIR with the real tar into its WORKDIR and opens
- * the archive. KVRO_CONFORMANCE_ONLY=name runs only that backend.
+ * the archive. An image backend runs once per kind of I/O object (a path,
+ * a descriptor borrowed and owned, memory, a window at an odd offset of a
+ * memory buffer and of a file with junk around the image, the caller's
+ * callbacks): IMAGE_ROWS. KVRO_CONFORMANCE_ONLY=name runs only that row
+ * (e.g. "tar.gz/window-file").
  */
 #include "support.h"
 
 #include <kvro/kvro.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -102,27 +108,46 @@ static void make_ref_tree(const char *root)
 
 /* ------------------------------------------------------------- backends */
 
-typedef kvro_status (*maker_fn)(const char *refdir, const char *workdir, kvro **kv,
-                                kvro_error *err);
+typedef struct backend backend;
+typedef kvro_status (*maker_fn)(const backend *b, const char *refdir, const char *workdir,
+                                kvro **kv, kvro_error *err);
 
-typedef struct backend {
+/* What an image row reads its archive through. */
+typedef enum via {
+    VIA_PATH,          /* kvro_open_opts(path) */
+    VIA_IO_PATH,       /* kvro_io_open_path */
+    VIA_FD,            /* kvro_io_from_fd, borrowed */
+    VIA_FD_OWNED,      /* kvro_io_from_fd, KVRO_IO_OWN_FD */
+    VIA_MEMORY,        /* kvro_io_from_memory over the whole file */
+    VIA_WINDOW_MEMORY, /* kvro_io_window of a memory object, junk around the archive */
+    VIA_WINDOW_FILE,   /* kvro_io_window of a file object, junk around the archive */
+    VIA_CALLBACKS,     /* the caller's callbacks (t_fault, short reads, no faults) */
+} via;
+
+struct backend {
     const char *name;
     /* Builds a source from REFDIR (in WORKDIR, which is this backend's own
      * and lives for the whole run, so a maker may reuse what it built) and
      * opens it. */
     maker_fn make;
-    void (*done)(void); /* optional: runs after kvro_close */
-} backend;
+    /* Optional: runs after kvro_close; non-zero fails the test. */
+    int (*done)(const backend *b);
+    bool gz; /* image rows: the .tar.gz, else the plain tar */
+    via how; /* image rows: what the archive is read through */
+};
 
-static kvro_status make_dir(const char *refdir, const char *workdir, kvro **kv, kvro_error *err)
+static kvro_status make_dir(const backend *b, const char *refdir, const char *workdir, kvro **kv,
+                            kvro_error *err)
 {
+    (void)b;
     (void)workdir;
     return kvro_open(refdir, kv, err);
 }
 
-static kvro_status make_fs_adaptor(const char *refdir, const char *workdir, kvro **kv,
-                                   kvro_error *err)
+static kvro_status make_fs_adaptor(const backend *b, const char *refdir, const char *workdir,
+                                   kvro **kv, kvro_error *err)
 {
+    (void)b;
     (void)workdir;
     kvro_fs *fs = NULL;
     kvro_status s = kvro_fs_open(refdir, KVRO_FS_RDONLY, NULL, &fs, err);
@@ -137,9 +162,10 @@ static kvro_status make_fs_adaptor(const char *refdir, const char *workdir, kvro
 /* The borrowed FS must outlive the handle, so it waits here for done(). */
 static kvro_fs *borrowed_fs;
 
-static kvro_status make_fs_borrowed(const char *refdir, const char *workdir, kvro **kv,
-                                    kvro_error *err)
+static kvro_status make_fs_borrowed(const backend *b, const char *refdir, const char *workdir,
+                                    kvro **kv, kvro_error *err)
 {
+    (void)b;
     (void)workdir;
     kvro_status s = kvro_fs_open(refdir, KVRO_FS_RDONLY, NULL, &borrowed_fs, err);
     if (s == KVRO_OK)
@@ -147,59 +173,183 @@ static kvro_status make_fs_borrowed(const char *refdir, const char *workdir, kvr
     return s;
 }
 
-static void done_fs_borrowed(void)
+static int done_fs_borrowed(const backend *b)
 {
+    (void)b;
     kvro_fs_close(borrowed_fs, NULL);
     borrowed_fs = NULL;
+    return 0;
 }
 
-/* tar: GNU tar packs REFDIR once (the workdir lives for the whole run);
- * every setup opens the archive again, through bidding. */
-static kvro_status make_tar_in(const char *refdir, const char *workdir, bool gz, kvro **kv,
-                               kvro_error *err)
+/* The archives GNU tar (and gzip -n) pack from REFDIR, once a run, in
+ * ARCHIVES; each also as a memory image, and wrapped in junk (JUNK_BEFORE
+ * bytes before it, JUNK_AFTER after) in memory and in a file. */
+#define JUNK_BEFORE 4999 /* not a multiple of a tar block, nor of a page */
+#define JUNK_AFTER 1234
+static char *archives;
+
+typedef struct image {
+    char *path, *padded_path;
+    unsigned char *bytes, *padded;
+    size_t len;
+} image;
+static image images[2]; /* [gz] */
+
+static kvro_status archive_of(const char *refdir, bool gz, const image **out, kvro_error *err)
 {
-    char *tar = t_join(workdir, "ref.tar"), *tgz = t_join(workdir, "ref.tar.gz");
-    char *idx = t_join(workdir, "ref.idx");
-    const char *archive = gz ? tgz : tar;
-    FILE *made = fopen(archive, "rb");
-    kvro_status s = KVRO_OK;
-    if (made) {
-        fclose(made);
-    } else {
-        char *cmd =
-            gz ? t_fmt("tar -C '%s' --format=gnu -cf '%s' . && gzip -k '%s'", refdir, tar, tar)
-               : t_fmt("tar -C '%s' --format=gnu -cf '%s' .", refdir, tar);
-        if (t_run(cmd, NULL, NULL) != 0)
-            s = kvro_error_set(err, KVRO_E_IO, "cannot make %s", archive);
+    image *im = &images[gz];
+    if (!im->path) {
+        char *tar = t_join(archives, "ref.tar");
+        char *cmd = gz ? t_fmt("tar -C '%s' --format=gnu -cf - . | gzip -n > '%s.gz'", refdir, tar)
+                       : t_fmt("tar -C '%s' --format=gnu -cf '%s' .", refdir, tar);
+        int rc = t_run(cmd, NULL, NULL);
         free(cmd);
+        if (rc != 0) {
+            free(tar);
+            return kvro_error_set(err, KVRO_E_IO, "cannot pack the reference tree");
+        }
+        im->path = gz ? t_fmt("%s.gz", tar) : strdup(tar);
+        free(tar);
+        im->bytes = (unsigned char *)t_slurp(im->path, &im->len);
+        im->padded = malloc(JUNK_BEFORE + im->len + JUNK_AFTER);
+        for (size_t i = 0; i < JUNK_BEFORE + im->len + JUNK_AFTER; i++)
+            im->padded[i] = t_pattern(99, i);
+        memcpy(im->padded + JUNK_BEFORE, im->bytes, im->len);
+        im->padded_path = t_fmt("%s.padded", im->path);
+        t_write(im->padded_path, im->padded, JUNK_BEFORE + im->len + JUNK_AFTER);
     }
-    /* The .tar.gz keeps its index here: the first setup builds it, the
-     * others load it (and the user's ~/.cache is left alone). */
+    *out = im;
+    return KVRO_OK;
+}
+
+static void images_free(void)
+{
+    for (int i = 0; i < 2; i++) {
+        free(images[i].path);
+        free(images[i].padded_path);
+        free(images[i].bytes);
+        free(images[i].padded);
+    }
+    memset(images, 0, sizeof images);
+}
+
+/* What an open holds until done(): a borrowed descriptor, an owned one
+ * (to see it closed), the callbacks' t_fault. */
+static int held_fd = -1, owned_fd = -1;
+static t_fault held_fault;
+
+/* The I/O object for image row B, or NULL with ERR set. */
+static kvro_io *image_io(const backend *b, const image *im, kvro_error *err)
+{
+    kvro_io *io = NULL, *base = NULL;
+    int fd;
+    switch (b->how) {
+    case VIA_PATH: break;
+    case VIA_IO_PATH: kvro_io_open_path(im->path, KVRO_IO_RDONLY, &io, err); break;
+    case VIA_FD:
+    case VIA_FD_OWNED:
+        fd = open(im->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            kvro_error_set(err, KVRO_E_IO, "cannot open %s", im->path);
+            break;
+        }
+        if (b->how == VIA_FD)
+            held_fd = fd;
+        else
+            owned_fd = fd;
+        kvro_io_from_fd(fd, b->how == VIA_FD ? 0 : KVRO_IO_OWN_FD, &io, err);
+        break;
+    case VIA_MEMORY: kvro_io_from_memory(im->bytes, im->len, &io, err); break;
+    case VIA_WINDOW_MEMORY:
+        if (kvro_io_from_memory(im->padded, JUNK_BEFORE + im->len + JUNK_AFTER, &base, err) ==
+            KVRO_OK)
+            kvro_io_window(base, JUNK_BEFORE, (int64_t)im->len, &io, err);
+        break;
+    case VIA_WINDOW_FILE:
+        if (kvro_io_open_path(im->padded_path, KVRO_IO_RDONLY, &base, err) == KVRO_OK)
+            kvro_io_window(base, JUNK_BEFORE, (int64_t)im->len, &io, err);
+        break;
+    case VIA_CALLBACKS:
+        t_fault_init(&held_fault);
+        held_fault.max_read = 4099; /* every read comes in short pieces */
+        io = t_fault_memory(&held_fault, im->bytes, im->len, "ref callbacks");
+        break;
+    }
+    kvro_io_close(base); /* the window holds its own reference */
+    return io;
+}
+
+/* An image row: the archive, opened through B's kind of I/O object. The
+ * .tar.gz keeps its index in WORKDIR: the first setup builds it, the
+ * others load it (and the user's ~/.cache is left alone). */
+static kvro_status make_image(const backend *b, const char *refdir, const char *workdir, kvro **kv,
+                              kvro_error *err)
+{
+    const image *im = NULL;
+    kvro_status s = archive_of(refdir, b->gz, &im, err);
+    if (s != KVRO_OK)
+        return s;
+    char *idx = t_join(workdir, "ref.idx");
     kvro_options o = {.index_path = idx};
-    if (s == KVRO_OK)
-        s = kvro_open_opts(archive, &o, kv, err);
-    free(tar);
-    free(tgz);
+    if (b->how == VIA_PATH) {
+        s = kvro_open_opts(im->path, &o, kv, err);
+    } else {
+        kvro_io *io = image_io(b, im, err);
+        s = io ? kvro_open_io(io, &o, kv, err) : err->status;
+        /* The handle holds its own reference. */
+        if (s == KVRO_OK && strcmp(kvro_source(*kv), kvro_io_name(io)) != 0)
+            s = kvro_error_set(err, KVRO_E_INVALID, "source '%s', not the object's name '%s'",
+                               kvro_source(*kv), kvro_io_name(io));
+        kvro_io_close(io);
+    }
     free(idx);
     return s;
 }
 
-static kvro_status make_tar(const char *refdir, const char *workdir, kvro **kv, kvro_error *err)
+/* A borrowed descriptor outlives the handle, an owned one does not (its
+ * number can not have been reused: nothing was opened since kvro_close),
+ * and the callbacks are closed exactly once, at kvro_close. */
+static int done_image(const backend *b)
 {
-    return make_tar_in(refdir, workdir, false, kv, err);
+    int rc = 0;
+    if (owned_fd >= 0 && fcntl(owned_fd, F_GETFD) != -1) {
+        fprintf(stderr, "%s: the owned descriptor outlived the handle\n", b->name);
+        rc = -1;
+    }
+    owned_fd = -1;
+    if (held_fd >= 0) {
+        if (fcntl(held_fd, F_GETFD) == -1) {
+            fprintf(stderr, "%s: the borrowed descriptor was closed\n", b->name);
+            rc = -1;
+        } else {
+            close(held_fd);
+        }
+        held_fd = -1;
+    }
+    if (b->how == VIA_CALLBACKS && atomic_load(&held_fault.closes) != 1) {
+        fprintf(stderr, "%s: the callbacks were closed %d times\n", b->name,
+                atomic_load(&held_fault.closes));
+        rc = -1;
+    }
+    return rc;
 }
 
-static kvro_status make_targz(const char *refdir, const char *workdir, kvro **kv, kvro_error *err)
-{
-    return make_tar_in(refdir, workdir, true, kv, err);
-}
+#define IMAGE_ROWS(name, gz)                                                                       \
+    {name, make_image, done_image, gz, VIA_PATH},                                                  \
+        {name "/io-path", make_image, done_image, gz, VIA_IO_PATH},                                \
+        {name "/fd", make_image, done_image, gz, VIA_FD},                                          \
+        {name "/fd-owned", make_image, done_image, gz, VIA_FD_OWNED},                              \
+        {name "/memory", make_image, done_image, gz, VIA_MEMORY},                                  \
+        {name "/window-memory", make_image, done_image, gz, VIA_WINDOW_MEMORY},                    \
+        {name "/window-file", make_image, done_image, gz, VIA_WINDOW_FILE},                        \
+        {name "/callbacks", make_image, done_image, gz, VIA_CALLBACKS}
 
 static const backend BACKENDS[] = {
-    {"dir", make_dir, NULL},
-    {"fs-adaptor", make_fs_adaptor, NULL},
-    {"fs-adaptor-borrowed", make_fs_borrowed, done_fs_borrowed},
-    {"tar", make_tar, NULL},
-    {"tar.gz", make_targz, NULL},
+    {"dir", make_dir, NULL, false, VIA_PATH},
+    {"fs-adaptor", make_fs_adaptor, NULL, false, VIA_PATH},
+    {"fs-adaptor-borrowed", make_fs_borrowed, done_fs_borrowed, false, VIA_PATH},
+    IMAGE_ROWS("tar", false),
+    IMAGE_ROWS("tar.gz", true),
 };
 
 static char *refdir;
@@ -214,12 +364,17 @@ static int setup(void **state)
 {
     fixture *f = *state;
     kvro_error err;
+    memset(&err, 0, sizeof err);
     f->kv = NULL;
-    kvro_status s = f->b->make(refdir, f->workdir, &f->kv, &err);
+    kvro_status s = f->b->make(f->b, refdir, f->workdir, &f->kv, &err);
     if (s != KVRO_OK || !f->kv) {
         char msg[1400];
         kvro_error_format(&err, msg, sizeof msg);
         fprintf(stderr, "%s: cannot make the source: %s\n", f->b->name, msg);
+        kvro_close(f->kv);
+        f->kv = NULL;
+        if (f->b->done)
+            f->b->done(f->b);
         return -1;
     }
     return 0;
@@ -230,9 +385,7 @@ static int teardown(void **state)
     fixture *f = *state;
     kvro_close(f->kv);
     f->kv = NULL;
-    if (f->b->done)
-        f->b->done();
-    return 0;
+    return f->b->done ? f->b->done(f->b) : 0;
 }
 
 static kvro *KV(void **state)
@@ -757,6 +910,7 @@ int main(void)
     }
     refdir = t_tempdir("conformance-ref");
     make_ref_tree(refdir);
+    archives = t_tempdir("conformance-archives");
 
     int failed = 0;
     for (size_t b = 0; b < NBACKENDS; b++) {
@@ -764,6 +918,8 @@ int main(void)
             continue;
         char tag[64];
         snprintf(tag, sizeof tag, "conformance-%s", BACKENDS[b].name);
+        for (char *c = tag; *c; c++)
+            *c = *c == '/' ? '_' : *c;
         fixture f = {.b = &BACKENDS[b], .workdir = t_tempdir(tag)};
         /* One group per backend. These are the entries
          * cmocka_unit_test_prestate_setup_teardown makes, but named
@@ -784,6 +940,9 @@ int main(void)
         t_rmrf(f.workdir);
         free(f.workdir);
     }
+    images_free();
+    t_rmrf(archives);
+    free(archives);
     t_rmrf(refdir);
     free(refdir);
     return failed;
