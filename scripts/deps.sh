@@ -9,9 +9,13 @@ packages=(
   cmake gcc make pkg-config libarchive-dev zlib1g-dev libfuse3-dev libcmocka-dev
   # the real tools the tests read and write images with
   fuse3 libarchive-tools dosfstools mtools python3 tar gzip
-  # the fuzz harnesses (tests/fuzz/run.sh): clang, whose runtime package
-  # holds libFuzzer (-fsanitize=fuzzer) and the sanitizers
+  # the fuzz harnesses (tests/fuzz/run.sh) and the clang-14 and
+  # ThreadSanitizer builds (scripts/ci-matrix.sh): clang, whose runtime
+  # package holds libFuzzer (-fsanitize=fuzzer) and the sanitizers
   clang-14 libclang-rt-14-dev
+  # scripts/ci-matrix.sh: dpkg-buildflags and dpkg-architecture for the
+  # build with Debian's flags; nm (binutils) for tests/symbols.sh
+  dpkg-dev binutils
 )
 
 missing=()
