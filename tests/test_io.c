@@ -633,6 +633,13 @@ static void test_callback_writes(void **state)
     f.fail_flush = atomic_load(&f.flushes);
     assert_status(kvro_io_flush(io, &e), KVRO_E_IO, &e);
     want_detail(&e, "flush");
+    /* A full device is KVRO_E_NO_SPACE, as from a file. */
+    f.fail_write = atomic_load(&f.writes);
+    f.torn = 0;
+    f.error = ENOSPC;
+    assert_status(kvro_io_write(io, 30, "x", 1, &e), KVRO_E_NO_SPACE, &e);
+    want_detail(&e, strerror(ENOSPC));
+    f.error = EIO;
     /* A device that died: every call fails from then on. */
     f.sticky = true;
     unsigned char buf[4];
@@ -693,6 +700,41 @@ static void test_sink(void **state)
     assert_status(kvro_io_sink_fd(-1, 0, &io, &e), KVRO_E_INVALID, &e);
 }
 
+/* A constructor that fails leaves the caller's pointer NULL, never as it
+ * was: a caller that closes it on failure must not free garbage. */
+static void test_failures_clear_result(void **state)
+{
+    (void)state;
+    kvro_error e;
+    unsigned char data[16] = {0};
+    kvro_io *base, *io;
+    assert_status(kvro_io_from_memory(data, sizeof data, &base, &e), KVRO_OK, &e);
+    io = (kvro_io *)data;
+    assert_status(kvro_io_window(base, 10, 10, &io, &e), KVRO_E_INVALID, &e);
+    assert_null(io);
+    io = (kvro_io *)data;
+    assert_status(kvro_io_window(base, 17, -1, &io, &e), KVRO_E_INVALID, &e);
+    assert_null(io);
+    io = (kvro_io *)data;
+    assert_status(kvro_io_from_memory(NULL, 5, &io, &e), KVRO_E_INVALID, &e);
+    assert_null(io);
+    kvro_io_callbacks none = {0};
+    io = (kvro_io *)data;
+    assert_status(kvro_io_from_callbacks(&none, NULL, NULL, 0, &io, &e), KVRO_E_INVALID, &e);
+    assert_null(io);
+    io = (kvro_io *)data;
+    assert_status(kvro_io_from_fd(-1, 0, &io, &e), KVRO_E_INVALID, &e);
+    assert_null(io);
+    /* And a NULL object is an error, not a crash. */
+    size_t got;
+    int64_t size;
+    assert_status(kvro_io_read(NULL, 0, data, 1, &got, &e), KVRO_E_INVALID, &e);
+    assert_status(kvro_io_size(NULL, &size, &e), KVRO_E_INVALID, &e);
+    assert_status(kvro_io_write(NULL, 0, data, 1, &e), KVRO_E_INVALID, &e);
+    assert_status(kvro_io_flush(NULL, &e), KVRO_E_INVALID, &e);
+    kvro_io_close(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_fd_writes),
         cmocka_unit_test(test_callback_writes),
         cmocka_unit_test(test_sink),
+        cmocka_unit_test(test_failures_clear_result),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
