@@ -14,6 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include "check.h"
+
 static void die(const char *what, const char *path)
 {
     fprintf(stderr, "test support: %s %s: %s\n", what, path ? path : "", strerror(errno));
@@ -345,4 +351,38 @@ kvro_io *t_fault_memory_rw(t_fault *f, void *data, size_t len, const char *name)
     kvro_io *io = t_fault_io(f, mem, KVRO_IO_RDWR, name);
     kvro_io_close(mem);
     return io;
+}
+
+kvro_io *t_mem_io(const void *data, size_t len)
+{
+    kvro_io *io = NULL;
+    kvro_error e;
+    assert_status(kvro_io_from_memory(data, len, &io, &e), KVRO_OK, &e);
+    assert_non_null(io);
+    return io;
+}
+
+kvro_io *t_window(kvro_io *base, int64_t off, int64_t len)
+{
+    kvro_io *io = NULL;
+    kvro_error e;
+    assert_status(kvro_io_window(base, off, len, &io, &e), KVRO_OK, &e);
+    assert_non_null(io);
+    return io;
+}
+
+bool t_fd_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+bool t_fd_closed(int fd)
+{
+    return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+void t_want_detail(const kvro_error *e, const char *needle)
+{
+    if (!strstr(e->detail, needle))
+        fail_msg("detail '%s' does not mention '%s'", e->detail, needle);
 }

@@ -17,12 +17,39 @@
 /* Paths known at build time (set by tests/CMakeLists.txt). */
 #ifndef KVRO_TEST_MKKV
 #define KVRO_TEST_MKKV "mkkv"
+/* Checked constructors for tests: the object, or the test fails. */
+kvro_io *t_mem_io(const void *data, size_t len);
+kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
+/* Whether descriptor FD is open / was closed (EBADF). */
+bool t_fd_open(int fd);
+bool t_fd_closed(int fd);
+/* Fails the test unless E's detail mentions NEEDLE. */
+void t_want_detail(const kvro_error *e, const char *needle);
+
 #endif
 #ifndef KVRO_TEST_SOURCE_DIR
 #define KVRO_TEST_SOURCE_DIR "."
+/* Checked constructors for tests: the object, or the test fails. */
+kvro_io *t_mem_io(const void *data, size_t len);
+kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
+/* Whether descriptor FD is open / was closed (EBADF). */
+bool t_fd_open(int fd);
+bool t_fd_closed(int fd);
+/* Fails the test unless E's detail mentions NEEDLE. */
+void t_want_detail(const kvro_error *e, const char *needle);
+
 #endif
 #ifndef KVRO_TEST_BINARY_DIR
 #define KVRO_TEST_BINARY_DIR "."
+/* Checked constructors for tests: the object, or the test fails. */
+kvro_io *t_mem_io(const void *data, size_t len);
+kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
+/* Whether descriptor FD is open / was closed (EBADF). */
+bool t_fd_open(int fd);
+bool t_fd_closed(int fd);
+/* Fails the test unless E's detail mentions NEEDLE. */
+void t_want_detail(const kvro_error *e, const char *needle);
+
 #endif
 
 /* A fresh directory under $TMPDIR (or /tmp); free() the result. */
@@ -109,5 +136,14 @@ kvro_io *t_fault_io(t_fault *f, kvro_io *inner, int flags, const char *name);
 kvro_io *t_fault_memory(t_fault *f, const void *data, size_t len, const char *name);
 /* The same over a writable buffer (kvro_io_from_memory_rw; KVRO_IO_RDWR). */
 kvro_io *t_fault_memory_rw(t_fault *f, void *data, size_t len, const char *name);
+
+/* Checked constructors for tests: the object, or the test fails. */
+kvro_io *t_mem_io(const void *data, size_t len);
+kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
+/* Whether descriptor FD is open / was closed (EBADF). */
+bool t_fd_open(int fd);
+bool t_fd_closed(int fd);
+/* Fails the test unless E's detail mentions NEEDLE. */
+void t_want_detail(const kvro_error *e, const char *needle);
 
 #endif

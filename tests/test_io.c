@@ -59,24 +59,6 @@ static int group_teardown(void **state)
 
 /* ------------------------------------------------------------- helpers */
 
-static kvro_io *mem_io(const void *data, size_t len)
-{
-    kvro_io *io = NULL;
-    kvro_error e;
-    assert_status(kvro_io_from_memory(data, len, &io, &e), KVRO_OK, &e);
-    assert_non_null(io);
-    return io;
-}
-
-static kvro_io *window(kvro_io *base, int64_t off, int64_t len)
-{
-    kvro_io *io = NULL;
-    kvro_error e;
-    assert_status(kvro_io_window(base, off, len, &io, &e), KVRO_OK, &e);
-    assert_non_null(io);
-    return io;
-}
-
 /* A file of N pattern bytes of SEED in DIR; free() the path. */
 static char *pattern_file(const char *name, uint64_t seed, size_t n)
 {
@@ -85,21 +67,6 @@ static char *pattern_file(const char *name, uint64_t seed, size_t n)
     return p;
 }
 
-static bool fd_open(int fd)
-{
-    return fcntl(fd, F_GETFD) != -1;
-}
-
-static bool fd_closed(int fd)
-{
-    return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
-}
-
-static void want_detail(const kvro_error *e, const char *needle)
-{
-    if (!strstr(e->detail, needle))
-        fail_msg("detail '%s' does not mention '%s'", e->detail, needle);
-}
 
 /* ---------------------------------------------------------------- names */
 
@@ -127,7 +94,7 @@ static void test_names(void **state)
 
     /* Memory by its address and length, read-only or not. */
     unsigned char buf[100];
-    io = mem_io(buf, sizeof buf);
+    io = t_mem_io(buf, sizeof buf);
     want = t_fmt("memory:%p+100", (void *)buf);
     assert_string_equal(kvro_io_name(io), want);
     assert_int_equal(strncmp(kvro_io_name(io), "memory:0x", 9), 0);
@@ -135,10 +102,10 @@ static void test_names(void **state)
 
     /* A window by its base's name, offset and length (-1 resolved), and a
      * window of a window by its whole path. */
-    kvro_io *w = window(io, 10, -1);
+    kvro_io *w = t_window(io, 10, -1);
     char *wname = t_fmt("%s@10+90", want);
     assert_string_equal(kvro_io_name(w), wname);
-    kvro_io *w2 = window(w, 5, 20);
+    kvro_io *w2 = t_window(w, 5, 20);
     char *w2name = t_fmt("%s@5+20", wname);
     assert_string_equal(kvro_io_name(w2), w2name);
     free(w2name);
@@ -151,7 +118,7 @@ static void test_names(void **state)
     assert_status(kvro_io_set_name(io, name, &e), KVRO_OK, &e);
     name[0] = 'X';
     assert_string_equal(kvro_io_name(io), "standard input");
-    w = window(io, 0, 0);
+    w = t_window(io, 0, 0);
     assert_string_equal(kvro_io_name(w), "standard input@0+0");
     kvro_io_close(w);
     assert_status(kvro_io_set_name(io, NULL, &e), KVRO_E_INVALID, &e);
@@ -164,7 +131,7 @@ static void test_names(void **state)
     want = t_fmt("memory:%p+100", (void *)buf);
     assert_string_equal(kvro_io_name(io), want);
     assert_true(kvro_io_writable(io));
-    w = window(io, 1, 2);
+    w = t_window(io, 1, 2);
     assert_true(kvro_io_writable(w)); /* writable if its base is */
     kvro_io_close(w);
     kvro_io_close(io);
@@ -243,7 +210,7 @@ static void test_reads(void **state)
     for (size_t i = 0; i < N; i++)
         data[i] = t_pattern(SEED, i);
 
-    kvro_io *io = mem_io(data, N);
+    kvro_io *io = t_mem_io(data, N);
     check_reads(io, SEED, N);
     kvro_io_close(io);
 
@@ -278,8 +245,8 @@ static void test_reads(void **state)
     f.error = ENXIO;
     assert_status(kvro_io_read(io, 50, buf, 100, &got, &e), KVRO_E_IO, &e);
     assert_int_equal(e.status, KVRO_E_IO);
-    want_detail(&e, strerror(ENXIO));
-    want_detail(&e, "offset 56"); /* 50 + the 6 bytes the first two calls moved */
+    t_want_detail(&e, strerror(ENXIO));
+    t_want_detail(&e, "offset 56"); /* 50 + the 6 bytes the first two calls moved */
     assert_int_equal(atomic_load(&f.injected), 1);
     /* A transient failure: the next read is whole. */
     assert_status(kvro_io_read(io, 50, buf, 100, &got, &e), KVRO_OK, &e);
@@ -289,7 +256,7 @@ static void test_reads(void **state)
     int64_t size;
     f.fail_size = atomic_load(&f.sizes);
     assert_status(kvro_io_size(io, &size, &e), KVRO_E_IO, &e);
-    want_detail(&e, strerror(ENXIO));
+    t_want_detail(&e, strerror(ENXIO));
     assert_status(kvro_io_size(io, &size, &e), KVRO_OK, &e);
     assert_int_equal(size, N);
     kvro_io_close(io);
@@ -341,7 +308,7 @@ static void test_broken_callbacks(void **state)
     int64_t got_size = 1;
     assert_status(kvro_io_size(io, &got_size, &e), KVRO_E_IO, &e);
     assert_int_equal(got_size, 0);
-    want_detail(&e, "negative");
+    t_want_detail(&e, "negative");
     kvro_io_close(io);
 
     /* What the constructor refuses (and then close is never called). */
@@ -355,7 +322,7 @@ static void test_broken_callbacks(void **state)
     assert_status(kvro_io_from_callbacks(&cb, &f, NULL, 0, &io, &e), KVRO_E_INVALID, &e);
     cb = (kvro_io_callbacks){.read = lying_read, .size = lying_size};
     assert_status(kvro_io_from_callbacks(&cb, &f, NULL, KVRO_IO_RDWR, &io, &e), KVRO_E_INVALID, &e);
-    want_detail(&e, "write");
+    t_want_detail(&e, "write");
     assert_status(kvro_io_from_callbacks(&cb, &f, NULL, 0x40, &io, &e), KVRO_E_INVALID, &e);
     assert_status(kvro_io_from_callbacks(NULL, &f, NULL, 0, &io, &e), KVRO_E_INVALID, &e);
     assert_status(kvro_io_from_callbacks(&cb, &f, NULL, 0, NULL, &e), KVRO_E_INVALID, &e);
@@ -371,9 +338,9 @@ static void test_windows(void **state)
     unsigned char data[N];
     for (size_t i = 0; i < N; i++)
         data[i] = t_pattern(SEED, i);
-    kvro_io *base = mem_io(data, N);
-    kvro_io *w1 = window(base, 100, 500); /* [100, 600) */
-    kvro_io *w2 = window(w1, 50, 200);    /* [150, 350) */
+    kvro_io *base = t_mem_io(data, N);
+    kvro_io *w1 = t_window(base, 100, 500); /* [100, 600) */
+    kvro_io *w2 = t_window(w1, 50, 200);    /* [150, 350) */
     int64_t size;
     assert_status(kvro_io_size(w2, &size, &e), KVRO_OK, &e);
     assert_int_equal(size, 200);
@@ -407,7 +374,7 @@ static void test_windows(void **state)
     kvro_io *bad = NULL;
     assert_status(kvro_io_window(base, N + 1, 0, &bad, &e), KVRO_E_INVALID, &e);
     assert_string_equal(e.source, kvro_io_name(base));
-    want_detail(&e, "past the end");
+    t_want_detail(&e, "past the end");
     assert_status(kvro_io_window(base, 900, 101, &bad, &e), KVRO_E_INVALID, &e);
     assert_status(kvro_io_window(w1, 0, 501, &bad, &e), KVRO_E_INVALID, &e);
     assert_string_equal(e.source, kvro_io_name(w1));
@@ -419,9 +386,9 @@ static void test_windows(void **state)
     assert_status(kvro_io_window(NULL, 0, 1, &bad, &e), KVRO_E_INVALID, &e);
     assert_status(kvro_io_window(base, 0, 1, NULL, &e), KVRO_E_INVALID, &e);
     /* Up to the end exactly, and empty at the end, are fine. */
-    kvro_io *edge = window(base, 900, 100);
+    kvro_io *edge = t_window(base, 900, 100);
     kvro_io_close(edge);
-    edge = window(base, N, -1);
+    edge = t_window(base, N, -1);
     assert_status(kvro_io_size(edge, &size, &e), KVRO_OK, &e);
     assert_int_equal(size, 0);
     assert_status(kvro_io_read(edge, 0, buf, 1, &got, &e), KVRO_OK, &e);
@@ -435,8 +402,8 @@ static void test_windows(void **state)
     char *path = pattern_file("window.bin", SEED, N);
     kvro_io *file = NULL;
     assert_status(kvro_io_open_path(path, KVRO_IO_RDONLY, &file, &e), KVRO_OK, &e);
-    w1 = window(file, 100, 500);
-    w2 = window(w1, 50, 200);
+    w1 = t_window(file, 100, 500);
+    w2 = t_window(w1, 50, 200);
     int fd = kvro_io_fd(file, &off);
     assert_true(fd >= 0);
     assert_int_equal(off, 0);
@@ -460,15 +427,15 @@ static void test_read_only_writes(void **state)
     kvro_error e;
     unsigned char data[64] = {0};
     kvro_io *ro[6];
-    ro[0] = mem_io(data, sizeof data);
-    ro[1] = window(ro[0], 8, 8);
+    ro[0] = t_mem_io(data, sizeof data);
+    ro[1] = t_window(ro[0], 8, 8);
     assert_status(kvro_io_open_path(image_path, KVRO_IO_RDONLY, &ro[2], &e), KVRO_OK, &e);
     int fd = open(image_path, O_RDWR | O_CLOEXEC); /* the descriptor could write; the object not */
     assert_status(kvro_io_from_fd(fd, KVRO_IO_RDONLY, &ro[3], &e), KVRO_OK, &e);
     t_fault f;
     t_fault_init(&f);
     ro[4] = t_fault_memory(&f, data, sizeof data, NULL);
-    ro[5] = window(ro[3], 0, 512);
+    ro[5] = t_window(ro[3], 0, 512);
     for (size_t i = 0; i < 6; i++) {
         assert_false(kvro_io_writable(ro[i]));
         assert_status(kvro_io_write(ro[i], 0, "x", 1, &e), KVRO_E_READ_ONLY, &e);
@@ -525,7 +492,7 @@ static void test_memory_writes(void **state)
 
     /* Windows write inside themselves only: a window [100, 150) and one
      * [110, 130) inside it. */
-    kvro_io *w = window(io, 100, 50), *w2 = window(w, 10, 20);
+    kvro_io *w = t_window(io, 100, 50), *w2 = t_window(w, 10, 20);
     assert_true(kvro_io_writable(w2));
     assert_status(kvro_io_write(w, 40, "0123456789", 10, &e), KVRO_OK, &e);
     memcpy(want + 140, "0123456789", 10);
@@ -565,7 +532,7 @@ static void test_fd_writes(void **state)
     assert_status(kvro_io_flush(io, &e), KVRO_OK, &e);
 
     /* A window of it does not: [50, 90). */
-    kvro_io *w = window(io, 50, 40);
+    kvro_io *w = t_window(io, 50, 40);
     size_t n;
     char *before = t_slurp(path, &n);
     assert_status(kvro_io_write(w, 35, "0123456789", 10, &e), KVRO_E_NO_SPACE, &e);
@@ -583,7 +550,7 @@ static void test_fd_writes(void **state)
     free(before);
     kvro_io_close(w);
     kvro_io_close(io);
-    assert_true(fd_open(fd)); /* borrowed */
+    assert_true(t_fd_open(fd)); /* borrowed */
     close(fd);
 
     /* By path, read-write. */
@@ -632,13 +599,13 @@ static void test_callback_writes(void **state)
     assert_memory_equal(data + 20, "ABCDEF", 6);
     f.fail_flush = atomic_load(&f.flushes);
     assert_status(kvro_io_flush(io, &e), KVRO_E_IO, &e);
-    want_detail(&e, "flush");
+    t_want_detail(&e, "flush");
     /* A full device is KVRO_E_NO_SPACE, as from a file. */
     f.fail_write = atomic_load(&f.writes);
     f.torn = 0;
     f.error = ENOSPC;
     assert_status(kvro_io_write(io, 30, "x", 1, &e), KVRO_E_NO_SPACE, &e);
-    want_detail(&e, strerror(ENOSPC));
+    t_want_detail(&e, strerror(ENOSPC));
     f.error = EIO;
     /* A device that died: every call fails from then on. */
     f.sticky = true;
@@ -682,7 +649,7 @@ static void test_sink(void **state)
     assert_true(kvro_open_io(io, NULL, &kv, &e) != KVRO_OK);
     assert_null(kv);
     kvro_io_close(io);
-    assert_true(fd_open(p[1])); /* borrowed */
+    assert_true(t_fd_open(p[1])); /* borrowed */
     close(p[1]);
     assert_int_equal(read(p[0], buf, sizeof buf), 5);
     assert_memory_equal(buf, "abcde", 5);
@@ -692,11 +659,11 @@ static void test_sink(void **state)
     assert_int_equal(pipe(p), 0);
     assert_status(kvro_io_sink_fd(p[1], KVRO_IO_OWN_FD, &io, &e), KVRO_OK, &e);
     kvro_io_close(io);
-    assert_true(fd_closed(p[1]));
+    assert_true(t_fd_closed(p[1]));
     assert_status(kvro_io_sink_fd(p[0], KVRO_IO_OWN_FD | KVRO_IO_RDWR, &io, &e), KVRO_E_INVALID,
                   &e);
     assert_null(io);
-    assert_true(fd_closed(p[0]));
+    assert_true(t_fd_closed(p[0]));
     assert_status(kvro_io_sink_fd(-1, 0, &io, &e), KVRO_E_INVALID, &e);
 }
 

@@ -90,34 +90,6 @@ static int group_teardown(void **state)
 
 /* ------------------------------------------------------------- helpers */
 
-static kvro_io *mem_io(const void *data, size_t len)
-{
-    kvro_io *io = NULL;
-    kvro_error e;
-    assert_status(kvro_io_from_memory(data, len, &io, &e), KVRO_OK, &e);
-    assert_non_null(io);
-    return io;
-}
-
-static kvro_io *window(kvro_io *base, int64_t off, int64_t len)
-{
-    kvro_io *io = NULL;
-    kvro_error e;
-    assert_status(kvro_io_window(base, off, len, &io, &e), KVRO_OK, &e);
-    assert_non_null(io);
-    return io;
-}
-
-static bool fd_open(int fd)
-{
-    return fcntl(fd, F_GETFD) != -1;
-}
-
-static bool fd_closed(int fd)
-{
-    return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
-}
-
 /* The value of KEY in KV must be WANT[N]. */
 static void want_bytes(kvro *kv, const char *key, const void *want, size_t n)
 {
@@ -148,11 +120,6 @@ static void want_tree(kvro *kv)
     want_big(kv);
 }
 
-static void want_detail(const kvro_error *e, const char *needle)
-{
-    if (!strstr(e->detail, needle))
-        fail_msg("detail '%s' does not mention '%s'", e->detail, needle);
-}
 
 /* ---------------------------------------------------- reference counts */
 
@@ -185,7 +152,7 @@ static void test_handle_keeps_object(void **state)
     /* A window keeps its base. */
     t_fault_init(&f);
     io = t_fault_memory(&f, tar_bytes, tar_len, NULL);
-    kvro_io *w = window(io, 0, (int64_t)tar_len);
+    kvro_io *w = t_window(io, 0, (int64_t)tar_len);
     kvro_io_close(io);
     assert_status(kvro_open_io(w, NULL, &kv, &e), KVRO_OK, &e);
     kvro_io_close(w);
@@ -218,11 +185,11 @@ static void test_fd_ownership(void **state)
     kvro *kv = NULL;
     assert_status(kvro_open_io(io, NULL, &kv, &e), KVRO_OK, &e);
     kvro_io_close(io);
-    assert_true(fd_open(fd));
+    assert_true(t_fd_open(fd));
     want_tree(kv);
-    assert_true(fd_open(fd));
+    assert_true(t_fd_open(fd));
     kvro_close(kv);
-    assert_true(fd_closed(fd));
+    assert_true(t_fd_closed(fd));
 
     /* Borrowed: never closed. */
     fd = open(tar_path, O_RDONLY | O_CLOEXEC);
@@ -231,7 +198,7 @@ static void test_fd_ownership(void **state)
     kvro_io_close(io);
     want_tree(kv);
     kvro_close(kv);
-    assert_true(fd_open(fd));
+    assert_true(t_fd_open(fd));
     char c;
     assert_int_equal(pread(fd, &c, 1, 0), 1);
     close(fd);
@@ -241,9 +208,9 @@ static void test_fd_ownership(void **state)
     assert_int_equal(pipe(p), 0);
     assert_status(kvro_io_from_fd(p[0], KVRO_IO_OWN_FD, &io, &e), KVRO_E_UNSUPPORTED, &e);
     assert_null(io);
-    assert_true(fd_closed(p[0]));
+    assert_true(t_fd_closed(p[0]));
     assert_status(kvro_io_from_fd(p[1], KVRO_IO_OWN_FD | 0x40, &io, &e), KVRO_E_INVALID, &e);
-    assert_true(fd_closed(p[1]));
+    assert_true(t_fd_closed(p[1]));
 }
 
 /* ------------------------------------------------------------- refusals */
@@ -258,15 +225,15 @@ static void test_fd_refusals(void **state)
     io = (kvro_io *)&e;
     assert_status(kvro_io_from_fd(p[0], 0, &io, &e), KVRO_E_UNSUPPORTED, &e);
     assert_null(io);
-    want_detail(&e, "pipe");
-    assert_true(fd_open(p[0])); /* borrowed, refused: still the caller's */
+    t_want_detail(&e, "pipe");
+    assert_true(t_fd_open(p[0])); /* borrowed, refused: still the caller's */
     close(p[0]);
     close(p[1]);
 
     int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_status(kvro_io_from_fd(d, 0, &io, &e), KVRO_E_IS_DIR, &e);
     assert_null(io);
-    assert_true(fd_open(d));
+    assert_true(t_fd_open(d));
     close(d);
 
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -297,7 +264,7 @@ static void test_open_path_errors(void **state)
     assert_status(kvro_io_open_path(missing, KVRO_IO_RDONLY, &io, &e), KVRO_E_NOT_FOUND, &e);
     assert_null(io);
     assert_string_equal(e.source, missing);
-    want_detail(&e, strerror(ENOENT));
+    t_want_detail(&e, strerror(ENOENT));
     char msg[1400];
     kvro_error_format(&e, msg, sizeof msg);
     assert_non_null(strstr(msg, missing));
@@ -357,7 +324,7 @@ static void test_open_io_never_dir(void **state)
     unsigned char junk[4096];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = t_pattern(2, i);
-    kvro_io *io = mem_io(junk, sizeof junk);
+    kvro_io *io = t_mem_io(junk, sizeof junk);
     kvro *kv = (kvro *)&e;
     assert_status(kvro_open_io(io, NULL, &kv, &e), KVRO_E_UNSUPPORTED, &e);
     assert_null(kv);
@@ -367,7 +334,7 @@ static void test_open_io_never_dir(void **state)
     assert_true(s != KVRO_OK);
     assert_null(kv);
     assert_string_equal(e.source, kvro_io_name(io));
-    want_detail(&e, "dir");
+    t_want_detail(&e, "dir");
     kvro_fs *fs = (kvro_fs *)&e;
     assert_true(kvro_fs_open_io(io, KVRO_FS_RDONLY, NULL, &fs, &e) != KVRO_OK);
     assert_null(fs);
@@ -376,7 +343,7 @@ static void test_open_io_never_dir(void **state)
     kvro_io_close(io);
 
     /* A tar, by bidding or forced, is the tar backend's. */
-    io = mem_io(tar_bytes, tar_len);
+    io = t_mem_io(tar_bytes, tar_len);
     assert_status(kvro_open_io(io, NULL, &kv, &e), KVRO_OK, &e);
     assert_string_equal(kvro_backend_of(kv), "tar");
     kvro_close(kv);
@@ -388,7 +355,7 @@ static void test_open_io_never_dir(void **state)
     kvro_close(kv);
     o.backend = "no-such-backend";
     assert_status(kvro_open_io(io, &o, &kv, &e), KVRO_E_INVALID, &e);
-    want_detail(&e, "no-such-backend");
+    t_want_detail(&e, "no-such-backend");
     kvro_io_close(io);
 
     assert_status(kvro_open_io(NULL, NULL, &kv, &e), KVRO_E_INVALID, &e);
@@ -398,13 +365,13 @@ static void test_fs_open_io_read_only(void **state)
 {
     (void)state;
     kvro_error e;
-    kvro_io *io = mem_io(tar_bytes, tar_len);
+    kvro_io *io = t_mem_io(tar_bytes, tar_len);
     kvro_fs *fs = (kvro_fs *)&e;
     assert_status(kvro_fs_open_io(io, KVRO_FS_RDWR, NULL, &fs, &e), KVRO_E_READ_ONLY, &e);
     assert_null(fs);
     assert_int_equal(e.status, KVRO_E_READ_ONLY);
     assert_string_equal(e.source, kvro_io_name(io));
-    want_detail(&e, "read-only");
+    t_want_detail(&e, "read-only");
     assert_status(kvro_fs_open_io(io, 7, NULL, &fs, &e), KVRO_E_INVALID, &e);
     assert_status(kvro_fs_open_io(NULL, KVRO_FS_RDONLY, NULL, &fs, &e), KVRO_E_INVALID, &e);
     kvro_io_close(io);
@@ -447,7 +414,7 @@ static void test_source_is_io_name(void **state)
     assert_int_equal(n, 0);
     assert_string_equal(e.source, "the archive");
     assert_string_equal(e.key, "a.txt");
-    want_detail(&e, strerror(ETIMEDOUT));
+    t_want_detail(&e, strerror(ETIMEDOUT));
     assert_status(kvro_read(kv, "a.txt", 0, sizeof buf, buf, &n, &e), KVRO_OK, &e);
     assert_int_equal(n, 13);
     kvro_close(kv);
@@ -460,7 +427,7 @@ static void test_source_is_io_name(void **state)
     assert_status(kvro_open_io(io, NULL, &kv, &e), KVRO_E_IO, &e);
     assert_null(kv);
     assert_string_equal(e.source, "dead device");
-    want_detail(&e, strerror(EIO));
+    t_want_detail(&e, strerror(EIO));
     kvro_io_close(io);
 
     /* kvro_open(path): the path, whatever the object is called inside. */
@@ -513,7 +480,7 @@ static void test_targz_from_memory(void **state)
     char *old = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
     setenv("XDG_CACHE_HOME", xdg, 1);
 
-    kvro_io *io = mem_io(tgz_bytes, tgz_len);
+    kvro_io *io = t_mem_io(tgz_bytes, tgz_len);
     kvro *kv = NULL;
     for (int round = 0; round < 2; round++) {
         assert_status(kvro_open_io(io, NULL, &kv, &e), KVRO_OK, &e);
@@ -531,7 +498,7 @@ static void test_targz_from_memory(void **state)
     /* With index_path: saved, then loaded by the next open from memory. */
     char *idx = t_join(dir, "mem.idx");
     kvro_options o = {.index_path = idx};
-    io = mem_io(tgz_bytes, tgz_len);
+    io = t_mem_io(tgz_bytes, tgz_len);
     assert_status(kvro_open_io(io, &o, &kv, &e), KVRO_OK, &e);
     kvro_io_close(io);
     kvro_stats st = stats(kv);
@@ -544,7 +511,7 @@ static void test_targz_from_memory(void **state)
 
     unsigned char *copy = malloc(tgz_len);
     memcpy(copy, tgz_bytes, tgz_len);
-    io = mem_io(copy, tgz_len);
+    io = t_mem_io(copy, tgz_len);
     assert_status(kvro_open_io(io, &o, &kv, &e), KVRO_OK, &e);
     kvro_io_close(io);
     st = stats(kv);
@@ -564,7 +531,7 @@ static void test_targz_from_memory(void **state)
     size_t other_len;
     unsigned char *other_bytes = (unsigned char *)t_slurp(other, &other_len);
     assert_true(other_len != tgz_len);
-    io = mem_io(other_bytes, other_len);
+    io = t_mem_io(other_bytes, other_len);
     assert_status(kvro_open_io(io, &o, &kv, &e), KVRO_OK, &e);
     kvro_io_close(io);
     st = stats(kv);
@@ -627,7 +594,7 @@ static void test_targz_same_size_from_memory(void **state)
     unsigned char *bytes[] = {abytes, bbytes};
     for (int i = 0; i < 2; i++) {
         kvro *kv = NULL;
-        kvro_io *io = mem_io(bytes[i], alen);
+        kvro_io *io = t_mem_io(bytes[i], alen);
         assert_status(kvro_open_io(io, &o, &kv, &e), KVRO_OK, &e);
         kvro_io_close(io);
         kvro_stats st = stats(kv);
