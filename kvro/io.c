@@ -136,6 +136,24 @@ static kvro_status check_fd(int fd, kvro_error *err)
                           "first)");
 }
 
+/* An object of KIND over FD, if the checks so far (S) passed; an owned FD
+ * is closed on any failure, as the constructors promise. */
+static kvro_status wrap_fd(io_kind kind, int fd, int flags, bool own, kvro_status s,
+                           kvro_io **out, kvro_error *err)
+{
+    kvro_io *io = NULL;
+    if (s == KVRO_OK)
+        s = io_new(kind, flags, &io, err);
+    if (s != KVRO_OK) {
+        if (own && fd >= 0)
+            close(fd);
+        return s;
+    }
+    io->fd = fd;
+    io->own_fd = own;
+    return io_named(io, out, err, "fd:%d", fd);
+}
+
 kvro_status kvro_io_from_fd(int fd, int flags, kvro_io **out, kvro_error *err)
 {
     kvro__error_clear(err);
@@ -147,17 +165,7 @@ kvro_status kvro_io_from_fd(int fd, int flags, kvro_io **out, kvro_error *err)
         s = kvro_error_set(err, KVRO_E_INVALID, "bad arguments (fd %d, flags %d)", fd, flags);
     else
         s = check_fd(fd, err);
-    kvro_io *io = NULL;
-    if (s == KVRO_OK)
-        s = io_new(IO_FD, flags, &io, err);
-    if (s != KVRO_OK) {
-        if (own && fd >= 0)
-            close(fd);
-        return s;
-    }
-    io->fd = fd;
-    io->own_fd = own;
-    return io_named(io, out, err, "fd:%d", fd);
+    return wrap_fd(IO_FD, fd, flags, own, s, out, err);
 }
 
 kvro_status kvro__io_from_path_fd(int fd, const char *path, int flags, kvro_io **out,
@@ -201,18 +209,10 @@ kvro_status kvro_io_sink_fd(int fd, int flags, kvro_io **out, kvro_error *err)
     if (out)
         *out = NULL;
     bool own = (flags & KVRO_IO_OWN_FD) != 0;
-    kvro_io *io = NULL;
     kvro_status s = !out || fd < 0 || (flags & ~KVRO_IO_OWN_FD)
                         ? kvro_error_set(err, KVRO_E_INVALID, "bad arguments (fd %d)", fd)
-                        : io_new(IO_SINK, KVRO_IO_RDWR, &io, err);
-    if (s != KVRO_OK) {
-        if (own && fd >= 0)
-            close(fd);
-        return s;
-    }
-    io->fd = fd;
-    io->own_fd = own;
-    return io_named(io, out, err, "fd:%d", fd);
+                        : KVRO_OK;
+    return wrap_fd(IO_SINK, fd, KVRO_IO_RDWR, own, s, out, err);
 }
 
 static kvro_status memory(const void *data, void *rw, size_t len, kvro_io **out,

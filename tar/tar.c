@@ -212,10 +212,10 @@ static kvro_status tar_stat(void *self, const char *key, kvro_info *st, kvro_err
     return KVRO_OK;
 }
 
-static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t len, void *buf,
-                            int64_t *nread, kvro_error *err)
+/* KEY's node, which must be a value kvro serves. */
+static kvro_status value_node(const tar_handle *t, const char *key, const tar_node **out,
+                              kvro_error *err)
 {
-    tar_handle *t = self;
     uint32_t i;
     kvro_status s = kvro__tar_index_resolve(&t->ix, key, &i, err);
     if (s != KVRO_OK)
@@ -225,6 +225,18 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
         return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
     if (d->kind == TAR_K_SPARSE)
         return sparse(t, i, err);
+    *out = d;
+    return KVRO_OK;
+}
+
+static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t len, void *buf,
+                            int64_t *nread, kvro_error *err)
+{
+    tar_handle *t = self;
+    const tar_node *d;
+    kvro_status s = value_node(t, key, &d, err);
+    if (s != KVRO_OK)
+        return s;
     *nread = 0;
     if (off >= d->size) /* at or past the end: nothing, and no offset arithmetic */
         return KVRO_OK;
@@ -317,17 +329,12 @@ static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t
                               int64_t *len, kvro_error *err)
 {
     tar_handle *t = self;
-    uint32_t i;
-    kvro_status s = kvro__tar_index_resolve(&t->ix, key, &i, err);
+    const tar_node *d;
+    kvro_status s = value_node(t, key, &d, err);
     if (s != KVRO_OK)
         return s;
-    const tar_node *d = &t->ix.nodes[i];
-    if (d->kind == TAR_K_DIR)
-        return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
     if (t->is_gz)
         return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: the archive is compressed");
-    if (d->kind == TAR_K_SPARSE)
-        return sparse(t, i, err);
     if (d->off > t->size || d->size > t->size - d->off)
         return kvro_error_set(err, KVRO_E_IO,
                               "tar: the archive ends inside the member (did it shrink?)");
