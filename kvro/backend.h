@@ -130,6 +130,7 @@ int kvro__pwrite(int fd, const void *buf, size_t n, int64_t off);
  * size and mtime, and the window of it the object covers. */
 typedef struct kvro__io_id {
     const char *path;
+    int fd; /* the file's descriptor (its real path is /proc/self/fd/FD's) */
     int64_t file_size, mtime;
     int32_t mtime_nsec;
     int64_t offset, length;

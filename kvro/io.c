@@ -567,6 +567,7 @@ bool kvro__io_identity(const kvro_io *io, kvro__io_id *id)
     if (fstat(io->fd, &st) != 0)
         return false;
     id->path = io->path;
+    id->fd = io->fd;
     id->file_size = (int64_t)st.st_size;
     id->mtime = (int64_t)st.st_mtim.tv_sec;
     id->mtime_nsec = (int32_t)st.st_mtim.tv_nsec;

@@ -92,7 +92,13 @@ char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
         dir = join(xdg, "kvro");
     else if (home && home[0] == '/')
         dir = join(home, ".cache/kvro");
-    char *abs = realpath(id->path, NULL);
+    /* The real path of the file that was opened, not of whatever the name
+     * means by now (without /proc: the name's). */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", id->fd);
+    char *abs = realpath(proc, NULL);
+    if (!abs)
+        abs = realpath(id->path, NULL);
     if (!dir || !abs) {
         free(dir);
         free(abs);
