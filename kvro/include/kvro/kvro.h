@@ -217,7 +217,9 @@ KVRO_EXPORT kvro_io *kvro_io_ref(kvro_io *io);
  * descriptor, calling the callbacks' CLOSE). NULL is ignored. */
 KVRO_EXPORT void kvro_io_close(kvro_io *io);
 
-/* Renames IO for messages (e.g. "standard input"); NAME is copied. */
+/* Renames IO for messages (e.g. "standard input"); NAME is copied. Do it
+ * before opening a handle on IO or sharing it: the name is not locked, and
+ * a handle keeps the name it was opened with. */
 KVRO_EXPORT kvro_status kvro_io_set_name(kvro_io *io, const char *name, kvro_error *err);
 KVRO_EXPORT const char *kvro_io_name(const kvro_io *io);
 KVRO_EXPORT bool kvro_io_writable(const kvro_io *io);
