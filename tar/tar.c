@@ -233,7 +233,7 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
                             int64_t *nread, kvro_error *err)
 {
     tar_handle *t = self;
-    const tar_node *d;
+    const tar_node *d = NULL;
     kvro_status s = value_node(t, key, &d, err);
     if (s != KVRO_OK)
         return s;
@@ -329,7 +329,7 @@ static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t
                               int64_t *len, kvro_error *err)
 {
     tar_handle *t = self;
-    const tar_node *d;
+    const tar_node *d = NULL;
     kvro_status s = value_node(t, key, &d, err);
     if (s != KVRO_OK)
         return s;
