@@ -25,16 +25,15 @@
 # Not part of the test suite.
 #
 # Last measured here (2 vCPUs, AMD EPYC VM, Debian 12, GCC 12, Release, at
-# c165e25, with a load average of 6-7 from other builds: read medians with
-# that much salt; 7 runs of 7-9 rounds, medians in ms):
-#   open      path 128-329   mem 68-235 (mem/path 0.53-0.71)
-#   read all  path 419-1070  mem 86-262 (mem/path 0.21-0.31)
-#             map 121-308: map/path 0.28-0.35, but map/mem 1.02-1.41 (SLOWER)
-# Memory beats the path; kvro_map does not beat kvro_read from memory,
-# because kvro_map resolves each key twice (core.c locate(): the backend's
-# stat, then its locate) where a read resolves it once and copies ~2 KiB.
-# Opening from memory also copies the whole image through tar_scan.c's
-# 256 KiB staging buffer, about half of its instructions.
+# the Sources issue's close, load average 1.6; medians of 7 rounds, ms):
+#   open      path 87.4   mem 46.7   (mem/path 0.53)
+#   read all  path 253.3  mem 63.9   map 60.0
+#             mem/path 0.25, map/path 0.24, map/mem 0.94
+# Memory beats the path (no syscall per read, no staging copy at open: the
+# scan reads an in-memory image in place); kvro_map beats kvro_read from
+# memory by the copy it saves, a little, since both look the key up once.
+# An earlier run, before kvro_map stopped looking keys up twice and the
+# scan stopped copying the image, had map/mem 1.02-1.41.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 reps=${1:-7}
