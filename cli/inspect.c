@@ -59,7 +59,9 @@ static int ls_print(ls_ctx *ls, const char *key, const char *shown, kvro_kind ki
 }
 
 /* Lists DIR; with -R also below it, naming entries by their path under
- * the listing's top (PREFIX). */
+ * the listing's top (PREFIX). An entry that fails (its stat for -l, its
+ * listing for -R) is reported and the rest still listed: EXIT_FAIL at the
+ * end. Only running out of memory stops a directory's listing. */
 static int ls_dir(ls_ctx *ls, const char *dir, const char *prefix)
 {
     entry_list l;
@@ -67,16 +69,18 @@ static int ls_dir(ls_ctx *ls, const char *dir, const char *prefix)
     if (list_dir(ls->kv, dir, &l, &err) != KVRO_OK)
         return report(&err);
     int rc = EXIT_OK;
-    for (size_t i = 0; i < l.n && rc == EXIT_OK; i++) {
+    bool oom = false;
+    for (size_t i = 0; i < l.n && !oom; i++) {
         char *key = key_join(dir, l.names[i]);
         char *shown = key_join(prefix, l.names[i]);
         if (!key || !shown) {
             fprintf(stderr, "mkkv: out of memory\n");
             rc = EXIT_FAIL;
-        } else {
-            rc = ls_print(ls, key, ls->rec ? shown : l.names[i], l.kinds[i]);
-            if (rc == EXIT_OK && ls->rec && l.kinds[i] == KVRO_KIND_DIR)
-                rc = ls_dir(ls, key, shown);
+            oom = true;
+        } else if (ls_print(ls, key, ls->rec ? shown : l.names[i], l.kinds[i]) != EXIT_OK) {
+            rc = EXIT_FAIL;
+        } else if (ls->rec && l.kinds[i] == KVRO_KIND_DIR && ls_dir(ls, key, shown) != EXIT_OK) {
+            rc = EXIT_FAIL;
         }
         free(key);
         free(shown);

@@ -144,7 +144,9 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
     if (s == KVRO_OK)
         s = kvro__tar_gz_build_finish(b, err);
     kvro__tar_gz_build_free(b);
-    if (s == KVRO_OK && cache && !o->no_index_cache) {
+    /* Damaged records read past are not kept in a saved index: such an
+     * archive is scanned at every open, so every open warns. */
+    if (s == KVRO_OK && cache && !o->no_index_cache && !t->warn.ignored) {
         char note[sizeof t->cache_note];
         t->cache_saved = kvro__tar_cache_save(cache, !o->index_path, t->io, &id, &t->ix, &t->gz,
                                         &t->warn, note, sizeof note);
@@ -177,6 +179,13 @@ static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **s
         char msg[TAR_WARNING_MAX + 128];
         snprintf(msg, sizeof msg, "tar: %lld member%s skipped, never served; the first: %s",
                  (long long)t->warn.count, t->warn.count == 1 ? "" : "s", t->warn.first);
+        o->warning(o->warning_arg, msg);
+    }
+    if (t->warn.ignored && o->warning) {
+        char msg[TAR_WARNING_MAX + 128];
+        snprintf(msg, sizeof msg, "tar: %lld damaged header record%s read past; the first: %s",
+                 (long long)t->warn.ignored, t->warn.ignored == 1 ? "" : "s",
+                 t->warn.first_ignored);
         o->warning(o->warning_arg, msg);
     }
     *self = t;

@@ -36,9 +36,10 @@ bool kvro__tar_block_is_zero(const unsigned char *blk)
     return true;
 }
 
-static bool is_blank(unsigned char c)
+/* GNU tar's isspace() in from_header: the C locale's white space. */
+static bool is_space(unsigned char c)
 {
-    return c == ' ' || c == '\0';
+    return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
 /* Base-256: bit 7 of the first byte marks the form, bit 6 is the sign of a
@@ -56,14 +57,26 @@ static bool base256(const unsigned char *f, size_t n, int64_t *out)
     return true;
 }
 
+/* Octal as GNU tar's from_header (src/list.c) reads it, checked against
+ * GNU tar 1.34 and bsdtar 3.6: one leading NUL is skipped ("buggy tar of
+ * unknown vintage, which outputs leading NUL if the previous field
+ * overflows"; AIX writes mtimes as "\0" "1722000726 "), then white space;
+ * the digits end at the field's end, a NUL or white space, and whatever
+ * follows that terminator is ignored. A field with no digits is 0 when it
+ * ends in blanks or at a NUL ("\0\0" "0016": 0 for GNU tar, libarchive and
+ * Python alike). Rejected, as both GNU tar and libarchive reject it: any
+ * other byte where a digit or terminator belongs ("0000000008", "5x",
+ * "x5"). One difference: a field of blanks alone is 0, as libarchive and
+ * Python read it (GNU tar says "Blanks in header"), since old writers leave
+ * unused fields empty. */
 bool kvro__tar_number(const unsigned char *f, size_t n, int64_t *out)
 {
     if (n == 0)
         return false;
     if (f[0] & 0x80)
         return base256(f, n, out);
-    size_t i = 0;
-    while (i < n && f[i] == ' ')
+    size_t i = f[0] == '\0' ? 1 : 0;
+    while (i < n && is_space(f[i]))
         i++;
     uint64_t v = 0;
     for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
@@ -71,11 +84,8 @@ bool kvro__tar_number(const unsigned char *f, size_t n, int64_t *out)
             return false;
         v = v << 3 | (uint64_t)(f[i] - '0');
     }
-    /* After the digits only terminators; a field of blanks alone is 0, as
-     * old writers leave unused fields empty. */
-    for (; i < n; i++)
-        if (!is_blank(f[i]))
-            return false;
+    if (i < n && f[i] != '\0' && !is_space(f[i]))
+        return false;
     *out = (int64_t)v;
     return true;
 }
@@ -176,15 +186,32 @@ kvro_status kvro__tar_header_decode(const unsigned char *blk, int64_t off, tar_h
         if (n)
             h->name[n++] = '/';
     }
-    n += copy_field(h->name + n, blk + H_NAME, 100);
+    copy_field(h->name + n, blk + H_NAME, 100);
     copy_field(h->link, blk + H_LINKNAME, 100);
-
-    /* Old tars mark a directory by a trailing '/' on a regular type. */
-    if ((h->typeflag == '0' || h->typeflag == '\0') && n && h->name[n - 1] == '/')
-        h->type = TAR_T_DIR;
+    /* Old tars mark a directory by a trailing '/' on a regular type: the
+     * scan judges that on the final name (after a GNU 'L' or pax path),
+     * never on this 100-byte field (kvro__tar_old_style_dir). */
     if (h->type == TAR_T_SPARSE)
         h->sparse_ext = blk[H_GNU_ISEXTENDED] != 0;
     return KVRO_OK;
+}
+
+bool kvro__tar_old_style_dir(char typeflag, const char *name)
+{
+    size_t n = strlen(name);
+    return (typeflag == '0' || typeflag == '\0') && n && name[n - 1] == '/';
+}
+
+/* Go (isHeaderOnlyType), libarchive and Python's tarfile skip no data after
+ * these whatever the size field says, and writers do put sizes there (a
+ * hard link's target size; Go's hdr-only.tar). GNU tar 1.34 agrees for '1'
+ * and '5' but skips the size after '2', '3', '4' and '6': we follow the
+ * majority, since skipping what is not data hides the members that follow.
+ * libarchive alone reads data after a '1' in an archive it knows is pax;
+ * we do not (Go, Python and GNU tar never do). */
+bool kvro__tar_header_only(char typeflag)
+{
+    return typeflag >= '1' && typeflag <= '6';
 }
 
 bool kvro__tar_sparse_ext_continues(const unsigned char *blk)
@@ -223,6 +250,11 @@ kvro_status kvro__tar_pax_next(const char *data, size_t len, size_t *pos, int64_
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: bad pax record at offset %lld: no length",
                               at);
     size_t key = i + 1;
+    if (rlen <= len - p && p + rlen > key + 1 && data[p + rlen - 1] != '\n' &&
+        all_nul(data + p + rlen, len - p - rlen))
+        return kvro_error_set(err, KVRO_E_CORRUPT,
+                              "tar: bad pax record at offset %lld: the last, without its newline",
+                              at);
     if (rlen > len - p || p + rlen <= key + 1 || data[p + rlen - 1] != '\n')
         return kvro_error_set(err, KVRO_E_CORRUPT,
                               "tar: bad pax record at offset %lld: length %zu is wrong", at, rlen);

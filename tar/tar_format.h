@@ -21,7 +21,8 @@ typedef enum tar_type {
     TAR_T_HARDLINK,   /* '1' */
     TAR_T_SYMLINK,    /* '2' */
     TAR_T_SPECIAL,    /* '3' '4' '6' devices and FIFOs, 'M' continuations */
-    TAR_T_DIR,        /* '5', GNU 'D' dumpdir, or a regular type whose name ends in '/' */
+    TAR_T_DIR,        /* '5', GNU 'D' dumpdir (and, told by the scan, an old-style
+                       * directory: kvro__tar_old_style_dir) */
     TAR_T_SPARSE,     /* GNU 'S' */
     TAR_T_LONGNAME,   /* GNU 'L': the data is the next member's name */
     TAR_T_LONGLINK,   /* GNU 'K': the data is the next member's link target */
@@ -53,11 +54,21 @@ bool kvro__tar_header_valid(const unsigned char *blk);
 kvro_status kvro__tar_header_decode(const unsigned char *blk, int64_t off, tar_header *h,
                               kvro_error *err);
 
+/* Whether a member of type TYPEFLAG whose final name (after a GNU long name
+ * or pax path) is NAME is an old-style directory: type '0' or '\0' with a
+ * trailing '/' (v7 tars; libarchive, GNU tar and Python all read it so). */
+bool kvro__tar_old_style_dir(char typeflag, const char *name);
+
+/* Whether a member of type TYPEFLAG has no data whatever its size field
+ * says: links, devices, FIFOs and directories ('1' to '6'). */
+bool kvro__tar_header_only(char typeflag);
+
 /* Whether a GNU sparse extension block says another one follows it. */
 bool kvro__tar_sparse_ext_continues(const unsigned char *blk);
 
-/* A numeric header field: octal (leading blanks, NUL or space terminated)
- * or base-256 (high bit of the first byte set, GNU and star). */
+/* A numeric header field: octal as GNU tar reads it (one leading NUL, then
+ * white space, digits ended by NUL or white space, anything after that
+ * ignored) or base-256 (high bit of the first byte set, GNU and star). */
 bool kvro__tar_number(const unsigned char *field, size_t n, int64_t *out);
 
 /* ------------------------------------------------------------------ pax */

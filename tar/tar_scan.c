@@ -6,9 +6,24 @@
  *
  * Specs: POSIX.1-2017 pax "pax Extended Header" (record syntax, a zero-length
  * value deletes the field, 'g' applies until overridden); GNU tar manual
- * "Basic Tar Format" and src/list.c (a DIRTYPE member has no data whatever
- * its size field says, other types skip their size; the first zero block
- * ends the archive, with or without a second one).
+ * "Basic Tar Format" and src/list.c (the first zero block ends the archive,
+ * with or without a second one).
+ *
+ * What the readers agree on where the specs are loose (checked against GNU
+ * tar 1.34, bsdtar 3.6, Python's tarfile and Go's archive/tar):
+ * - Links, devices, FIFOs and directories carry no data whatever their size
+ *   field says (kvro__tar_header_only).
+ * - Several 'x' headers before one member: only the last applies (GNU tar,
+ *   bsdtar, Go; Python merges them). Several 'L' or 'K': the last, likewise.
+ * - A 'g' header's path and linkpath are ignored (bsdtar, Go): a global name
+ *   would name every member that follows the same, each replacing the last.
+ *   GNU tar and Python apply it (and a global "path=" gives empty names).
+ *   Its other records (mtime, size) apply until overridden.
+ * - A damaged pax record (a value that is not a number, no '=', a length
+ *   that is not its length, a last record without its newline) is read past
+ *   with a warning, as libarchive does, when nothing that fixes a member's
+ *   name, link target, size or data layout can be in the damaged bytes;
+ *   otherwise it is KVRO_E_CORRUPT (libarchive would warn and guess).
  *
  * Policy for names with a "." or ".." component (after leading "/" and
  * "./" are dropped): the member is SKIPPED, never served, and counted in
@@ -75,6 +90,18 @@ static void warn(scan *sc, const char *fmt, ...)
     }
 }
 
+/* A damaged extended header record read past (see the file comment). */
+static void warn_ignored(scan *sc, const char *fmt, ...) KVRO_PRINTF(2, 3);
+static void warn_ignored(scan *sc, const char *fmt, ...)
+{
+    if (sc->w->ignored++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sc->w->first_ignored, sizeof sc->w->first_ignored, fmt, ap);
+        va_end(ap);
+    }
+}
+
 static kvro_status oom(kvro_error *err)
 {
     return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory reading headers");
@@ -84,10 +111,23 @@ static kvro_status oom(kvro_error *err)
  * (NUL-terminated), growing the buffer only as data actually arrives. */
 static kvro_status read_ext(scan *sc, int64_t off, int64_t size, int64_t hdr, kvro_error *err)
 {
-    if (size > TAR_EXT_MAX)
+    if (size > TAR_EXT_MAX) {
+        /* Too large to hold, unless it is not there at all: a size past the
+         * end is damage, not a limit of ours. (Nothing is read after this,
+         * so the source may skip.) */
+        bool there;
+        kvro_status s = sc->src->has(sc->src, off + size, &there, err);
+        if (s != KVRO_OK)
+            return s;
+        if (!there)
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: extended header at offset %lld of %lld bytes runs past the "
+                                  "end of the archive",
+                                  (long long)hdr, (long long)size);
         return kvro_error_set(err, KVRO_E_UNSUPPORTED,
                               "tar: extended header at offset %lld has %lld bytes, more than %d",
                               (long long)hdr, (long long)size, TAR_EXT_MAX);
+    }
     size_t n = (size_t)size, done = 0;
     while (done < n || !sc->ext) {
         size_t want = n - done < 65536 ? n - done : 65536;
@@ -113,6 +153,18 @@ static kvro_status read_ext(scan *sc, int64_t off, int64_t size, int64_t hdr, kv
                                   (long long)hdr);
     }
     sc->ext[n] = '\0';
+    /* Its padding too: an extended header describes a member that follows,
+     * and an archive that ends inside one is cut (GNU tar, bsdtar and
+     * Python refuse it), not an empty archive. */
+    bool padded;
+    kvro_status s = sc->src->has(sc->src, off + (size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK,
+                                 &padded, err);
+    if (s != KVRO_OK)
+        return s;
+    if (!padded)
+        return kvro_error_set(err, KVRO_E_CORRUPT,
+                              "tar: archive ends inside the extended header at offset %lld",
+                              (long long)hdr);
     return KVRO_OK;
 }
 
@@ -138,30 +190,87 @@ static kvro_status set_string(pv_state *st, char **s, const tar_pax_record *r, i
     return KVRO_OK;
 }
 
-/* Folds the records of the pax header in sc->ext into V. */
+/* Whether P[N] holds the name of a record that decides a member's name,
+ * link target, size or data layout ("linkpath" and "GNU.sparse.name" hold
+ * "path", "GNU.sparse.size" both). Damaged bytes that do are not guessed
+ * at. */
+static bool may_hold_layout_key(const char *p, size_t n)
+{
+    static const char *const keys[] = {"path", "size", "GNU.sparse"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        size_t kl = strlen(keys[k]);
+        for (size_t i = 0; i + kl <= n; i++)
+            if (p[i] == keys[k][0] && memcmp(p + i, keys[k], kl) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Whether the damaged record at P[N] has a NUL in its key: every reader
+ * (GNU tar, bsdtar, Go, Python) refuses that rather than read past it. */
+static bool key_has_nul(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+        i++;
+    if (i < n && p[i] == ' ')
+        i++;
+    for (; i < n && p[i] != '=' && p[i] != '\n'; i++)
+        if (p[i] == '\0')
+            return true;
+    return false;
+}
+
+/* Folds the records of the pax header in sc->ext into V (sc->g for a 'g'
+ * header, whose path and linkpath are ignored: see the file comment). */
 static kvro_status pax_apply(scan *sc, pax_values *v, size_t len, int64_t data, int64_t hdr,
                              kvro_error *err)
 {
+    bool global = v == &sc->g;
     size_t pos = 0;
     for (;;) {
         tar_pax_record r;
         bool more;
-        kvro_status s = kvro__tar_pax_next(sc->ext, len, &pos, data, &r, &more, err);
-        if (s != KVRO_OK || !more)
+        kvro_error bad_record;
+        size_t at = pos;
+        kvro_status s = kvro__tar_pax_next(sc->ext, len, &pos, data, &r, &more, &bad_record);
+        if (s == KVRO_E_CORRUPT && !may_hold_layout_key(sc->ext + at, len - at) &&
+            !key_has_nul(sc->ext + at, len - at)) {
+            /* libarchive's rule: what was read stands, the rest is dropped. */
+            warn_ignored(sc, "%s; the rest of that extended header is ignored",
+                         bad_record.detail + (strncmp(bad_record.detail, "tar: ", 5) ? 0 : 5));
+            return KVRO_OK;
+        }
+        if (s != KVRO_OK) {
+            if (err)
+                *err = bad_record;
             return s;
-        bool bad = false;
-        int64_t ignored;
-        if (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "GNU.sparse.name")) {
+        }
+        if (!more)
+            return KVRO_OK;
+        bool bad = false, fatal = false;
+        int64_t ignored, size_v = 0, mtime_v = 0;
+        int32_t nsec_v = 0;
+        if (global && (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "linkpath") ||
+                       kvro__tar_pax_is(&r, "GNU.sparse.name"))) {
+            continue;
+        } else if (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "GNU.sparse.name")) {
             s = set_string(&v->path, &v->path_s, &r, hdr, err);
             v->sparse |= r.key[0] == 'G';
         } else if (kvro__tar_pax_is(&r, "linkpath")) {
             s = set_string(&v->linkpath, &v->linkpath_s, &r, hdr, err);
         } else if (kvro__tar_pax_is(&r, "size")) {
+            fatal = bad = r.value_len && !kvro__tar_pax_uint(r.value, r.value_len, &size_v);
             v->size = r.value_len ? PV_SET : PV_DELETED;
-            bad = r.value_len && !kvro__tar_pax_uint(r.value, r.value_len, &v->size_v);
+            v->size_v = size_v;
         } else if (kvro__tar_pax_is(&r, "mtime")) {
-            v->mtime = r.value_len ? PV_SET : PV_DELETED;
-            bad = r.value_len && !kvro__tar_pax_time(r.value, r.value_len, &v->mtime_v, &v->nsec_v);
+            /* libarchive: "Ignoring malformed pax mtime", the header's stands. */
+            bad = r.value_len && !kvro__tar_pax_time(r.value, r.value_len, &mtime_v, &nsec_v);
+            if (!bad) {
+                v->mtime = r.value_len ? PV_SET : PV_DELETED;
+                v->mtime_v = mtime_v;
+                v->nsec_v = nsec_v;
+            }
         } else if (kvro__tar_pax_is(&r, "uid") || kvro__tar_pax_is(&r, "gid")) {
             bad = r.value_len && !kvro__tar_pax_uint(r.value, r.value_len, &ignored);
         } else if (r.key_len > 11 && memcmp(r.key, "GNU.sparse.", 11) == 0) {
@@ -169,10 +278,14 @@ static kvro_status pax_apply(scan *sc, pax_values *v, size_t len, int64_t data, 
         }
         if (s != KVRO_OK)
             return s;
-        if (bad)
+        if (fatal)
             return kvro_error_set(err, KVRO_E_CORRUPT,
                                   "tar: bad pax %.*s value in the extended header at offset %lld",
                                   (int)r.key_len, r.key, (long long)hdr);
+        if (bad)
+            warn_ignored(sc, "bad pax %.*s value '%.*s' in the extended header at offset %lld",
+                         (int)r.key_len, r.key, (int)(r.value_len < 64 ? r.value_len : 64), r.value,
+                         (long long)hdr);
     }
 }
 
@@ -299,10 +412,19 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
     int64_t data = pos + TAR_BLOCK;
     int64_t size = h.size;
     bool member = h.type <= TAR_T_SPARSE;
+    /* Judged on the final name: a GNU 'L' or pax path may well have '/' at
+     * byte 100 of a longer regular file's name. */
+    if (member && kvro__tar_old_style_dir(h.typeflag, member_name(sc, &h)))
+        h.type = TAR_T_DIR;
     if (member && (sc->x.size == PV_SET || (sc->x.size == PV_NONE && sc->g.size == PV_SET)))
         size = sc->x.size == PV_SET ? sc->x.size_v : sc->g.size_v;
-    /* GNU tar skips no data after a DIRTYPE header, whatever its size. */
-    if (h.typeflag == '5')
+    /* No data after links, devices, FIFOs and directories, whatever the size
+     * (kvro__tar_header_only says who agrees). An old-style directory with a
+     * size: libarchive and Python ('\0') skip no data, GNU tar and Go skip
+     * the size. We skip none: if those bytes were data, the next header's
+     * checksum fails loudly, where skipping them would silently hide the
+     * member they hold. GNU 'D' dumpdirs do carry data (their listing). */
+    if (kvro__tar_header_only(h.typeflag) || (h.type == TAR_T_DIR && h.typeflag != 'D'))
         size = 0;
     if (size > INT64_MAX - data - TAR_BLOCK)
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: size %lld at offset %lld is too large",
@@ -320,6 +442,8 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
     case TAR_T_PAX:
     case TAR_T_PAX_GLOBAL:
         s = read_ext(sc, data, size, pos, err);
+        if (h.type == TAR_T_PAX) /* only the last of several applies */
+            pax_clear(&sc->x);
         if (s == KVRO_OK)
             s = pax_apply(sc, h.type == TAR_T_PAX ? &sc->x : &sc->g, (size_t)size, data, pos, err);
         break;

@@ -21,11 +21,16 @@ struct tar_src {
 };
 
 /* Members the scan did not serve (a "." or ".." in the path, ...), counted,
- * with the first one's reason kept for the user. */
+ * with the first one's reason kept for the user; and damaged extended
+ * header records it read past (a pax mtime with junk, a last record
+ * without its newline) where the member's name, size and data offset
+ * stayed certain, likewise. */
 #define TAR_WARNING_MAX 256
 typedef struct tar_warnings {
     int64_t count;
     char first[TAR_WARNING_MAX];
+    int64_t ignored;
+    char first_ignored[TAR_WARNING_MAX];
 } tar_warnings;
 
 /* Reads every header from offset 0 to the end marker (two zero blocks, one

@@ -276,6 +276,28 @@ def crafted(out):
         "too-long-name.tar": member(b"././@LongLink", b"n/" * 2100 + b"f\0", type_=b"L",
                                     magic=b"ustar  \0")
         + member(b"x", b"too long", magic=b"ustar  \0") + member(b"ok", b"ok") + END,
+        # The lenient paths (issue 7): a long name with '/' at byte 100, sized
+        # header-only types, numeric fields as GNU tar reads them, several
+        # 'x' headers, damaged pax records read past, a global path.
+        "slash-at-100.tar": member(b"././@LongLink", b"a" * 99 + b"/" + b"b" * 50 + b"\0",
+                                   type_=b"L", magic=b"ustar  \0")
+        + member(b"a" * 99 + b"/", b"file", magic=b"ustar  \0") + END,
+        "header-only-sized.tar": member(b"t", b"target")
+        + b"".join(header(n, type_=t, size=1024, link=b"t") + member(b"in" + t, b"i")
+                   for n, t in ((b"h", b"1"), (b"s", b"2"), (b"c", b"3"), (b"b", b"4"),
+                                (b"d/", b"5"), (b"p", b"6"), (b"o/", b"0"), (b"v/", b"\0")))
+        + END,
+        "numeric-lenient.tar": member(b"nul", b"12345", extra={124: b"\0" + octal(5, 11)})
+        + member(b"aix", b"m", extra={136: b"\x001722000726 "})
+        + member(b"junk", b"j", extra={124: b"1\0junk\0\0\0\0\0\0", 100: b"644 zz\0\0"})
+        + member(b"zero", b"", extra={124: b"\0" * 7 + b"0016\0"}) + END,
+        "pax-multi-x.tar": pax([(b"path", b"first"), (b"mtime", b"1")])
+        + pax([(b"path", b"last")]) + member(b"f", b"x") + END,
+        "pax-damaged.tar": pax([(b"mtime", b"123.4x"), (b"gid", b"1z")]) + member(b"m", b"m")
+        + header(b"PaxHeader", type_=b"x", size=16) + pad(b"12 nokeyval\n4 x=")
+        + member(b"n", b"n") + END,
+        "pax-global-path.tar": pax([(b"path", b"global"), (b"mtime", b"5")], type_=b"g")
+        + member(b"a", b"a") + member(b"b", b"b") + END,
         "deep.tar": pax([(b"path", b"d/" * 90 + b"f")]) + member(b"p", b"deep")
         + header(b"d/" * 40 + b"up", type_=b"2", link=b"../" * 39 + b"d")
         + header(b"top", type_=b"2", link=b"d/" * 30 + b"d") + END,
