@@ -474,6 +474,38 @@ static void test_global_path_ignored(void **state)
     free(recs);
 }
 
+/* What every reader refuses stays refused, with the status that says
+ * why: an archive cut inside an extended header (CPython's recursion.tar:
+ * a 'g' header, then the end), a NUL in a pax key (Go, GNU tar, bsdtar),
+ * and an extended header larger than kvro holds that is not even there
+ * (damage, not a limit). */
+static void test_what_readers_refuse(void **state)
+{
+    (void)state;
+    tarbuf t = {0};
+    tb_pax(&t, 'g', "comment", "hello");
+    char *p = tb_save_n(&t, "cut-in-pax.tar", t.n - 100); /* into the padding */
+    open_fails(p, KVRO_E_CORRUPT, "ends inside the extended header");
+    free(p);
+    free(t.p);
+
+    memset(&t, 0, sizeof t);
+    static const char rec[] = "15 GNU\0key=val\n";
+    tb_ext(&t, 'x', rec, sizeof rec - 1);
+    tb_file(&t, "f", "data");
+    tb_end(&t);
+    p = tb_save(&t, "nul-in-key.tar");
+    open_fails(p, KVRO_E_CORRUPT, "not KEY=VALUE");
+    free(p);
+
+    tb_header(&t, "././@PaxHeader", 'x', (int64_t)1 << 32, NULL);
+    tb_add(&t, "20 comment=abcdefg\n", 19);
+    tb_pad(&t);
+    p = tb_save(&t, "huge-pax.tar");
+    open_fails(p, KVRO_E_CORRUPT, "runs past the end");
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_several_pax_x_headers),
         cmocka_unit_test(test_damaged_pax_records),
         cmocka_unit_test(test_global_path_ignored),
+        cmocka_unit_test(test_what_readers_refuse),
     };
     int rc = tb_setup(NULL);
     rc |= cmocka_run_group_tests(tests, NULL, NULL);
