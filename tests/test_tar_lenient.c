@@ -159,8 +159,8 @@ static void test_numeric_fields(void **state)
     static const char *const five[] = {
         "00000000005\0",
         "          5\0",
-        "\0"
-        "0000000005\0",
+        ("\0"
+         "0000000005\0"),
         "\0    00005\0\0",
         "00005\0junk\0\0",
         "00005 junk\0",
@@ -219,8 +219,8 @@ static void test_numeric_fields(void **state)
         free(file);
     }
     static const char *const modes[] = {"644\0junk",
-                                        "\0"
-                                        "000644 ",
+                                        ("\0"
+                                         "000644 "),
                                         " 0000644"};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         char *file = t_fmt("mode%zu.tar", i);
