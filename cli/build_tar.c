@@ -10,7 +10,12 @@
  * only) and names the 'x' headers "PaxHeader/NAME" without a PID, so the
  * bytes depend only on what we put in each entry, and we put in only the
  * normalised fields below. Its gzip filter stores the current time unless
- * told "!timestamp", and never a file name.
+ * told "!timestamp", and never a file name. Its xz, zstd and bzip2 filters
+ * store no time or name at all; xz and zstd are kept single-threaded (a
+ * multi-threaded xz cuts the stream into blocks, and a multi-threaded zstd
+ * lays out its frame differently), so the bytes do not depend on the
+ * machine, and each must be the library's own (ARCHIVE_OK), not the
+ * external program libarchive falls back to (ARCHIVE_WARN).
  *
  * Output goes to a mkstemp file next to OUT, fsync'd and renamed over OUT
  * once whole, so OUT is either the old file or the new archive, never a
@@ -40,10 +45,16 @@ enum { RECORD = 20 * 512, WRITE_BLOCK = 32 * RECORD };
  * rename finds little left to do instead of the whole archive. */
 enum { WRITEBACK_EVERY = 8 << 20 };
 
-enum { OPT_MTIME = OPT_FIRST_CMD };
+enum { OPT_MTIME = OPT_FIRST_CMD, OPT_ZSTD };
+
+typedef enum compression { COMP_NONE, COMP_GZIP, COMP_XZ, COMP_ZSTD, COMP_BZIP2 } compression;
+
+static const char *const comp_name[] = {"none", "gzip", "xz", "zstd", "bzip2"};
+static const char *const comp_flag[] = {"", "-z", "-J", "--zstd", "-j"};
 
 typedef struct tar_opts {
-    bool gzip;
+    compression comp; /* what to write */
+    bool comp_flag;   /* comp was asked for by a flag */
     bool has_mtime;
     int64_t mtime;
 } tar_opts;
@@ -82,8 +93,17 @@ static bool parse_epoch(const char *s, int64_t *out)
 static int tar_opt(int c, const char *arg, void *ctx)
 {
     tar_opts *o = ctx;
-    if (c == 'z') {
-        o->gzip = true;
+    compression want = c == 'z'        ? COMP_GZIP
+                       : c == 'J'      ? COMP_XZ
+                       : c == OPT_ZSTD ? COMP_ZSTD
+                       : c == 'j'      ? COMP_BZIP2
+                                       : COMP_NONE;
+    if (want != COMP_NONE) {
+        if (o->comp_flag && o->comp != want)
+            return usage_error(&cmd_tar, "%s and %s ask for two compressions: choose one",
+                               comp_flag[o->comp], comp_flag[want]);
+        o->comp = want;
+        o->comp_flag = true;
         return -1;
     }
     if (c == OPT_MTIME) {
@@ -98,10 +118,59 @@ static int tar_opt(int c, const char *arg, void *ctx)
     return usage_error(&cmd_tar, "unknown option");
 }
 
-static bool ends_with(const char *s, const char *suffix)
+/* OUT's suffix, as GNU tar reads it (the last one of the file name):
+ * 1 with *C set for a compression mkkv writes, 0 for none (".tar", no
+ * suffix, anything else), -1 for one it does not write (a name that would
+ * lie about the bytes under it); *EXT is the suffix. */
+static int suffix_compression(const char *out, compression *c, const char **ext)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
+    static const struct {
+        const char *ext;
+        compression c;
+    } known[] = {{"gz", COMP_GZIP},   {"tgz", COMP_GZIP},   {"xz", COMP_XZ},
+                 {"txz", COMP_XZ},    {"zst", COMP_ZSTD},   {"tzst", COMP_ZSTD},
+                 {"bz2", COMP_BZIP2}, {"tbz2", COMP_BZIP2}, {"tbz", COMP_BZIP2}};
+    /* Other compressors and archive formats GNU tar, bsdtar or 7-Zip name
+     * so; ".z" (pack, or an old gzip) is not among them. */
+    static const char *const unknown[] = {"Z",   "taZ", "lz", "tlz", "lzma", "lzo", "tzo",
+                                          "lz4", "br",  "sz", "7z",  "zip",  "rar"};
+    const char *slash = strrchr(out, '/');
+    const char *base = slash ? slash + 1 : out;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base)
+        return 0;
+    *ext = dot + 1;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(*ext, known[i].ext)) {
+            *c = known[i].c;
+            return 1;
+        }
+    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++)
+        if (!strcmp(*ext, unknown[i]))
+            return -1;
+    return 0;
+}
+
+/* Settles O->comp from the flags and OUT's suffix; an exit code if they
+ * disagree or the suffix names what mkkv does not write, else -1. */
+static int choose_compression(tar_opts *o, const char *out)
+{
+    if (!strcmp(out, "-"))
+        return -1;
+    compression by_name = COMP_NONE;
+    const char *ext = NULL;
+    int r = suffix_compression(out, &by_name, &ext);
+    if (r < 0)
+        return usage_error(&cmd_tar,
+                           "OUT '%s': mkkv tar does not write .%s; it writes .tar, .tar.gz "
+                           "(.tgz), .tar.xz (.txz), .tar.zst (.tzst) and .tar.bz2 (.tbz2)",
+                           out, ext);
+    if (r > 0 && o->comp_flag && o->comp != by_name)
+        return usage_error(&cmd_tar, "%s asks for %s, but OUT '%s' names %s", comp_flag[o->comp],
+                           comp_name[o->comp], out, comp_name[by_name]);
+    if (r > 0)
+        o->comp = by_name;
+    return -1;
 }
 
 /* ------------------------------------------------- temporary output file */
@@ -139,7 +208,7 @@ static void signals_restore(void)
 static int out_error(build *b, const char *what)
 {
     progress_done(&b->p);
-    fprintf(stderr, "mkkv: %s: %s: %s\n", b->out, what, strerror(errno));
+    fprintf(stderr, "mkkv: %s: %s: %s\n", quoted(b->out), what, strerror(errno));
     return EXIT_FAIL;
 }
 
@@ -163,10 +232,22 @@ static int out_open(build *b)
         return EXIT_OK;
     }
     struct stat st;
-    if (stat(b->out, &st) == 0 && S_ISDIR(st.st_mode)) {
+    bool out_exists = stat(b->out, &st) == 0;
+    if (out_exists && S_ISDIR(st.st_mode)) {
         errno = EISDIR;
         return out_error(b, "cannot replace");
     }
+    /* The same file by another name, a hard link or a symbolic link:
+     * compared by identity, not by name. */
+    dev_t sdev;
+    ino_t sino;
+    if (out_exists && tree_source_id(b->t, &sdev, &sino) && st.st_dev == sdev &&
+        st.st_ino == sino)
+        return usage_error(&cmd_tar,
+                           "OUT '%s' is the same file as SOURCE '%s' (device %llu, inode "
+                           "%llu): it would replace what it is read from",
+                           b->out, source_name(b->source), (unsigned long long)sdev,
+                           (unsigned long long)sino);
     const char *slash = strrchr(b->out, '/');
     const char *base = slash ? slash + 1 : b->out;
     char *dir = slash ? strndup(b->out, (size_t)(slash - b->out) + (slash == b->out)) : strdup(".");
@@ -278,8 +359,8 @@ static int archive_fail(build *b)
     progress_done(&b->p);
     int e = la->archive_errno(b->a);
     const char *msg = la->archive_error_string(b->a);
-    fprintf(stderr, "mkkv: %s: %s%s%s\n", b->out, msg ? msg : "cannot write", e > 0 ? ": " : "",
-            e > 0 ? strerror(e) : "");
+    fprintf(stderr, "mkkv: %s: %s%s%s\n", quoted(b->out), msg ? quoted(msg) : "cannot write",
+            e > 0 ? ": " : "", e > 0 ? strerror(e) : "");
     return EXIT_FAIL;
 }
 
@@ -321,15 +402,41 @@ static int archive_setup(build *b)
         return EXIT_FAIL;
     }
     struct archive *a = b->a;
-    /* A gzip stream is not padded (gzip readers see trailing zeros as
-     * junk); a plain archive is, to a whole record, like GNU tar's. */
+    compression c = b->o->comp;
+    /* A compressed stream is not padded (gzip readers see trailing zeros
+     * as junk); a plain archive is, to a whole record, like GNU tar's. */
     if (la->archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         la->archive_write_set_bytes_per_block(a, WRITE_BLOCK) != ARCHIVE_OK ||
-        la->archive_write_set_bytes_in_last_block(a, b->o->gzip ? 1 : RECORD) != ARCHIVE_OK ||
-        (b->o->gzip &&
-         (la->archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-          la->archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK)) ||
-        la->archive_write_open(a, b, NULL, out_write, NULL) != ARCHIVE_OK)
+        la->archive_write_set_bytes_in_last_block(a, c != COMP_NONE ? 1 : RECORD) != ARCHIVE_OK)
+        return archive_fail(b);
+    int r = ARCHIVE_OK;
+    switch (c) {
+    case COMP_NONE:
+        break;
+    case COMP_GZIP: /* "!timestamp": MTIME 0 in the gzip header */
+        if ((r = la->archive_write_add_filter_gzip(a)) == ARCHIVE_OK)
+            r = la->archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
+        break;
+    case COMP_XZ:
+        if ((r = la->archive_write_add_filter_xz(a)) == ARCHIVE_OK)
+            r = la->archive_write_set_filter_option(a, "xz", "threads", "1");
+        break;
+    case COMP_ZSTD:
+        if ((r = la->archive_write_add_filter_zstd(a)) == ARCHIVE_OK)
+            r = la->archive_write_set_filter_option(a, "zstd", "threads", "0");
+        break;
+    case COMP_BZIP2:
+        r = la->archive_write_add_filter_bzip2(a);
+        break;
+    }
+    if (r != ARCHIVE_OK) {
+        progress_done(&b->p);
+        const char *msg = la->archive_error_string(a);
+        fprintf(stderr, "mkkv: %s: cannot write %s with this libarchive%s%s\n", quoted(b->out),
+                comp_name[c], msg ? ": " : "", msg ? quoted(msg) : "");
+        return EXIT_FAIL;
+    }
+    if (la->archive_write_open(a, b, NULL, out_write, NULL) != ARCHIVE_OK)
         return archive_fail(b);
     la->archive_entry_set_uid(b->ae, 0);
     la->archive_entry_set_gid(b->ae, 0);
@@ -374,7 +481,8 @@ static int put_data(build *b, const tree_entry *e)
         if (n == 0 || (int64_t)n > left) {
             progress_done(&b->p);
             fprintf(stderr, "mkkv: %s: %s: %s while being read (%lld bytes when it was met)\n",
-                    b->source, e->path, n ? "grew" : "shrank", (long long)e->size);
+                    quoted(b->source), quoted(e->path), n ? "grew" : "shrank",
+                    (long long)e->size);
             return EXIT_FAIL;
         }
         la_ssize_t w = la->archive_write_data(b->a, b->buf, n);
@@ -419,18 +527,21 @@ static int build_all(build *b, bool quiet)
 static void warn_clear(void *arg, const kvro_error *w)
 {
     progress_done(arg);
-    kvro_error_print(stderr, "mkkv", w);
+    print_error(w);
 }
 
 static int tar_run(int argc, char **argv)
 {
     static const struct option longs[] = {COMMON_LONG_OPTIONS,
                                           {"gzip", no_argument, 0, 'z'},
+                                          {"xz", no_argument, 0, 'J'},
+                                          {"zstd", no_argument, 0, OPT_ZSTD},
+                                          {"bzip2", no_argument, 0, 'j'},
                                           {"mtime", required_argument, 0, OPT_MTIME},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     tar_opts o = {0};
-    int rc = parse_args(&cmd_tar, argc, argv, COMMON_SHORT_OPTIONS "z", longs, &co, tar_opt, &o);
+    int rc = parse_args(&cmd_tar, argc, argv, COMMON_SHORT_OPTIONS "zJj", longs, &co, tar_opt, &o);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -445,7 +556,8 @@ static int tar_run(int argc, char **argv)
         o.has_mtime = true;
     }
     build b = {.source = argv[optind], .out = argv[optind + 1], .o = &o, .fd = -1};
-    o.gzip = o.gzip || ends_with(b.out, ".tar.gz") || ends_with(b.out, ".tgz");
+    if ((rc = choose_compression(&o, b.out)) >= 0)
+        return rc;
     /* Names go into pax records as UTF-8: convert from a UTF-8 locale, not
      * the user's, so the bytes do not depend on $LANG. */
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
@@ -476,13 +588,18 @@ static int tar_run(int argc, char **argv)
 }
 
 const command cmd_tar = {
-    "tar", tar_run, "build a deterministic tar (or tar.gz) of a source",
-    "Usage: mkkv tar [-z] [--mtime EPOCH] [-q] [-t TYPE] [--image-offset N]\n"
-    "                [--image-length N] SOURCE OUT\n"
+    "tar", tar_run, "build a deterministic tar (.tar.gz, .tar.xz, ...) of a source",
+    "Usage: mkkv tar [-z|-J|--zstd|-j] [--mtime EPOCH] [-q] [-t TYPE]\n"
+    "                [--image-offset N] [--image-length N] SOURCE OUT\n"
     "Write the tree of SOURCE as a tar archive to OUT ('-': standard output).\n"
     "SOURCE is a directory or any source mkkv reads (e.g. a FAT image or a tar),\n"
     "'-' for an image on standard input (see below).\n"
-    "OUT ending in .tar.gz or .tgz, or -z, gives a gzip-compressed archive.\n"
+    "OUT's suffix picks the compression, as GNU tar's -a does: .tar.gz or .tgz\n"
+    "gzip, .tar.xz or .txz xz, .tar.zst or .tzst zstd, .tar.bz2, .tbz2 or .tbz\n"
+    "bzip2; anything else none. A suffix of a compression or format mkkv does not\n"
+    "write (.tar.lz, .tar.lzma, .tar.Z, .tar.lz4, .7z, .zip ...) is a usage\n"
+    "error, never a plain tar under that name. A flag (-z, -J, --zstd, -j) asks\n"
+    "for one whatever the name (OUT '-' has none), but not against the name's.\n"
     "\n"
     "The format is pax-restricted: plain ustar headers, with a pax header only\n"
     "for a member ustar can not describe (path or link over 100/155 bytes or not\n"
@@ -496,7 +613,9 @@ const command cmd_tar = {
     "  - modes: directories 0755; files 0755 if any execute bit is set, else 0644\n"
     "  - modification times: --mtime EPOCH, else $SOURCE_DATE_EPOCH, else each\n"
     "    entry's own, in whole seconds\n"
-    "  - gzip: no time stamp and no file name in the gzip header\n"
+    "  - gzip: no time stamp and no file name in the gzip header; xz, zstd and\n"
+    "    bzip2 store neither; xz and zstd compress single-threaded, so the bytes\n"
+    "    do not depend on the machine's processors\n"
     "\n"
     "From a directory SOURCE:\n"
     "  - a symbolic link is stored as a link when its target stays inside SOURCE\n"
@@ -512,9 +631,14 @@ const command cmd_tar = {
     "\n"
     "OUT is written to a temporary file beside it, synced and renamed over OUT\n"
     "when complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
-    "OUT may not lie inside SOURCE. SOURCE is never modified.\n"
+    "OUT may not lie inside SOURCE, nor be SOURCE under any name (compared by\n"
+    "device and inode: a hard link, a symbolic link, a file redirected to\n"
+    "standard input). SOURCE is never modified.\n"
     "\n"
     "  -z, --gzip            compress with gzip\n"
+    "  -J, --xz              compress with xz\n"
+    "      --zstd            compress with zstd\n"
+    "  -j, --bzip2           compress with bzip2\n"
     "      --mtime EPOCH     every member's modification time, in seconds since\n"
     "                        1970-01-01 UTC (overrides $SOURCE_DATE_EPOCH; an empty\n"
     "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP SOURCE_HELP
@@ -523,5 +647,5 @@ const command cmd_tar = {
     "terminal, unless -q.\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage (bad option, invalid --mtime or\n"
-    "SOURCE_DATE_EPOCH, OUT inside SOURCE).\n",
+    "SOURCE_DATE_EPOCH, OUT's suffix, OUT inside SOURCE or the same file).\n",
 };

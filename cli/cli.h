@@ -93,6 +93,26 @@ int usage_error(const command *cmd, const char *fmt, ...) __attribute__((format(
 /* Prints a kvro error as "mkkv: SOURCE: KEY: reason"; returns EXIT_FAIL. */
 int report(const kvro_error *err);
 
+/* ----------------------------------------------------------- quote.c */
+
+/* Names are shown escaped (GNU's "escape" style, independent of the
+ * locale): printable ASCII and valid UTF-8 as is, a backslash doubled,
+ * \a \b \t \n \v \f \r, and any other control character (C0, DEL, C1)
+ * or byte that is not valid UTF-8 as \ooo octal. So no name can drive the
+ * terminal or pass for two lines. */
+#define QUOTING_HELP                                                                              \
+    "Names are shown escaped, as GNU ls -b does: a backslash as \\\\, a newline as\n"         \
+    "\\n (also \\a \\b \\t \\v \\f \\r), any other control character and any byte\n" \
+    "that is not valid UTF-8 as \\ooo octal (ESC is \\033); printable UTF-8 is kept.\n"
+/* S escaped, in one of a few buffers used in turn: valid until 7 more
+ * calls. Never NULL (a placeholder if out of memory). */
+const char *quoted(const char *s);
+/* Writes S escaped to F. */
+void quote_put(FILE *f, const char *s);
+/* "mkkv: SOURCE: KEY: reason\n" on stderr, each part escaped (what
+ * kvro_error_print writes, made safe for a terminal). */
+void print_error(const kvro_error *err);
+
 /* Names what ERR is about, ERR having just been filled by kvro_error_set
  * (which sets only the status and the detail): SOURCE, and KEY (NULL for
  * the source itself), through kvro_error_context. */

@@ -61,16 +61,21 @@ int usage_error(const command *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "mkkv: %s: ", cmd->name);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'mkkv %s --help'.\n", cmd->name);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
+    /* Messages quote operands and options as given: escaped whole (mkkv's
+     * own words pass unchanged). */
+    fprintf(stderr, "mkkv: %s: %s\nTry 'mkkv %s --help'.\n", cmd->name,
+            msg ? quoted(msg) : "out of memory", cmd->name);
+    free(msg);
     return EXIT_USAGE;
 }
 
 int report(const kvro_error *err)
 {
-    kvro_error_print(stderr, "mkkv", err);
+    print_error(err);
     return EXIT_FAIL;
 }
 

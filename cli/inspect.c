@@ -15,6 +15,7 @@
 typedef struct ls_ctx {
     kvro *kv;
     bool lng, rec;
+    bool null; /* -0: names as they are, each followed by a NUL */
 } ls_ctx;
 
 static int ls_opt(int c, const char *arg, void *p)
@@ -25,6 +26,8 @@ static int ls_opt(int c, const char *arg, void *p)
         ls->lng = true;
     else if (c == 'R')
         ls->rec = true;
+    else if (c == '0')
+        ls->null = true;
     return -1;
 }
 
@@ -38,7 +41,8 @@ static void mode_string(const kvro_info *st, char out[11])
 }
 
 /* One line: "NAME" (a '/' after directories) or, with -l,
- * "MODE SIZE YYYY-MM-DD HH:MM NAME". */
+ * "MODE SIZE YYYY-MM-DD HH:MM NAME"; NAME escaped, unless -0: then as it
+ * is, and a NUL in place of the newline. */
 static int ls_print(ls_ctx *ls, const char *key, const char *shown, kvro_kind kind)
 {
     if (ls->lng) {
@@ -54,7 +58,13 @@ static int ls_print(ls_ctx *ls, const char *key, const char *shown, kvro_kind ki
             strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
         printf("%s %12lld %s ", mode, (long long)st.size, when);
     }
-    printf("%s%s\n", shown, kind == KVRO_KIND_DIR && shown[0] ? "/" : "");
+    if (ls->null)
+        fputs(shown, stdout);
+    else
+        quote_put(stdout, shown);
+    if (kind == KVRO_KIND_DIR && shown[0])
+        putchar('/');
+    putchar(ls->null ? '\0' : '\n');
     return EXIT_OK;
 }
 
@@ -94,10 +104,11 @@ static int ls_run(int argc, char **argv)
     static const struct option longs[] = {COMMON_LONG_OPTIONS,
                                           {"long", no_argument, 0, 'l'},
                                           {"recursive", no_argument, 0, 'R'},
+                                          {"null", no_argument, 0, '0'},
                                           {0, 0, 0, 0}};
     common_opts o = {0};
     ls_ctx ls = {0};
-    int rc = parse_args(&cmd_ls, argc, argv, COMMON_SHORT_OPTIONS "lR", longs, &o, ls_opt, &ls);
+    int rc = parse_args(&cmd_ls, argc, argv, COMMON_SHORT_OPTIONS "lR0", longs, &o, ls_opt, &ls);
     if (rc >= 0)
         return rc;
     if (argc - optind < 1 || argc - optind > 2)
@@ -123,13 +134,15 @@ static int ls_run(int argc, char **argv)
 
 const command cmd_ls = {
     "ls", ls_run, "list a directory of a source",
-    "Usage: mkkv ls [-l] [-R] [OPTIONS] SOURCE [PATH]\n"
+    "Usage: mkkv ls [-l] [-R] [-0] [OPTIONS] SOURCE [PATH]\n"
     "List directory PATH of SOURCE (default: the root), sorted by name.\n"
     "Directories are shown with a trailing '/'. If PATH is a file, show it.\n"
+    QUOTING_HELP
     "\n"
     "  -l, --long            show mode, size and modification time (UTC)\n"
-    "  -R, --recursive       list everything below PATH, as paths relative to PATH\n" COMMON_HELP
-        SOURCE_HELP,
+    "  -R, --recursive       list everything below PATH, as paths relative to PATH\n"
+    "  -0, --null            for programs: each name as it is (not escaped),\n"
+    "                        followed by a NUL instead of a newline\n" COMMON_HELP SOURCE_HELP,
 };
 
 /* ------------------------------------------------------------------ cat */
@@ -241,7 +254,7 @@ static int stat_run(int argc, char **argv)
             size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
             snprintf(when + n, sizeof when - n, ".%09dZ", (int)st.mtime_nsec);
         }
-        printf("key: %s\nkind: %s\nsize: %lld\n", key,
+        printf("key: %s\nkind: %s\nsize: %lld\n", quoted(key),
                st.kind == KVRO_KIND_DIR ? "directory" : "file", (long long)st.size);
         if (st.has_mode)
             printf("mode: %04o\n", (unsigned)st.mode);
@@ -256,5 +269,5 @@ const command cmd_stat = {
     "stat", stat_run, "show a key's kind, size, mode and modification time",
     "Usage: mkkv stat [OPTIONS] SOURCE KEY\n"
     "Show the kind, size, mode and modification time of KEY in SOURCE.\n"
-    "\n" COMMON_HELP SOURCE_HELP,
+    QUOTING_HELP "\n" COMMON_HELP SOURCE_HELP,
 };

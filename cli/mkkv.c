@@ -27,6 +27,8 @@ static void help(FILE *f)
           "on standard input; --image-offset N and --image-length N pick an image\n"
           "inside a bigger file (a partition, an archive appended to a program).\n"
           "\nKeys are '/'-separated paths inside the source; \"\" or / is the root.\n"
+          "Names are shown escaped, as GNU ls -b does (\\\\, \\n, \\t, \\033 ...; 'mkkv ls\n"
+          "--help' says how); 'mkkv ls -0' gives them unescaped, NUL-separated.\n"
           "Exit status: 0 success, 1 failure (not found, corrupt, mismatch, I/O), 2 usage.\n"
           "Run 'mkkv COMMAND --help' for a command's options.\n",
           f);
@@ -62,6 +64,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; commands[i]; i++)
         if (!strcmp(commands[i]->name, name))
             return commands[i]->run(argc - 1, argv + 1);
-    fprintf(stderr, "mkkv: unknown command '%s'\nTry 'mkkv --help'.\n", name);
+    fprintf(stderr, "mkkv: unknown command '%s'\nTry 'mkkv --help'.\n", quoted(name));
     return EXIT_USAGE;
 }

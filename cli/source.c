@@ -372,7 +372,7 @@ static void open_progress(void *arg, const char *what, int64_t done, int64_t tot
 
 static void open_warning(void *arg, const char *message)
 {
-    fprintf(stderr, "mkkv: warning: %s: %s\n", (const char *)arg, message);
+    fprintf(stderr, "mkkv: warning: %s: %s\n", quoted(arg), quoted(message));
 }
 
 int open_source(const char *source, const common_opts *o, kvro **kv)

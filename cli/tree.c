@@ -50,6 +50,9 @@ struct tree {
     kvro_io *file; /* ... read through this */
     dev_t root_dev; /* host: the root's identity, where link checks stop */
     ino_t root_ino;
+    bool has_id; /* SOURCE's identity is known (tree_source_id) */
+    dev_t id_dev;
+    ino_t id_ino;
     bool noatime;
     char *link; /* the current link's stored target */
     size_t link_cap;
@@ -99,7 +102,7 @@ static bool grow(char **buf, size_t *cap, size_t need)
 static void default_warn(void *arg, const kvro_error *w)
 {
     (void)arg;
-    kvro_error_print(stderr, "mkkv", w);
+    print_error(w);
 }
 
 /* ------------------------------------------------------------- levels */
@@ -477,6 +480,16 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
     } else if ((rc = open_source(source, o, &t->kv)) == EXIT_OK && kv_push(t, 0, &err) < 0) {
         rc = report(&err);
     }
+    /* What SOURCE is, for tree_source_id: stat'ed after the open, so a
+     * name that was replaced in between is not taken for it. */
+    struct stat id;
+    if (rc == EXIT_OK &&
+        (source_is_stdin(source) ? fstat(STDIN_FILENO, &id) == 0 && S_ISREG(id.st_mode)
+                                 : stat(source, &id) == 0)) {
+        t->has_id = true;
+        t->id_dev = id.st_dev;
+        t->id_ino = id.st_ino;
+    }
     if (rc == EXIT_OK && !source_is_stdin(source)) {
         /* For a host directory the real path anchors absolute links; for
          * any source it lets a builder refuse to overwrite what it reads. */
@@ -499,6 +512,13 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
 bool tree_is_host_dir(const tree *t)
 {
     return t->kv == NULL;
+}
+
+bool tree_source_id(const tree *t, dev_t *dev, ino_t *ino)
+{
+    *dev = t->id_dev;
+    *ino = t->id_ino;
+    return t->has_id;
 }
 
 const char *tree_real_path(const tree *t)

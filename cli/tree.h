@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef enum tree_kind {
     TREE_FILE = 1,
@@ -69,6 +70,11 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
  * source that is a file: the file's real path; NULL for standard input). */
 bool tree_is_host_dir(const tree *t);
 const char *tree_real_path(const tree *t);
+/* The device and inode of the file SOURCE names (the directory, the image
+ * file; a regular file redirected to standard input), so a builder can
+ * refuse to replace it under another name; false if there is none (a
+ * pipe). */
+bool tree_source_id(const tree *t, dev_t *dev, ino_t *ino);
 
 /* The next entry: 1 and *E filled, 0 at the end, -1 on an error (in *ERR,
  * not printed; the walk can not go on). */

@@ -55,8 +55,8 @@ static void compare_files(verify_ctx *v, const char *key)
         failed(v, kvro_size(v->b.kv, key, &sb, &err), &err))
         return;
     if (sa != sb) {
-        difference(v, "size differs: %s: %lld bytes in %s, %lld in %s", key, (long long)sa,
-                   v->a.name, (long long)sb, v->b.name);
+        difference(v, "size differs: %s: %lld bytes in %s, %lld in %s", quoted(key),
+                   (long long)sa, quoted(v->a.name), (long long)sb, quoted(v->b.name));
         return;
     }
     for (int64_t off = 0; off < sa;) {
@@ -69,7 +69,7 @@ static void compare_files(verify_ctx *v, const char *key)
             int64_t at = 0;
             while (at < n && v->a.buf[at] == v->b.buf[at])
                 at++;
-            difference(v, "content differs: %s: first difference at byte %lld", key,
+            difference(v, "content differs: %s: first difference at byte %lld", quoted(key),
                        (long long)(off + at));
             return;
         }
@@ -107,12 +107,13 @@ static void compare_dirs(verify_ctx *v, const char *dir)
             break;
         }
         if (cmp < 0) {
-            difference(v, "only in %s: %s", v->a.name, key);
+            difference(v, "only in %s: %s", quoted(v->a.name), quoted(key));
         } else if (cmp > 0) {
-            difference(v, "only in %s: %s", v->b.name, key);
+            difference(v, "only in %s: %s", quoted(v->b.name), quoted(key));
         } else if (la.kinds[i] != lb.kinds[j]) {
-            difference(v, "kind differs: %s: %s in %s, %s in %s", key, kind_name(la.kinds[i]),
-                       v->a.name, kind_name(lb.kinds[j]), v->b.name);
+            difference(v, "kind differs: %s: %s in %s, %s in %s", quoted(key),
+                       kind_name(la.kinds[i]), quoted(v->a.name), kind_name(lb.kinds[j]),
+                       quoted(v->b.name));
         } else if (la.kinds[i] == KVRO_KIND_DIR) {
             compare_dirs(v, key);
         } else {
@@ -156,13 +157,13 @@ static int verify_run(int argc, char **argv)
         compare_dirs(&v, "");
         progress_done(&v.p);
         if (v.diffs || v.errors) {
-            fprintf(stderr, "mkkv: verify: %s and %s differ (%lld difference%s%s)\n", v.a.name,
-                    v.b.name, (long long)v.diffs, v.diffs == 1 ? "" : "s",
+            fprintf(stderr, "mkkv: verify: %s and %s differ (%lld difference%s%s)\n",
+                    quoted(v.a.name), quoted(v.b.name), (long long)v.diffs, v.diffs == 1 ? "" : "s",
                     v.errors ? ", and errors" : "");
             rc = EXIT_FAIL;
         } else if (!o.quiet) {
-            printf("%s matches %s: %lld files, %lld directories, %lld bytes\n", v.a.name,
-                   v.b.name, (long long)v.files, (long long)v.dirs, (long long)v.bytes);
+            printf("%s matches %s: %lld files, %lld directories, %lld bytes\n", quoted(v.a.name),
+                   quoted(v.b.name), (long long)v.files, (long long)v.dirs, (long long)v.bytes);
         }
     }
     free(v.a.buf);
@@ -179,6 +180,7 @@ const command cmd_verify = {
     "with the same bytes. Each difference is printed on standard output:\n"
     "  only in SOURCE: KEY / only in DIR: KEY\n"
     "  kind differs: KEY: ...   size differs: KEY: ...   content differs: KEY: ...\n"
+    QUOTING_HELP
     "Exit status 0 if they match, 1 if they differ or cannot be read, 2 on bad usage.\n"
     "\n" COMMON_HELP "\n"
     "-t, --image-offset and --image-length apply to SOURCE; DIR is always read as\n"

@@ -8,7 +8,7 @@ packages=(
   # build
   cmake gcc make pkg-config libarchive-dev zlib1g-dev libfuse3-dev libcmocka-dev
   # the real tools the tests read and write images with
-  fuse3 libarchive-tools dosfstools mtools python3 tar gzip
+  fuse3 libarchive-tools dosfstools mtools python3 tar gzip xz-utils zstd bzip2
   # the fuzz harnesses (tests/fuzz/run.sh) and the clang-14 and
   # ThreadSanitizer builds (scripts/ci-matrix.sh): clang, whose runtime
   # package holds libFuzzer (-fsanitize=fuzzer) and the sanitizers

@@ -394,13 +394,178 @@ static void test_options(void **state)
     free(out), free(err);
 }
 
+/* ------------------------------------------------------- names shown safely */
+
+/* Odd names, made by the shell's printf: a newline (one entry passing for
+ * two), an escape sequence (recolours the terminal), a tab, a backslash,
+ * BEL, DEL, a Latin-1 byte (not UTF-8), a C1 CSI (U+009B, obeyed by some
+ * terminals), and valid UTF-8, which stays as it is. */
+static char *odd_tree(fixture *f)
+{
+    char *d = t_join(f->dir, "odd");
+    char *cmd = t_fmt("rm -rf '%s' && mkdir -p '%s' && cd '%s' && "
+                      "for n in 'line1\\nfake-entry.txt' 'esc\\033[31mred' 'tab\\there' "
+                      "'back\\\\slash' 'bell\\a' 'del\\177' 'caf\\351' 'c1\\302\\233x' "
+                      "'\\303\\251t\\303\\251.txt'; do printf x > \"$(printf \"$n\")\"; done && "
+                      "mkdir \"$(printf 'd\\nir')\" && printf y > \"$(printf 'd\\nir/in\\rside')\"",
+                      d, d, d);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    return d;
+}
+
+#define ODD_LS                                                                                     \
+    "back\\\\slash\nbell\\a\nc1\\302\\233x\ncaf\\351\nd\\nir/\ndel\\177\nesc\\033[31mred\n"        \
+    "line1\\nfake-entry.txt\ntab\\there\n\303\251t\303\251.txt\n"
+
+/* Fails unless S holds no byte that could drive a terminal (a control
+ * character other than the newlines that end lines). */
+static void assert_inert(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f ||
+            (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            fail_msg("raw control byte 0x%02x in: %s", *p, s);
+}
+
+static void test_names_escaped(void **state)
+{
+    fixture *f = *state;
+    char *d = odd_tree(f);
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "ls '%s'", d), 0);
+    assert_string_equal(out, ODD_LS);
+    free(out), free(err);
+
+    assert_int_equal(mkkv(&out, &err, "ls -R '%s'", d), 0);
+    assert_non_null(strstr(out, "\nd\\nir/\nd\\nir/in\\rside\ndel\\177\n"));
+    assert_inert(out);
+    free(out), free(err);
+
+    /* -l: one line per entry, the name at its end escaped. */
+    assert_int_equal(mkkv(&out, &err, "ls -l '%s'", d), 0);
+    assert_inert(out);
+    size_t lines = 0;
+    for (const char *p = out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 10);
+    assert_non_null(strstr(out, " line1\\nfake-entry.txt\n"));
+    assert_non_null(strstr(out, " esc\\033[31mred\n"));
+    free(out), free(err);
+
+    /* A file as PATH, and stat's key. */
+    assert_int_equal(mkkv(&out, &err, "ls '%s' \"$(printf 'd\\nir/in\\rside')\"", d), 0);
+    assert_string_equal(out, "d\\nir/in\\rside\n");
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "stat '%s' \"$(printf 'esc\\033[31mred')\"", d), 0);
+    assert_non_null(strstr(out, "key: esc\\033[31mred\nkind: file\n"));
+    free(out), free(err);
+
+    /* Errors: the key, the source, the library's detail. */
+    assert_int_equal(mkkv(&out, &err, "cat '%s' \"$(printf 'no\\033]0;pwned\\007such')\"", d), 1);
+    char *want = t_fmt("mkkv: %s: no\\033]0;pwned\\asuch: ", d);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_inert(err);
+    free(want), free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "cat \"$(printf '%s/mis\\nsing')\" x", d), 1);
+    want = t_fmt("mkkv: %s/mis\\nsing: ", d);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_int_equal(strchr(err, '\n') - err, (ptrdiff_t)strlen(err) - 1); /* one line */
+    free(want), free(out), free(err);
+    /* A usage error quoting an operand. */
+    assert_int_equal(mkkv(&out, &err, "frob\"$(printf '\\033[2J')\""), 2);
+    assert_non_null(strstr(err, "unknown command 'frob\\033[2J'"));
+    assert_inert(err);
+    free(out), free(err);
+
+    /* verify's report. */
+    char *cmd =
+        t_fmt("cd '%s' && rm -rf odd2 && cp -a odd odd2 && rm odd2/line1* odd2/esc*", f->dir);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    assert_int_equal(mkkv(&out, &err, "verify -q '%s' '%s/odd2'", d, f->dir), 1);
+    want = t_fmt("only in %s: esc\\033[31mred\nonly in %s: line1\\nfake-entry.txt\n", d, d);
+    assert_string_equal(out, want);
+    free(want), free(out), free(err);
+    free(d);
+}
+
+/* Warnings name members too: a tar member skipped for its "..", a FIFO
+ * skipped by mkkv tar. */
+static void test_warnings_escaped(void **state)
+{
+    fixture *f = *state;
+    tarbuf t = {0};
+    tb_file(&t, "../\033[2Jevil", "x");
+    tb_file(&t, "ok", "y");
+    tb_end(&t);
+    char *tar = t_join(f->dir, "warn.tar");
+    t_write(tar, t.p, t.n);
+    free(t.p);
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "ls '%s'", tar), 0);
+    assert_string_equal(out, "ok\n");
+    assert_non_null(strstr(err, "mkkv: warning: "));
+    assert_non_null(strstr(err, "'../\\033[2Jevil'"));
+    assert_inert(err);
+    free(out), free(err), free(tar);
+
+    char *cmd = t_fmt("cd '%s' && rm -rf fifo && mkdir fifo && "
+                      "mkfifo \"$(printf 'fifo/f\\ni\\033fo')\"",
+                      f->dir);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    cmd = t_fmt("cd '%s' && '%s' tar fifo fifo.tar", f->dir, KVRO_TEST_MKKV);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_string_equal(err, "mkkv: fifo: f\\ni\\033fo: skipped: a FIFO is not stored\n");
+    free(cmd), free(out), free(err);
+}
+
+/* -0: names as they are, each followed by a NUL (shown here as '@'). */
+static void test_ls_null(void **state)
+{
+    fixture *f = *state;
+    char *d = odd_tree(f);
+    char *out, *err;
+    assert_int_equal(mkkv(&out, &err, "ls -0 -R '%s' | tr '\\000' @", d), 0);
+    assert_string_equal(out,
+                        "back\\slash@bell\a@c1\302\233x@caf\351@d\nir/@d\nir/in\rside@del\177@"
+                        "esc\033[31mred@line1\nfake-entry.txt@tab\there@\303\251t\303\251.txt@");
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "ls --null '%s' | tr '\\000' @", f->tree), 0);
+    assert_string_equal(out, "-dash-key@B@a/@hello.txt@z/@");
+    free(out), free(err);
+    /* -l -0: the long line, NUL-terminated. */
+    assert_int_equal(mkkv(&out, &err, "ls -l -0 '%s' hello.txt | tr '\\000' @", f->tree), 0);
+    assert_non_null(strstr(out, " hello.txt@"));
+    assert_null(strchr(out, '\n'));
+    free(out), free(err);
+    /* The help says how names are shown, and what -0 does. */
+    assert_int_equal(mkkv(&out, &err, "ls --help"), 0);
+    assert_non_null(strstr(out, "-0, --null"));
+    assert_non_null(strstr(out, "\\033"));
+    assert_non_null(strstr(out, "\\ooo octal"));
+    free(out), free(err);
+    assert_int_equal(mkkv(&out, &err, "--help"), 0);
+    assert_non_null(strstr(out, "escaped"));
+    assert_non_null(strstr(out, "ls -0"));
+    free(out), free(err);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help_and_usage), cmocka_unit_test(test_ls),
-        cmocka_unit_test(test_ls_keeps_going), cmocka_unit_test(test_cat),
-        cmocka_unit_test(test_stat),           cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_help_and_usage),
+        cmocka_unit_test(test_ls),
+        cmocka_unit_test(test_ls_keeps_going),
+        cmocka_unit_test(test_cat),
+        cmocka_unit_test(test_stat),
+        cmocka_unit_test(test_verify),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_names_escaped),
+        cmocka_unit_test(test_warnings_escaped),
+        cmocka_unit_test(test_ls_null),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
