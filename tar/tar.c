@@ -12,7 +12,9 @@
  * the gzip cursor cache, which has its own mutex, and the count of damaged
  * index windows (atomic): any number of threads may stat, read and list at
  * once. Reads are one pread at the member's offset (plain), or an inflate
- * from the nearest access point (gzip).
+ * from the nearest access point (gzip); a sparse member's read finds its
+ * first region by binary search and makes one such read per data region
+ * it touches, with zeros for the holes.
  *
  * Members with a "." or ".." path component are skipped, never served, and
  * counted (kvro_stats.skipped, the first reason in kvro_stats.first_skipped).
@@ -194,14 +196,6 @@ static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **s
 
 /* ------------------------------------------------------------ read side */
 
-static kvro_status sparse(const tar_handle *t, uint32_t i, kvro_error *err)
-{
-    char name[512];
-    kvro__tar_index_path(&t->ix, i, name, sizeof name);
-    return kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                          "tar: '%s' is a sparse member, which kvro does not read", name);
-}
-
 static kvro_status tar_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     tar_handle *t = self;
@@ -210,8 +204,6 @@ static kvro_status tar_stat(void *self, const char *key, kvro_info *st, kvro_err
     if (s != KVRO_OK)
         return s;
     const tar_node *d = &t->ix.nodes[i];
-    if (d->kind == TAR_K_SPARSE)
-        return sparse(t, i, err);
     st->kind = d->kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
     st->size = d->kind == TAR_K_DIR ? 0 : d->size;
     st->mtime = d->mtime;
@@ -232,9 +224,63 @@ static kvro_status value_node(const tar_handle *t, const char *key, const tar_no
     const tar_node *d = &t->ix.nodes[i];
     if (d->kind == TAR_K_DIR)
         return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
-    if (d->kind == TAR_K_SPARSE)
-        return sparse(t, i, err);
     *out = d;
+    return KVRO_OK;
+}
+
+/* WANT bytes of the (uncompressed) archive at AT: one pread, or one
+ * inflate from the nearest access point. */
+static kvro_status read_stored(tar_handle *t, int64_t at, void *buf, int64_t want, int64_t *got,
+                               kvro_error *err)
+{
+    kvro_status s;
+    *got = 0;
+    if (t->is_gz) {
+        s = kvro__tar_gz_read(&t->gz, at, buf, want, got, err);
+    } else {
+        size_t n = 0;
+        s = kvro_io_read(t->io, at, buf, (size_t)want, &n, err);
+        *got = (int64_t)n;
+    }
+    if (s == KVRO_OK && *got < want)
+        s = kvro_error_set(err, KVRO_E_IO,
+                           "tar: the archive ends at offset %lld, inside the member (did it "
+                           "shrink after it was opened?)",
+                           (long long)(at + *got));
+    return s;
+}
+
+/* WANT bytes of sparse member D at logical OFF: the first region is found
+ * by binary search, then each region touched is one read and each hole
+ * between them zeros. */
+static kvro_status read_sparse(tar_handle *t, const tar_node *d, int64_t off, char *buf,
+                               int64_t want, int64_t *nread, kvro_error *err)
+{
+    const tar_sparse *sp = &t->ix.sparse[d->link];
+    const tar_region *r = sp->count ? t->ix.regions + sp->first : NULL;
+    uint64_t i = kvro__tar_sparse_find(&t->ix, sp, off);
+    int64_t done = 0;
+    while (done < want) {
+        int64_t pos = off + done;
+        int64_t hole_end = i < sp->count ? r[i].off : d->size;
+        if (pos < hole_end) { /* a hole, up to the next region or the end */
+            int64_t k = hole_end - pos < want - done ? hole_end - pos : want - done;
+            memset(buf + done, 0, (size_t)k);
+            done += k;
+            continue;
+        }
+        int64_t in = pos - r[i].off;
+        int64_t k = r[i].len - in < want - done ? r[i].len - in : want - done;
+        int64_t got = 0;
+        kvro_status s = read_stored(t, d->off + r[i].data + in, buf + done, k, &got, err);
+        done += got;
+        if (s != KVRO_OK) {
+            *nread = done;
+            return s;
+        }
+        i++;
+    }
+    *nread = done;
     return KVRO_OK;
 }
 
@@ -250,21 +296,9 @@ static kvro_status tar_read(void *self, const char *key, int64_t off, int64_t le
     if (off >= d->size) /* at or past the end: nothing, and no offset arithmetic */
         return KVRO_OK;
     int64_t want = len < d->size - off ? len : d->size - off;
-    int64_t got = 0;
-    if (t->is_gz) {
-        s = kvro__tar_gz_read(&t->gz, d->off + off, buf, want, &got, err);
-    } else {
-        size_t n = 0;
-        s = kvro_io_read(t->io, d->off + off, buf, (size_t)want, &n, err);
-        got = (int64_t)n;
-    }
-    if (s == KVRO_OK && got < want)
-        s = kvro_error_set(err, KVRO_E_IO,
-                           "tar: the archive ends at offset %lld, inside the member (did it "
-                           "shrink after it was opened?)",
-                           (long long)(d->off + off + got));
-    *nread = got;
-    return s;
+    if (d->kind == TAR_K_SPARSE)
+        return read_sparse(t, d, off, buf, want, nread, err);
+    return read_stored(t, d->off + off, buf, want, nread, err);
 }
 
 /* Whether normalised KEY spells node I's own path, with no link on the
@@ -344,6 +378,10 @@ static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t
         return s;
     if (t->is_gz)
         return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: the archive is compressed");
+    if (d->kind == TAR_K_SPARSE)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                              "tar: a sparse member: its holes are not stored, so its bytes "
+                              "are not contiguous in the archive");
     if (d->off > t->size || d->size > t->size - d->off)
         return kvro_error_set(err, KVRO_E_IO,
                               "tar: the archive ends inside the member (did it shrink?)");

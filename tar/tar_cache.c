@@ -29,18 +29,22 @@
  *     u32 crc of first 64 KiB  u32 crc of last 64 KiB  u64 uncompressed size
  *     u32 points  u32 nodes  u64 name arena bytes  u64 window bytes
  *     u64 skipped members  char[256] first warning (NUL-padded)
+ *     u32 sparse maps  u64 sparse regions
  *   points  (37 bytes each): i64 out, i64 in, u64 window offset (in the
  *                            windows), u32 window bytes stored, u32 window
  *                            length, u32 CRC-32 of the stored window, u8 bits
  *   nodes   (44 bytes each): i64 off, i64 size, i64 mtime, u32 name, u32 link,
  *                            u32 parent, i32 nsec, u16 mode, u8 kind, u8 flags
+ *   sparse maps (24 bytes each): u64 first region, u64 regions, i64 bytes stored
+ *   regions (24 bytes each): i64 logical offset, i64 length, i64 offset in
+ *                            the member's stored data
  *   the name arena
  *   u32 CRC-32 of everything above (the metadata: all an open reads)
  *   the windows, each raw deflate, checked by its point's CRC when used.
  * The counts in the header give the exact file length, checked at open, so
- * a cut file is caught there. Version 1 (one CRC over the whole file) is
- * rebuilt as stale. Child lists and the hash table are rebuilt on load, not
- * trusted.
+ * a cut file is caught there. Version 1 (one CRC over the whole file) and 2
+ * (no sparse maps: sparse members were refused) are rebuilt as stale. Child
+ * lists and the hash table are rebuilt on load, not trusted.
  */
 #include "tar_gz.h"
 
@@ -55,8 +59,10 @@
 #include <zlib.h>
 
 #define MAGIC "KVROTGZI"
-#define VERSION 2
-#define HEADER_SIZE (8 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + TAR_WARNING_MAX)
+#define VERSION 3
+#define HEADER_SIZE (8 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + TAR_WARNING_MAX + 4 + 8)
+#define SPARSE_SIZE 24
+#define REGION_SIZE 24
 #define POINT_SIZE TAR_GZ_POINT_RECORD
 #define NODE_SIZE 44
 #define EDGE (64 << 10)
@@ -231,6 +237,8 @@ static void w_header(writer *w, const kvro__io_id *id, const uint32_t crc[2], co
     char first[TAR_WARNING_MAX] = {0};
     memcpy(first, warn->first, strnlen(warn->first, sizeof first - 1));
     w_bytes(w, first, sizeof first);
+    w_u(w, ix->nsparse, 4);
+    w_u(w, ix->nregions, 8);
 }
 
 static void w_meta(writer *w, const tar_index *ix, const tar_gz *gz)
@@ -257,6 +265,16 @@ static void w_meta(writer *w, const tar_index *ix, const tar_gz *gz)
         w_u(w, d->mode, 2);
         w_u(w, d->kind, 1);
         w_u(w, d->flags, 1);
+    }
+    for (uint32_t i = 0; i < ix->nsparse; i++) {
+        w_u(w, ix->sparse[i].first, 8);
+        w_u(w, ix->sparse[i].count, 8);
+        w_u(w, (uint64_t)ix->sparse[i].stored, 8);
+    }
+    for (uint64_t i = 0; i < ix->nregions; i++) {
+        w_u(w, (uint64_t)ix->regions[i].off, 8);
+        w_u(w, (uint64_t)ix->regions[i].len, 8);
+        w_u(w, (uint64_t)ix->regions[i].data, 8);
     }
     w_bytes(w, ix->arena, ix->arena_len);
 }
@@ -355,7 +373,7 @@ static uint64_t r_u(reader *r, int bytes)
 
 /* The header's fields, as read (not yet trusted). */
 typedef struct header {
-    uint64_t csize, sec, nsec, usize, npoints, nnodes, arena, wins, skipped;
+    uint64_t csize, sec, nsec, usize, npoints, nnodes, arena, wins, skipped, nsparse, nregions;
     uint32_t crc[2];
 } header;
 
@@ -373,6 +391,9 @@ static void decode_header(const unsigned char *buf, header *h)
     h->arena = r_u(&r, 8);
     h->wins = r_u(&r, 8);
     h->skipped = r_u(&r, 8);
+    r.p += TAR_WARNING_MAX;
+    h->nsparse = r_u(&r, 4);
+    h->nregions = r_u(&r, 8);
 }
 
 /* The length of the metadata (up to and with its CRC) the counts imply,
@@ -380,9 +401,11 @@ static void decode_header(const unsigned char *buf, header *h)
 static uint64_t meta_len(const header *h)
 {
     uint64_t max = (uint64_t)1 << 48; /* far above any real index; keeps sums exact */
-    if (h->npoints > max / POINT_SIZE || h->nnodes > max / NODE_SIZE || h->arena > max)
+    if (h->npoints > max / POINT_SIZE || h->nnodes > max / NODE_SIZE || h->arena > max ||
+        h->nsparse > max / SPARSE_SIZE || h->nregions > max / REGION_SIZE)
         return 0;
-    return HEADER_SIZE + h->npoints * POINT_SIZE + h->nnodes * NODE_SIZE + h->arena + 4;
+    return HEADER_SIZE + h->npoints * POINT_SIZE + h->nnodes * NODE_SIZE +
+           h->nsparse * SPARSE_SIZE + h->nregions * REGION_SIZE + h->arena + 4;
 }
 
 static bool read_points(reader *r, tar_gz *gz, uint32_t n, uint64_t wins_len, char *note,
@@ -420,12 +443,15 @@ static bool read_points(reader *r, tar_gz *gz, uint32_t n, uint64_t wins_len, ch
     return true;
 }
 
-static bool read_nodes(reader *r, tar_index *ix, uint32_t n, uint64_t arena_len, char *note,
-                       size_t size)
+static bool read_nodes(reader *r, tar_index *ix, const header *h, char *note, size_t size)
 {
+    uint32_t n = (uint32_t)h->nnodes;
+    uint64_t arena_len = h->arena;
     ix->nodes = malloc((size_t)n * sizeof *ix->nodes);
     ix->arena = malloc(arena_len ? (size_t)arena_len : 1);
-    if (!ix->nodes || !ix->arena) {
+    ix->sparse = malloc(h->nsparse ? (size_t)h->nsparse * sizeof *ix->sparse : 1);
+    ix->regions = malloc(h->nregions ? (size_t)h->nregions * sizeof *ix->regions : 1);
+    if (!ix->nodes || !ix->arena || !ix->sparse || !ix->regions) {
         note_set(note, size, "out of memory");
         return false;
     }
@@ -443,6 +469,18 @@ static bool read_nodes(reader *r, tar_index *ix, uint32_t n, uint64_t arena_len,
         d->kind = (uint8_t)r_u(r, 1);
         d->flags = (uint8_t)r_u(r, 1);
         d->child = d->sibling = d->hnext = TAR_NONE; /* rebuilt by kvro__tar_index_relink */
+    }
+    ix->nsparse = ix->sparse_cap = (uint32_t)h->nsparse;
+    for (uint32_t i = 0; i < ix->nsparse; i++) {
+        ix->sparse[i].first = r_u(r, 8);
+        ix->sparse[i].count = r_u(r, 8);
+        ix->sparse[i].stored = (int64_t)r_u(r, 8);
+    }
+    ix->nregions = ix->regions_cap = h->nregions;
+    for (uint64_t i = 0; i < ix->nregions; i++) {
+        ix->regions[i].off = (int64_t)r_u(r, 8);
+        ix->regions[i].len = (int64_t)r_u(r, 8);
+        ix->regions[i].data = (int64_t)r_u(r, 8);
     }
     memcpy(ix->arena, r->p, (size_t)arena_len);
     r->p += arena_len;
@@ -510,7 +548,7 @@ static bool decode(const unsigned char *buf, const header *h, kvro_io *io, const
     }
     /* Deflate expands at most 1032:1 (RFC 1951's longest match per bit);
      * a larger claim is a lie. Every member but the root needs a name. */
-    const unsigned char *first = buf + HEADER_SIZE - TAR_WARNING_MAX;
+    const unsigned char *first = buf + HEADER_SIZE - 12 - TAR_WARNING_MAX;
     if (h->usize > (uint64_t)id->length * 1032 || h->npoints == 0 || h->nnodes == 0 ||
         h->nnodes > h->arena || h->skipped > (uint64_t)INT64_MAX ||
         first[TAR_WARNING_MAX - 1] != '\0') {
@@ -522,7 +560,7 @@ static bool decode(const unsigned char *buf, const header *h, kvro_io *io, const
     gz->usize = (int64_t)h->usize;
     reader r = {buf + HEADER_SIZE};
     if (!read_points(&r, gz, (uint32_t)h->npoints, h->wins, note, size) ||
-        !read_nodes(&r, ix, (uint32_t)h->nnodes, h->arena, note, size))
+        !read_nodes(&r, ix, h, note, size))
         return false;
     kvro_error err;
     if (kvro__tar_index_relink(ix, gz->usize, &err) != KVRO_OK) {

@@ -26,6 +26,8 @@ enum {
     H_GNU_ISEXTENDED = 482,
     H_STAR_TAIL = 508,
     H_SPARSE_EXT_ISEXTENDED = 504,
+    H_GNU_SPARSE = 386,
+    H_GNU_REALSIZE = 483,
 };
 
 bool kvro__tar_block_is_zero(const unsigned char *blk)
@@ -217,6 +219,25 @@ bool kvro__tar_header_only(char typeflag)
 bool kvro__tar_sparse_ext_continues(const unsigned char *blk)
 {
     return blk[H_SPARSE_EXT_ISEXTENDED] != 0;
+}
+
+/* GNU tar's oldgnu_add_sparse (src/sparse.c): an entry whose length field
+ * starts with NUL ends the map; Python reads such an entry as (0, 0), the
+ * same bytes. */
+tar_sparse_entry_kind kvro__tar_sparse_entry(const unsigned char *blk, bool ext, size_t i,
+                                             int64_t *off, int64_t *len)
+{
+    const unsigned char *e = blk + (ext ? 0 : H_GNU_SPARSE) + 24 * i;
+    if (e[12] == '\0')
+        return TAR_SPARSE_END;
+    if (!kvro__tar_number(e, 12, off) || !kvro__tar_number(e + 12, 12, len) || *off < 0 || *len < 0)
+        return TAR_SPARSE_BAD;
+    return TAR_SPARSE_ENTRY;
+}
+
+bool kvro__tar_sparse_realsize(const unsigned char *blk, int64_t *size)
+{
+    return kvro__tar_number(blk + H_GNU_REALSIZE, 12, size) && *size >= 0;
 }
 
 /* ------------------------------------------------------------------ pax */

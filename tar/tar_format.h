@@ -66,6 +66,24 @@ bool kvro__tar_header_only(char typeflag);
 /* Whether a GNU sparse extension block says another one follows it. */
 bool kvro__tar_sparse_ext_continues(const unsigned char *blk);
 
+/* Old GNU sparse ('S'): the map entries of the header (4 at byte 386) and
+ * of each extension block (21 at byte 0), 12 octal bytes of offset then 12
+ * of length. */
+#define TAR_SPARSE_IN_HEADER 4
+#define TAR_SPARSE_IN_EXT 21
+typedef enum tar_sparse_entry_kind {
+    TAR_SPARSE_ENTRY, /* *off and *len hold a region */
+    TAR_SPARSE_END,   /* an empty length field: the map ends (GNU tar's rule) */
+    TAR_SPARSE_BAD,   /* a field that is not a number */
+} tar_sparse_entry_kind;
+/* Entry I of the map in header block BLK (EXT false) or extension block
+ * BLK (EXT true). */
+tar_sparse_entry_kind kvro__tar_sparse_entry(const unsigned char *blk, bool ext, size_t i,
+                                             int64_t *off, int64_t *len);
+/* The logical size of an old GNU sparse member (its "realsize" field at
+ * 483); false if it is not a number. */
+bool kvro__tar_sparse_realsize(const unsigned char *blk, int64_t *size);
+
 /* A numeric header field: octal as GNU tar reads it (one leading NUL, then
  * white space, digits ended by NUL or white space, anything after that
  * ignored) or base-256 (high bit of the first byte set, GNU and star). */

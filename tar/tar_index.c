@@ -118,7 +118,95 @@ void kvro__tar_index_free(tar_index *ix)
     free(ix->nodes);
     free(ix->arena);
     free(ix->buckets);
+    free(ix->sparse);
+    free(ix->regions);
     memset(ix, 0, sizeof *ix);
+}
+
+kvro_status kvro__tar_sparse_check(tar_region *r, size_t *n, int64_t size, int64_t stored,
+                                   const char *name, kvro_error *err)
+{
+    int64_t end = 0, data = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        const char *why = NULL;
+        if (r[i].off < 0 || r[i].len < 0)
+            why = "a negative offset or length";
+        else if (r[i].off < end)
+            why = "out of order or overlapping the one before";
+        else if (r[i].off > size || r[i].len > size - r[i].off)
+            why = "past the logical size";
+        else if (r[i].len > stored - data)
+            why = "more data than the member stores";
+        if (why)
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "tar: sparse member '%s': region %zu (offset %lld, %lld bytes) "
+                                  "is %s",
+                                  name, i, (long long)r[i].off, (long long)r[i].len, why);
+        end = r[i].off + r[i].len;
+        if (r[i].len == 0)
+            continue;
+        r[kept] = (tar_region){.off = r[i].off, .len = r[i].len, .data = data};
+        data += r[i].len;
+        kept++;
+    }
+    if (data != stored)
+        return kvro_error_set(err, KVRO_E_CORRUPT,
+                              "tar: sparse member '%s': its map holds %lld bytes of data, the "
+                              "member stores %lld",
+                              name, (long long)data, (long long)stored);
+    *n = kept;
+    return KVRO_OK;
+}
+
+uint64_t kvro__tar_sparse_find(const tar_index *ix, const tar_sparse *sp, int64_t off)
+{
+    if (sp->count == 0) /* ix->regions may be NULL: no arithmetic on it */
+        return 0;
+    const tar_region *r = ix->regions + sp->first;
+    uint64_t lo = 0, hi = sp->count; /* the first region ending after OFF is in [lo, hi] */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (r[mid].off + r[mid].len <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Keeps M's map; *AT gets its tar_sparse index. */
+static kvro_status sparse_add(tar_index *ix, const tar_member *m, uint32_t *at, kvro_error *err)
+{
+    if (ix->nsparse == ix->sparse_cap) {
+        if (ix->sparse_cap >= TAR_NONE / 2)
+            return kvro_error_set(err, KVRO_E_UNSUPPORTED, "tar: too many sparse members");
+        uint32_t cap = ix->sparse_cap ? ix->sparse_cap * 2 : 16;
+        tar_sparse *v = realloc(ix->sparse, (size_t)cap * sizeof *v);
+        if (!v)
+            return oom(err);
+        ix->sparse = v;
+        ix->sparse_cap = cap;
+    }
+    if (m->nregions > ix->regions_cap - ix->nregions) {
+        uint64_t cap = ix->regions_cap ? ix->regions_cap : 64;
+        while (cap - ix->nregions < m->nregions)
+            cap *= 2;
+        if (cap > SIZE_MAX / sizeof(tar_region))
+            return oom(err);
+        tar_region *v = realloc(ix->regions, (size_t)cap * sizeof *v);
+        if (!v)
+            return oom(err);
+        ix->regions = v;
+        ix->regions_cap = cap;
+    }
+    if (m->nregions)
+        memcpy(ix->regions + ix->nregions, m->regions, m->nregions * sizeof *m->regions);
+    ix->sparse[ix->nsparse] =
+        (tar_sparse){.first = ix->nregions, .count = m->nregions, .stored = m->stored};
+    ix->nregions += m->nregions;
+    *at = ix->nsparse++;
+    return KVRO_OK;
 }
 
 tar_path_check kvro__tar_path_normalise(const char *in, size_t n, char *out)
@@ -197,7 +285,11 @@ static const char *kind_word(uint8_t kind)
 static kvro_status set_member(tar_index *ix, uint32_t i, const tar_member *m, kvro_error *err)
 {
     uint32_t link = TAR_NONE;
-    if (m->link) {
+    if (m->kind == TAR_K_SPARSE) {
+        kvro_status s = sparse_add(ix, m, &link, err);
+        if (s != KVRO_OK)
+            return s;
+    } else if (m->link) {
         kvro_status s = arena_add(ix, m->link, strlen(m->link), &link, err);
         if (s != KVRO_OK)
             return s;
@@ -365,10 +457,29 @@ static bool valid_string(const tar_index *ix, uint32_t at, bool component)
     return true;
 }
 
+/* A loaded map must be exactly what kvro__tar_sparse_check leaves. */
+static bool sparse_relink_ok(const tar_index *ix, const tar_sparse *sp, int64_t size)
+{
+    int64_t end = 0, data = 0;
+    for (uint64_t i = 0; i < sp->count; i++) {
+        const tar_region *r = &ix->regions[sp->first + i];
+        if (r->off < end || r->len <= 0 || r->off > size || r->len > size - r->off ||
+            r->data != data || r->len > sp->stored - data)
+            return false;
+        end = r->off + r->len;
+        data += r->len;
+    }
+    return data == sp->stored;
+}
+
 kvro_status kvro__tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *err)
 {
     if (ix->n == 0 || ix->arena_len == 0 || ix->arena[ix->arena_len - 1] != '\0')
         return kvro_error_set(err, KVRO_E_CORRUPT, "index: empty member table");
+    /* Each map belongs to one node at most. */
+    unsigned char *used = calloc(ix->nsparse ? ix->nsparse : 1, 1);
+    if (!used)
+        return oom(err);
     for (uint32_t i = 0; i < ix->n; i++) {
         tar_node *d = &ix->nodes[i];
         bool ok = d->kind >= TAR_K_DIR && d->kind <= TAR_K_LAST && d->mode <= 07777 &&
@@ -379,13 +490,24 @@ kvro_status kvro__tar_index_relink(tar_index *ix, int64_t data_end, kvro_error *
         ok = ok && (i == 0 ? d->parent == 0 && d->kind == TAR_K_DIR
                            : d->parent < i && ix->nodes[d->parent].kind == TAR_K_DIR);
         bool is_link = d->kind == TAR_K_HARDLINK || d->kind == TAR_K_SYMLINK;
-        ok = ok && (is_link ? valid_string(ix, d->link, false) : d->link == TAR_NONE);
-        if (ok && (d->kind == TAR_K_FILE || d->kind == TAR_K_SPARSE))
+        ok = ok && (!is_link || valid_string(ix, d->link, false));
+        ok = ok && (d->kind == TAR_K_SPARSE ? d->link < ix->nsparse && !used[d->link]++
+                                            : is_link || d->link == TAR_NONE);
+        if (ok && d->kind == TAR_K_FILE)
             ok = d->size <= data_end && d->off <= data_end - d->size;
-        if (!ok)
+        if (ok && d->kind == TAR_K_SPARSE) {
+            tar_sparse *sp = &ix->sparse[d->link];
+            ok = sp->stored >= 0 && sp->stored <= data_end && d->off <= data_end - sp->stored &&
+                 sp->first <= ix->nregions && sp->count <= ix->nregions - sp->first &&
+                 sparse_relink_ok(ix, sp, d->size);
+        }
+        if (!ok) {
+            free(used);
             return kvro_error_set(err, KVRO_E_CORRUPT, "index: bad member record %u", i);
+        }
         d->child = TAR_NONE;
     }
+    free(used);
     for (uint32_t i = ix->n; i-- > 1;) {
         tar_node *d = &ix->nodes[i];
         d->sibling = ix->nodes[d->parent].child;

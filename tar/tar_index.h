@@ -18,7 +18,7 @@ typedef enum tar_kind {
     TAR_K_HARDLINK, /* served as its target's bytes */
     TAR_K_SYMLINK,  /* resolved inside the archive at lookup */
     TAR_K_SPECIAL,  /* device, FIFO, continuation: not a value, not listed */
-    TAR_K_SPARSE,   /* listed, but stat and read say KVRO_E_UNSUPPORTED */
+    TAR_K_SPARSE,   /* a GNU sparse file: size is the logical size, link its tar_sparse */
     TAR_K_LAST = TAR_K_SPARSE,
 } tar_kind;
 
@@ -27,7 +27,9 @@ enum {
 };
 
 /* 56 bytes a node. Offsets and sizes of the member's data are in the
- * (uncompressed) archive. */
+ * (uncompressed) archive. A sparse member's off is where its stored data
+ * starts (after a 1.0 map), its size the logical size, and its link the
+ * index of its tar_sparse record. */
 typedef struct tar_node {
     int64_t off;
     int64_t size;
@@ -44,6 +46,20 @@ typedef struct tar_node {
     uint8_t flags;
 } tar_node;
 
+/* One data region of a sparse member: LEN bytes of the logical file at
+ * OFF are stored at DATA bytes into the member's stored data. Regions are
+ * in order, never overlap and are never empty; the rest reads as zeros. */
+typedef struct tar_region {
+    int64_t off, len, data;
+} tar_region;
+
+/* A sparse member's map: COUNT regions from ix->regions[FIRST], STORED
+ * bytes of data in the archive. */
+typedef struct tar_sparse {
+    uint64_t first, count;
+    int64_t stored;
+} tar_sparse;
+
 typedef struct tar_index {
     tar_node *nodes;
     uint32_t n, cap;
@@ -51,6 +67,10 @@ typedef struct tar_index {
     size_t arena_len, arena_cap;
     uint32_t *buckets;
     uint32_t nbuckets; /* a power of two, >= n */
+    tar_sparse *sparse; /* sparse members' maps; memory is proportional to regions */
+    uint32_t nsparse, sparse_cap;
+    tar_region *regions;
+    uint64_t nregions, regions_cap;
 } tar_index;
 
 /* One archive member as the scanner decoded it. */
@@ -61,6 +81,11 @@ typedef struct tar_member {
     int64_t off, size, mtime;
     int32_t nsec;
     uint32_t mode;
+    /* TAR_K_SPARSE: SIZE is the logical size, OFF and STORED the data in
+     * the archive, REGIONS[NREGIONS] its map (checked: kvro__tar_sparse_check). */
+    const tar_region *regions;
+    size_t nregions;
+    int64_t stored;
 } tar_member;
 
 /* An empty index holding only the root directory. */
@@ -82,6 +107,19 @@ tar_path_check kvro__tar_path_normalise(const char *in, size_t n, char *out);
  * directory or the reverse. The root's own member ("./") only sets its
  * metadata. */
 kvro_status kvro__tar_index_add(tar_index *ix, const tar_member *m, int64_t hdr, kvro_error *err);
+
+/* Checks the map R[N] of the sparse member NAME (for messages) against its
+ * logical SIZE and STORED bytes of data, and fills each region's data
+ * offset: regions in order, not overlapping, within SIZE, their lengths
+ * adding up to STORED. Empty regions are dropped (*N shrinks): GNU tar
+ * ends every map with one at the logical end. KVRO_E_CORRUPT naming the
+ * member otherwise. */
+kvro_status kvro__tar_sparse_check(tar_region *r, size_t *n, int64_t size, int64_t stored,
+                                   const char *name, kvro_error *err);
+
+/* The index of the region of map SP that holds logical offset OFF, or of
+ * the first region after it (SP->count if none): a binary search. */
+uint64_t kvro__tar_sparse_find(const tar_index *ix, const tar_sparse *sp, int64_t off);
 
 /* Resolves normalised KEY to a node that is a directory, a file or sparse
  * (symlinks and hard links followed, up to KVRO_MAX_LINKS). */

@@ -25,6 +25,17 @@
  *   name, link target, size or data layout can be in the damaged bytes;
  *   otherwise it is KVRO_E_CORRUPT (libarchive would warn and guess).
  *
+ * Sparse members (GNU tar manual, "Sparse Formats"; src/sparse.c, and
+ * libarchive's and Python's readers, which agree): old GNU 'S' (the map in
+ * the header and its extension blocks, the logical size at 483), pax 0.0
+ * (GNU.sparse.offset/numbytes pairs), 0.1 (GNU.sparse.map) and 1.0 (the
+ * map opening the data; GNU.sparse.realsize, GNU.sparse.name). A member's
+ * map is read here and checked (kvro__tar_sparse_check) before it is
+ * added; each region's data follows the previous one's, as Python, Go and
+ * libarchive read it (GNU tar pads every region to a block, the same for
+ * every map GNU tar writes). Memory is proportional to the regions, which
+ * grow only as their text is read.
+ *
  * Policy for names with a "." or ".." component (after leading "/" and
  * "./" are dropped): the member is SKIPPED, never served, and counted in
  * tar_warnings with the first one's name and offset. A hard link whose
@@ -51,12 +62,26 @@
  * value (which then hides the global value and the header field too). */
 typedef enum { PV_NONE, PV_SET, PV_DELETED } pv_state;
 
+/* A growing sparse map, as a header or extended header spells it. */
+typedef struct region_vec {
+    tar_region *v;
+    size_t n, cap;
+} region_vec;
+
+/* Which GNU sparse format a member's pax records use. */
+typedef enum { SP_NONE, SP_00, SP_01, SP_10 } sparse_format;
+
 typedef struct pax_values {
     pv_state path, linkpath, size, mtime;
     char *path_s, *linkpath_s;
     int64_t size_v, mtime_v;
     int32_t nsec_v;
+    /* GNU.sparse.*: the map of 0.0 (offset/numbytes pairs) or 0.1 (map),
+     * the logical size (size, realsize) and the version (major, minor). */
     bool sparse;
+    bool sp_map, sp_pairs, sp_odd;
+    int64_t sp_size, sp_realsize, sp_major, sp_minor; /* -1: absent */
+    region_vec sp;
 } pax_values;
 
 typedef struct scan {
@@ -70,13 +95,16 @@ typedef struct scan {
     int64_t pending; /* offset of an extended header awaiting its member, or -1 */
     char *norm;      /* normalised names */
     size_t norm_cap;
+    region_vec map; /* the map of an old GNU or 1.0 sparse member */
 } scan;
 
 static void pax_clear(pax_values *v)
 {
     free(v->path_s);
     free(v->linkpath_s);
+    free(v->sp.v);
     memset(v, 0, sizeof *v);
+    v->sp_size = v->sp_realsize = v->sp_major = v->sp_minor = -1;
 }
 
 static void warn(scan *sc, const char *fmt, ...) KVRO_PRINTF(2, 3);
@@ -105,6 +133,101 @@ static void warn_ignored(scan *sc, const char *fmt, ...)
 static kvro_status oom(kvro_error *err)
 {
     return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory reading headers");
+}
+
+/* Appends a region; the vector grows only as entries arrive, so its size
+ * is bounded by the bytes that spell them. */
+static kvro_status region_push(region_vec *m, int64_t off, int64_t len, kvro_error *err)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        tar_region *v = cap <= SIZE_MAX / sizeof *v ? realloc(m->v, cap * sizeof *v) : NULL;
+        if (!v)
+            return oom(err);
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n++] = (tar_region){.off = off, .len = len};
+    return KVRO_OK;
+}
+
+/* A decimal number at *P (before END) ended by SEP or END; *P moves past
+ * the separator. */
+static bool dec_field(const char **p, const char *end, char sep, int64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (s == end || *s < '0' || *s > '9')
+        return false;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (v > ((uint64_t)INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (s < end && *s != sep)
+        return false;
+    *p = s < end ? s + 1 : s;
+    *out = (int64_t)v;
+    return true;
+}
+
+/* GNU.sparse.map (format 0.1): "offset,size,offset,size...". */
+static bool parse_map_01(const char *v, size_t n, region_vec *m, kvro_error *err, bool *nomem)
+{
+    const char *p = v, *end = v + n;
+    m->n = 0;
+    while (p < end) {
+        int64_t off, len;
+        if (!dec_field(&p, end, ',', &off) || p == end || !dec_field(&p, end, ',', &len))
+            return false;
+        if (p == end && p[-1] == ',')
+            return false;
+        if (region_push(m, off, len, err) != KVRO_OK) {
+            *nomem = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A GNU.sparse record other than name; false if its value is bad. */
+static bool pax_sparse(pax_values *v, const tar_pax_record *r, kvro_error *err, bool *nomem)
+{
+    int64_t n = 0;
+    const char *k = r->key + 11; /* past "GNU.sparse." */
+    size_t kl = r->key_len - 11;
+    bool num = !(kl == 3 && memcmp(k, "map", 3) == 0);
+    if (num && !kvro__tar_pax_uint(r->value, r->value_len, &n))
+        return false;
+    v->sparse = true;
+#define IS(s) (kl == sizeof s - 1 && memcmp(k, s, kl) == 0)
+    if (IS("map")) {
+        v->sp_map = true;
+        return parse_map_01(r->value, r->value_len, &v->sp, err, nomem);
+    } else if (IS("size")) {
+        v->sp_size = n;
+    } else if (IS("realsize")) {
+        v->sp_realsize = n;
+    } else if (IS("major")) {
+        v->sp_major = n;
+    } else if (IS("minor")) {
+        v->sp_minor = n;
+    } else if (IS("offset")) { /* 0.0: each offset, then its numbytes */
+        if (v->sp_map || v->sp_odd)
+            return false;
+        v->sp_pairs = v->sp_odd = true;
+        if (region_push(&v->sp, n, 0, err) != KVRO_OK) {
+            *nomem = true;
+            return false;
+        }
+    } else if (IS("numbytes")) {
+        if (v->sp_map || !v->sp_odd)
+            return false;
+        v->sp_odd = false;
+        v->sp.v[v->sp.n - 1].len = n;
+    }
+#undef IS
+    return true;
 }
 
 /* Reads the SIZE bytes of an extended header's data at OFF into sc->ext
@@ -251,12 +374,14 @@ static kvro_status pax_apply(scan *sc, pax_values *v, size_t len, int64_t data, 
         bool bad = false, fatal = false;
         int64_t ignored, size_v = 0, mtime_v = 0;
         int32_t nsec_v = 0;
-        if (global && (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "linkpath") ||
-                       kvro__tar_pax_is(&r, "GNU.sparse.name"))) {
+        bool gnu_sparse = r.key_len > 11 && memcmp(r.key, "GNU.sparse.", 11) == 0;
+        /* A map describes one member's data: a global one (no writer makes
+         * one) is ignored like a global path. */
+        if (global &&
+            (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "linkpath") || gnu_sparse)) {
             continue;
         } else if (kvro__tar_pax_is(&r, "path") || kvro__tar_pax_is(&r, "GNU.sparse.name")) {
             s = set_string(&v->path, &v->path_s, &r, hdr, err);
-            v->sparse |= r.key[0] == 'G';
         } else if (kvro__tar_pax_is(&r, "linkpath")) {
             s = set_string(&v->linkpath, &v->linkpath_s, &r, hdr, err);
         } else if (kvro__tar_pax_is(&r, "size")) {
@@ -273,8 +398,11 @@ static kvro_status pax_apply(scan *sc, pax_values *v, size_t len, int64_t data, 
             }
         } else if (kvro__tar_pax_is(&r, "uid") || kvro__tar_pax_is(&r, "gid")) {
             bad = r.value_len && !kvro__tar_pax_uint(r.value, r.value_len, &ignored);
-        } else if (r.key_len > 11 && memcmp(r.key, "GNU.sparse.", 11) == 0) {
-            v->sparse = true; /* any of GNU's sparse formats 0.0, 0.1, 1.0 */
+        } else if (gnu_sparse) { /* GNU's sparse formats 0.0, 0.1, 1.0 */
+            bool nomem = false;
+            fatal = bad = !pax_sparse(v, &r, err, &nomem);
+            if (nomem)
+                return KVRO_E_NOMEM;
         }
         if (s != KVRO_OK)
             return s;
@@ -333,8 +461,15 @@ static const char *member_name(const scan *sc, const tar_header *h)
 
 /* Builds the member from header H (at HDR, data at DATA) and what the
  * extended headers said, and adds it unless it is to be skipped. */
+/* A sparse member's layout as its headers tell it: the map (not yet
+ * checked), the logical size and the bytes stored. */
+typedef struct sparse_layout {
+    region_vec *map;
+    int64_t realsize, stored;
+} sparse_layout;
+
 static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_t data,
-                              int64_t size, kvro_error *err)
+                              int64_t size, const sparse_layout *sp, kvro_error *err)
 {
     const char *name = member_name(sc, h);
     const char *link = pick(sc->x.linkpath, sc->x.linkpath_s, sc->g.linkpath, sc->g.linkpath_s,
@@ -352,7 +487,7 @@ static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_
     case TAR_T_DIR: m.kind = TAR_K_DIR; break;
     case TAR_T_SPECIAL: m.kind = TAR_K_SPECIAL; break;
     case TAR_T_SPARSE: m.kind = TAR_K_SPARSE; break;
-    default: m.kind = sc->x.sparse || sc->g.sparse ? TAR_K_SPARSE : TAR_K_FILE; break;
+    default: m.kind = sp ? TAR_K_SPARSE : TAR_K_FILE; break;
     }
     size_t nlen = strlen(name), llen = strlen(link);
     kvro_status s = norm_room(sc, nlen + llen + 1, err);
@@ -387,8 +522,159 @@ static kvro_status add_member(scan *sc, const tar_header *h, int64_t hdr, int64_
     } else if (m.kind == TAR_K_SYMLINK) {
         m.link = link; /* kept as written: resolved relative to its directory at lookup */
     }
+    if (m.kind == TAR_K_SPARSE) {
+        size_t n = sp->map->n;
+        s = kvro__tar_sparse_check(sp->map->v, &n, sp->realsize, sp->stored, path, err);
+        if (s != KVRO_OK)
+            return s;
+        m.regions = sp->map->v;
+        m.nregions = n;
+        m.size = sp->realsize;
+        m.stored = sp->stored;
+    }
     m.path = path;
     return kvro__tar_index_add(sc->ix, &m, hdr, err);
+}
+
+static kvro_status sparse_corrupt(kvro_error *err, const char *name, int64_t hdr, const char *why)
+{
+    return kvro_error_set(err, KVRO_E_CORRUPT, "tar: sparse member '%s' at offset %lld: %s", name,
+                          (long long)hdr, why);
+}
+
+/* Old GNU sparse ('S'): the map's first entries are in the header BLK, the
+ * rest in extension blocks from *DATA on, which *DATA moves past. */
+static kvro_status old_gnu_map(scan *sc, const unsigned char *blk, const tar_header *h, int64_t hdr,
+                               int64_t *data, sparse_layout *sp, kvro_error *err)
+{
+    const char *name = member_name(sc, h);
+    sc->map.n = 0;
+    sp->map = &sc->map;
+    if (!kvro__tar_sparse_realsize(blk, &sp->realsize))
+        return sparse_corrupt(err, name, hdr, "bad real size field");
+    bool ended = false, more = h->sparse_ext, ext = false;
+    unsigned char eb[TAR_BLOCK];
+    const unsigned char *b = blk;
+    for (;;) {
+        size_t count = ext ? TAR_SPARSE_IN_EXT : TAR_SPARSE_IN_HEADER;
+        for (size_t i = 0; i < count && !ended; i++) {
+            int64_t off, len;
+            tar_sparse_entry_kind k = kvro__tar_sparse_entry(b, ext, i, &off, &len);
+            if (k == TAR_SPARSE_BAD)
+                return sparse_corrupt(err, name, hdr, "bad number in its sparse map");
+            if (k == TAR_SPARSE_END)
+                ended = true;
+            else if (region_push(&sc->map, off, len, err) != KVRO_OK)
+                return oom(err);
+        }
+        if (!more)
+            return KVRO_OK;
+        size_t got;
+        kvro_status s = sc->src->read(sc->src, *data, eb, TAR_BLOCK, &got, err);
+        if (s == KVRO_OK && got < TAR_BLOCK)
+            s = kvro_error_set(err, KVRO_E_CORRUPT,
+                               "tar: archive ends in the sparse map at offset %lld",
+                               (long long)*data);
+        if (s != KVRO_OK)
+            return s;
+        *data += TAR_BLOCK;
+        b = eb;
+        ext = true;
+        more = kvro__tar_sparse_ext_continues(eb);
+    }
+}
+
+/* GNU sparse 1.0: the map opens the member's data, as decimal numbers
+ * ended by newlines (the count, then offset and size pairs), padded to a
+ * block; *DATA and SP->stored move past it. Each number takes two bytes at
+ * least, which bounds the count by the data. Lines starting with '#' are
+ * skipped, as libarchive skips them ("#!gnu-sparse-format" in its
+ * test_read_format_gtar_sparse_1_17_posix10_modified.tar). */
+static kvro_status map_10(scan *sc, const char *name, int64_t hdr, int64_t *data, int64_t size,
+                          sparse_layout *sp, kvro_error *err)
+{
+    sc->map.n = 0;
+    sp->map = &sc->map;
+    int64_t pos = 0, count = -1, v = 0, fields = 0;
+    int digits = 0;
+    bool done = false, comment = false;
+    while (!done) {
+        unsigned char b[TAR_BLOCK];
+        size_t got;
+        if (pos >= size)
+            return sparse_corrupt(err, name, hdr, "its sparse map runs past its data");
+        kvro_status s = sc->src->read(sc->src, *data + pos, b, TAR_BLOCK, &got, err);
+        if (s != KVRO_OK)
+            return s;
+        if (got < TAR_BLOCK)
+            return sparse_corrupt(err, name, hdr, "the archive ends in its sparse map");
+        pos += TAR_BLOCK;
+        for (size_t i = 0; i < TAR_BLOCK && !done; i++) {
+            if (comment || (b[i] == '#' && digits == 0)) {
+                comment = b[i] != '\n';
+                continue;
+            }
+            if (b[i] >= '0' && b[i] <= '9') {
+                if (v > (INT64_MAX - 9) / 10)
+                    return sparse_corrupt(err, name, hdr, "a number too large in its sparse map");
+                v = v * 10 + (b[i] - '0');
+                digits++;
+                continue;
+            }
+            if (b[i] != '\n' || digits == 0)
+                return sparse_corrupt(err, name, hdr, "bad text in its sparse map");
+            if (count < 0) {
+                if (v > size / 4)
+                    return sparse_corrupt(err, name, hdr, "more regions than its data can hold");
+                count = v;
+            } else if (fields++ % 2 == 0) {
+                if (region_push(&sc->map, v, 0, err) != KVRO_OK)
+                    return oom(err);
+            } else {
+                sc->map.v[sc->map.n - 1].len = v;
+            }
+            done = fields == 2 * count;
+            v = 0;
+            digits = 0;
+        }
+    }
+    if (pos > size)
+        return sparse_corrupt(err, name, hdr, "its sparse map runs past its data");
+    *data += pos;
+    sp->stored = size - pos;
+    return KVRO_OK;
+}
+
+/* A pax member's sparse layout, told as Python's tarfile tells it: a
+ * GNU.sparse.map is 0.1, else GNU.sparse.size or offsets are 0.0, else
+ * major 1 minor 0 is 1.0 (the map in the data). */
+static kvro_status pax_sparse_layout(scan *sc, const tar_header *h, int64_t hdr, int64_t *data,
+                                     int64_t size, sparse_layout *sp, kvro_error *err)
+{
+    const pax_values *x = &sc->x;
+    const char *name = member_name(sc, h);
+    sp->stored = size;
+    sp->realsize = x->sp_size >= 0 ? x->sp_size : x->sp_realsize;
+    if (x->sp_map || x->sp_pairs || x->sp_size >= 0) {
+        if (x->sp_odd)
+            return sparse_corrupt(err, name, hdr, "a GNU.sparse.offset without its numbytes");
+        sp->map = (region_vec *)&x->sp;
+    } else if (x->sp_major == 1 && x->sp_minor <= 0) {
+        kvro_status s = map_10(sc, name, hdr, data, size, sp, err);
+        if (s != KVRO_OK)
+            return s;
+    } else if (x->sp_major >= 0) {
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                              "tar: sparse member '%s' at offset %lld: GNU sparse format "
+                              "%lld.%lld is not one kvro reads",
+                              name, (long long)hdr, (long long)x->sp_major,
+                              (long long)(x->sp_minor < 0 ? 0 : x->sp_minor));
+    } else {
+        return sparse_corrupt(err, name, hdr, "GNU.sparse records but no sparse map");
+    }
+    if (sp->realsize < 0)
+        return sparse_corrupt(err, name, hdr, "no GNU.sparse.size or realsize");
+    return KVRO_OK;
 }
 
 static void reset_member_state(scan *sc)
@@ -430,6 +716,7 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: size %lld at offset %lld is too large",
                               (long long)size, (long long)pos);
 
+    sparse_layout layout = {0}, *sparse = NULL;
     switch (h.type) {
     case TAR_T_LONGNAME:
     case TAR_T_LONGLINK:
@@ -450,18 +737,19 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
     case TAR_T_SPARSE:
         /* GNU old sparse: the map may continue in extension blocks before
          * the data. */
-        for (bool more = h.sparse_ext; s == KVRO_OK && more; data += TAR_BLOCK) {
-            unsigned char ext[TAR_BLOCK];
-            size_t got;
-            s = sc->src->read(sc->src, data, ext, TAR_BLOCK, &got, err);
-            if (s == KVRO_OK && got < TAR_BLOCK)
-                s = kvro_error_set(err, KVRO_E_CORRUPT,
-                                   "tar: archive ends in the sparse map at offset %lld",
-                                   (long long)data);
-            more = s == KVRO_OK && kvro__tar_sparse_ext_continues(ext);
-        }
+        s = old_gnu_map(sc, blk, &h, pos, &data, &layout, err);
+        layout.stored = size;
+        sparse = &layout;
         break;
     default: break;
+    }
+    /* The next header follows the data the size field counts (a 1.0 map
+     * is part of it). */
+    int64_t next_at = data + ((size + TAR_BLOCK - 1) & ~(int64_t)(TAR_BLOCK - 1));
+    if (s == KVRO_OK && h.type == TAR_T_FILE && sc->x.sparse) {
+        s = pax_sparse_layout(sc, &h, pos, &data, size, &layout, err);
+        size = layout.stored;
+        sparse = &layout;
     }
     if (s != KVRO_OK)
         return s;
@@ -478,18 +766,19 @@ static kvro_status one_header(scan *sc, const unsigned char *blk, int64_t pos, i
                                   member_name(sc, &h), (long long)pos, (long long)size);
     }
     if (member) {
-        s = add_member(sc, &h, pos, data, size, err);
+        s = add_member(sc, &h, pos, data, size, sparse, err);
         reset_member_state(sc);
     } else if (h.type != TAR_T_PAX_GLOBAL && h.type != TAR_T_IGNORED && sc->pending < 0) {
         sc->pending = pos;
     }
-    *next = data + ((size + TAR_BLOCK - 1) & ~(int64_t)(TAR_BLOCK - 1));
+    *next = next_at;
     return s;
 }
 
 kvro_status kvro__tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_error *err)
 {
     scan sc = {.src = src, .ix = ix, .w = w, .pending = -1};
+    pax_clear(&sc.x);
     kvro_status s = KVRO_OK;
     int64_t pos = 0;
     for (;;) {
@@ -519,6 +808,7 @@ kvro_status kvro__tar_scan(tar_src *src, tar_index *ix, tar_warnings *w, kvro_er
     }
     reset_member_state(&sc);
     pax_clear(&sc.g);
+    free(sc.map.v);
     free(sc.ext);
     free(sc.norm);
     return s;

@@ -2,7 +2,7 @@
 """tar_corpus.py — Python's tarfile's view of tar archives, mapped through
 kvro's documented rules, for tests/test_tar_corpus.c.
 
-    python3 tar_corpus.py [--sparse unsupported|read] ARCHIVE...
+    python3 tar_corpus.py [--sparse read|unsupported] ARCHIVE...
 
 For each ARCHIVE it prints a section:
 
@@ -12,8 +12,9 @@ For each ARCHIVE it prints a section:
     D KEY                a directory
     F KEY SIZE HASH      a file: its size and the SHA-256 of its bytes (over
                          64 MiB: "ht:" + the SHA-256 of its first and last MiB)
-    ! KEY STATUS         a file kvro lists but refuses (sparse members while
-                         kvro does not read them: "unsupported")
+    ! KEY STATUS         a file kvro lists but refuses (sparse members with
+                         --sparse unsupported, kvro's rule before it read
+                         them: "unsupported")
     X MESSAGE            tarfile itself could not read all of the archive
                          (an error, or it stopped early at a block that is
                          not a header); kvro's view never has such a line
@@ -49,7 +50,9 @@ tar/tar_scan.c, tar/tar_index.c) or GNU tar's where tarfile differs:
     links, and a link back to the root or one of its own parent directories
     are not listed); a hard link is what tarfile says it is (the last member
     of that name BEFORE the link); one to nothing is not listed;
-  - sparse members: with --sparse unsupported (today), "! KEY unsupported".
+  - sparse members: read (the default, kvro's rule since issue #7), their
+    logical bytes with holes as zeros, as tarfile extracts them; with
+    --sparse unsupported, "! KEY unsupported".
 """
 import gzip
 import hashlib
@@ -357,7 +360,7 @@ def add_member(tf, model, m):
 
 
 def main(argv):
-    sparse_mode = "unsupported"
+    sparse_mode = "read"
     args = argv[1:]
     if len(args) >= 2 and args[0] == "--sparse":
         sparse_mode = args[1]

@@ -13,7 +13,7 @@
  *   - tarfile's, from tests/tar_corpus.py, mapped through kvro's documented
  *     rules (names normalised, '.'/'..' members skipped, later members
  *     replace earlier ones, links resolved inside the archive, devices not
- *     listed, sparse members refused for now), so that what remains are
+ *     listed, sparse members read with holes as zeros), so that what remains are
  *     real disagreements;
  *   - kvro's, made in a child process (a crash or a hang is then a
  *     failure naming the archive, not the end of the test; each child has
@@ -51,9 +51,9 @@
 
 #include <kvro/kvro.h>
 
-/* Sparse members: KVRO_E_UNSUPPORTED until issue #7's sparse part lands;
- * then this becomes "read" and sparse values are compared byte for byte. */
-#define SPARSE_MODE "unsupported"
+/* Sparse members are read (issue #7) and compared byte for byte;
+ * "unsupported" was the rule before, when kvro refused them. */
+#define SPARSE_MODE "read"
 
 #define CHILD_SECONDS 60        /* one archive, open to the last read */
 #define READ_CHUNK (1 << 20)    /* bytes per kvro_read */
@@ -157,20 +157,45 @@ static const corpus_case expected[] = {
      "expects ARCHIVE_WARN 'Redundant L' and GNU tar and bsdtar use the LAST name (88 x's), as"
      " kvro does; tarfile keeps the first (100 x's)"},
     {"libarchive/test_read_format_gtar_sparse_1_17_posix10_modified.tar",
-     "+! sparse unsupported\n"
-     "+! sparse2 unsupported\n"
+     "+F sparse 3145728 2c05d36269dc701bc2fc7d437dbae5f12193659b561eeaea2926060cc6107e61\n"
+     "+F sparse2 99000001 ht:9cfe164892f5b52d7807ee899b00d3b45060313c599eb54157c5ce3fa6ffb912\n"
      "-E corrupt\n"
      "+F non-sparse 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "tarfile crashes (ValueError) on the GNU 1.0 sparse map of this archive; libarchive's "
-     "test_read_format_gtar_sparse.c reads it: 'sparse', 'sparse2' (refused by kvro as sparse "
-     "members, issue #7: these two lines change when sparse members are read) and the empty "
-     "'non-sparse'"},
+     "tarfile crashes (ValueError) on the '#!gnu-sparse-format' and '#format:1.0' comment "
+     "lines that open the GNU 1.0 sparse maps of this archive; libarchive's "
+     "test_read_format_gtar_sparse.c skips them and reads 'sparse', 'sparse2' and the empty "
+     "'non-sparse', as kvro does: the same bytes tarfile reads from the unmodified "
+     "test_read_format_gtar_sparse_1_17_posix10.tar"},
     {"libarchive/test_read_format_gtar_sparse_skip_entry.tar",
-     "+F b 4 b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c\n"
-     "-X tarfile: ReadError: unexpected end of data",
-     "tarfile fails inside the sparse member 'a' ('unexpected end of data') and loses 'b'; "
-     "libarchive's test_read_format_gtar_sparse_skip_entry.c reads both entries, and kvro "
-     "lists 'a' (refused as sparse, issue #7) and serves 'b'"},
+     "-*\n"
+     "+E corrupt",
+     "the GNU 1.0 map of 'a' holds 4099 bytes of data (4096 + 3) where the member stores 4100: "
+     "kvro refuses such a map with KVRO_E_CORRUPT naming the member (issue #7: regions in "
+     "order, within the logical size, their total equal to the stored data), never guessing "
+     "which bytes are which; tarfile fails inside 'a' ('unexpected end of data') too, and "
+     "libarchive's test_read_format_gtar_sparse_skip_entry.c only skips 'a' unread to reach "
+     "'b'"},
+    {"go/pax-nil-sparse-data.tar",
+     "-F sparse.db 1512 c3486a8055e49bd5bcee4d3842d52c46df007e6843db70dc367b23c092aee246\n"
+     "+F sparse.db 1000 ab6c5f3237f551d208fc2ca5225a4cca20b3fd638794a804f0ed5549d5041734",
+     "a GNU 1.0 sparse member whose pax header has both GNU.sparse.realsize=1000 and "
+     "size=1512: tarfile lets the later 'size' record override the real size and serves the "
+     "map and data as the value; Go's reader_test.go expects Size 1000 and writer_test.go "
+     "writes \"0123456789\" x 100 for it, the bytes kvro serves (GNU tar and bsdtar agree, "
+     "says Go's comment)"},
+    {"go/pax-nil-sparse-hole.tar",
+     "-F sparse.db 512 076a27c79e5ace2a3d47f9dd2e83e4ff6ea8872b3c2218f66c92b89b55f36560\n"
+     "+F sparse.db 1000 541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a53",
+     "as pax-nil-sparse-data.tar, with one empty region at 1000: Go expects Size 1000 of "
+     "zeros (writer_test.go), the bytes kvro serves; tarfile serves the 512-byte map block"},
+    {"go/pax-sparse-big.tar",
+     "-F pax-sparse 3584 6cf1b57d59e7111bc218dfb01dda93ac0f776715599a1c69f89035bd20c16a10\n"
+     "+F pax-sparse 60000000000 "
+     "ht:e49d78c780918fa374ec00df8a379aa9b9453b6809d41127e8eff24d7d44cc05",
+     "a GNU 1.0 sparse member of 6e10 logical bytes (six 512-byte regions at 1e10 - 512, "
+     "2e10 - 512, ...) whose pax header ends with size=3584: tarfile lets that override "
+     "GNU.sparse.realsize and serves the stored bytes; Go's reader_test.go expects Size 6e10, "
+     "as kvro serves it"},
     {"libarchive/test_read_format_tar_V_negative_size.tar",
      "-*\n"
      "+E corrupt",

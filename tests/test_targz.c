@@ -471,15 +471,17 @@ static uint64_t le64(const unsigned char *p)
     return le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* The index file's layout (tar_cache.c): the header, points, nodes and
- * names, the CRC-32 of all that ("meta"), then the windows. */
-enum { H_POINTS = 48, H_NODES = 52, H_ARENA = 56, H_WINS = 64, HEADER = 336 };
-enum { POINT = 37, P_WIN = 16, P_ZLEN = 24, P_LEN = 28, NODE = 44 };
+/* The index file's layout (tar_cache.c): the header, points, nodes,
+ * sparse maps and their regions, names, the CRC-32 of all that ("meta"),
+ * then the windows. */
+enum { H_POINTS = 48, H_NODES = 52, H_ARENA = 56, H_WINS = 64, H_SPARSE = 336, H_REGIONS = 340 };
+enum { HEADER = 348, POINT = 37, P_WIN = 16, P_ZLEN = 24, P_LEN = 28, NODE = 44, SPARSE = 24 };
 
 /* Where the metadata ends (its CRC included) and the windows begin. */
 static size_t meta_end(const unsigned char *b)
 {
-    return HEADER + le32(b + H_POINTS) * POINT + le32(b + H_NODES) * NODE + le64(b + H_ARENA) + 4;
+    return HEADER + le32(b + H_POINTS) * POINT + le32(b + H_NODES) * NODE +
+           le32(b + H_SPARSE) * SPARSE + le64(b + H_REGIONS) * SPARSE + le64(b + H_ARENA) + 4;
 }
 
 /* Rewrites the metadata's CRC (it ends at END) after a forgery. */
@@ -575,7 +577,7 @@ static void test_damaged_index_rebuilt(void **state)
     damaged(idx, CUT_LAST, 0, 0, length);
     damaged(idx, APPEND, 0, 0, length);
     /* A byte of the header, the points, the nodes and names, the CRC. */
-    damaged(idx, EDIT, HEADER - 1, 0, crc); /* the first warning's NUL padding */
+    damaged(idx, EDIT, H_SPARSE - 1, 0, crc); /* the first warning's NUL padding */
     damaged(idx, EDIT, HEADER + POINT + 2, 0, crc);
     damaged(idx, EDIT, -800, 0, crc);
     damaged(idx, EDIT, -20, 0, crc);

@@ -46,12 +46,15 @@
 
 /* The cache file's layout (tar_cache.c): the header's fields used here and
  * the record sizes. */
-#define HEADER 336
+#define HEADER 348
 #define H_POINTS 48
 #define H_NODES 52
 #define H_ARENA 56
+#define H_SPARSE 336
+#define H_REGIONS 340
 #define POINT 37
 #define NODE 44
+#define SPARSE 24 /* a sparse map's record, and a region's */
 #define P_WIN 16
 #define P_ZLEN 24
 #define P_LEN 28
@@ -298,9 +301,10 @@ static size_t meta_end(const unsigned char *d, size_t n)
     if (n < HEADER + 4)
         return 0;
     uint64_t np = le(d + H_POINTS, 4), nn = le(d + H_NODES, 4), arena = le(d + H_ARENA, 8);
-    if (arena > n)
+    uint64_t ns = le(d + H_SPARSE, 4), nr = le(d + H_REGIONS, 8);
+    if (arena > n || nr > n)
         return 0;
-    uint64_t m = HEADER + np * POINT + nn * NODE + arena + 4;
+    uint64_t m = HEADER + np * POINT + nn * NODE + (ns + nr) * SPARSE + arena + 4;
     return m <= n ? (size_t)m : 0;
 }
 

@@ -9,7 +9,8 @@ Python's tarfile (GNU and pax, long names and link targets, links, devices,
 FIFOs), gzip of several of them (one member, concatenated members, a
 gzip header with every optional field), and hand-made edge cases a tool
 will not write: base-256 numbers, pax records that override or delete,
-global headers, GNU 'L'/'K' names, old-style sparse extension blocks, star
+global headers, GNU 'L'/'K' names, sparse members in every encoding (old
+GNU with extension blocks, pax 0.0, 0.1, 1.0 with '#' lines), star
 headers, signed checksums, names with '..', end markers and truncation.
 Every seed stays under run.sh's -max_len. A tool that is missing or
 refuses a format only costs its seeds (said on stderr).
@@ -216,6 +217,14 @@ def pax(records, type_=b"x", name=b"PaxHeader"):
 
 END = b"\0" * 1024
 
+# A sparse file's data regions (offset, length) in a 5000-byte logical file.
+SPARSE_MAP = [(10, 5), (100, 1), (4300, 700)]
+
+
+def sparse_data(regions):
+    """The stored bytes of a sparse member: its regions' data, in order."""
+    return b"".join(bytes((0x41 + (o + i) % 26) for i in range(n)) for o, n in regions)
+
 
 def crafted(out):
     seeds = {
@@ -244,6 +253,33 @@ def crafted(out):
                extra={386: octal(0, 12) + octal(512, 12), 482: b"\1",
                       483: octal(4096, 12)})
         + pad(bytes(504) + b"\1") + pad(bytes(504)) + pad(b"s" * 512) + END,
+        # Sparse members by hand, one per encoding: regions at the start, in
+        # the middle and at the end, empty regions as GNU tar ends its maps,
+        # '#' lines in a 1.0 map, a 60 GiB logical size, a hard link to one.
+        "pax-sparse-00.tar": pax([(b"GNU.sparse.size", b"5000"), (b"GNU.sparse.numblocks", b"3"),
+                                  (b"path", b"sp00")]
+                                 + [(k, str(v).encode()) for o, n in SPARSE_MAP
+                                    for k, v in ((b"GNU.sparse.offset", o),
+                                                 (b"GNU.sparse.numbytes", n))])
+        + member(b"GNUSparseFile.0/sp00", sparse_data(SPARSE_MAP)) + END,
+        "pax-sparse-01.tar": pax([(b"GNU.sparse.size", b"5000"), (b"GNU.sparse.numblocks", b"4"),
+                                  (b"GNU.sparse.name", b"sp01"),
+                                  (b"GNU.sparse.map",
+                                   b",".join(b"%d,%d" % r for r in SPARSE_MAP + [(5000, 0)]))])
+        + member(b"GNUSparseFile.0/sp01", sparse_data(SPARSE_MAP))
+        + header(b"link-to-sparse", type_=b"1", link=b"sp01") + END,
+        "pax-sparse-10.tar": pax([(b"GNU.sparse.major", b"1"), (b"GNU.sparse.minor", b"0"),
+                                  (b"GNU.sparse.name", b"sp10"),
+                                  (b"GNU.sparse.realsize", b"%d" % (60 << 30))])
+        + member(b"GNUSparseFile.0/sp10",
+                 pad(b"#!gnu-sparse-format\n#format:1.0\n3\n0\n7\n%d\n0\n%d\n9\n"
+                     % (1 << 33, (60 << 30) - 9)) + b"s" * 16) + END,
+        "gnu-old-sparse-map.tar":
+        header(b"sp-old", type_=b"S", size=706, magic=b"ustar  \0",
+               extra=dict([(483, octal(5000, 12))]
+                          + [(386 + 24 * i, octal(o, 12) + octal(n, 12))
+                             for i, (o, n) in enumerate(SPARSE_MAP)]))
+        + pad(sparse_data(SPARSE_MAP)) + END,
         "star.tar": header(b"star-name", prefix=b"star/prefix", extra={508: b"tar\0"})
         + END,
         "ustar-prefix.tar": member(b"name", b"p", prefix=b"a/" + b"p" * 150) + END,
@@ -319,10 +355,12 @@ def gzip_header_all_fields(data):
 
 
 def gz(out, work, seeds):
-    picks = ["links.tar", "pax-size-path.tar", "gnu-longname.tar", "dotdot.tar"]
+    picks = ["links.tar", "pax-size-path.tar", "gnu-longname.tar", "dotdot.tar",
+             "pax-sparse-10.tar", "gnu-old-sparse-map.tar"]
     for name in picks:
         write(out, name + ".gz", gzip.compress(seeds[name], mtime=0))
-    for name in ("gnutar-gnu.tar", "py-pax.tar", "gnutar-sparse-gnu.tar"):
+    for name in ("gnutar-gnu.tar", "py-pax.tar", "gnutar-sparse-gnu.tar",
+                 "gnutar-sparse-posix0.1.tar", "gnutar-sparse-posix1.0.tar"):
         path = os.path.join(out, name)
         if os.path.exists(path):
             write(out, name + ".gz", gzip.compress(slurp(path), 9, mtime=0))
