@@ -711,6 +711,20 @@ static void test_gnu_tar_made(void **state)
             }
             kvro_close(kv);
         }
+        /* mkkv verify against what GNU tar extracts (holes and all). */
+        char *x = t_fmt("%s/x%zu", dir, f);
+        cmd = t_fmt("mkdir -p '%s' && tar -xSf '%s' -C '%s' && '%s' verify '%s' '%s' && "
+                    "'%s' verify '%s' '%s'",
+                    x, tar, x, KVRO_TEST_MKKV, tar, x, KVRO_TEST_MKKV, gz, x);
+        char *out = NULL, *errs = NULL;
+        int rc = t_run(cmd, &out, &errs);
+        if (rc != 0)
+            fprintf(stderr, "%s\n%s%s", cmd, out ? out : "", errs ? errs : "");
+        assert_int_equal(rc, 0);
+        free(out);
+        free(errs);
+        free(cmd);
+        free(x);
         free(expect);
         free(gz);
         free(tar);
