@@ -81,6 +81,11 @@ typedef struct kvro_backend {
      * compressed, fragmented or generated. */
     kvro_status (*locate)(void *self, const char *key, kvro_io **io, int64_t *off, int64_t *len,
                           kvro_error *err);
+    /* Optional: the data regions of value KEY (see kvro_regions), for a
+     * backend whose values may have holes; without it a value is one
+     * region, placed by locate where it can be. */
+    kvro_status (*regions)(void *self, const char *key, kvro_region_fn fn, void *arg,
+                           kvro_error *err);
     /* Optional: fills what the backend knows (the core zeroed ST). */
     void (*stats)(void *self, kvro_stats *st);
 

@@ -244,6 +244,34 @@ kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext, kvro_e
     return END(h, key, s);
 }
 
+kvro_status kvro_regions(kvro *kv, const char *key, kvro_region_fn fn, void *arg,
+                         kvro_error *err)
+{
+    kvro__handle *h = H(kv);
+    BEGIN(h, key, norm);
+    if (!fn)
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL callback"));
+    if (h->b->regions)
+        return END(h, key, h->b->regions(h->self, norm, fn, arg, err));
+    kvro_info st;
+    memset(&st, 0, sizeof st);
+    kvro_status s = h->b->stat(h->self, norm, &st, err);
+    if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
+    if (s != KVRO_OK || st.size == 0)
+        return END(h, key, s);
+    /* No holes: one region, in the image where the backend can say. */
+    kvro_region r = {0, st.size, -1};
+    kvro_io *io = NULL;
+    int64_t off = 0, len = 0;
+    kvro_error ignored;
+    if (h->b->locate && h->b->locate(h->self, norm, &io, &off, &len, &ignored) == KVRO_OK &&
+        len == st.size)
+        r.image_offset = off;
+    fn(arg, &r);
+    return KVRO_OK;
+}
+
 kvro_status kvro_get_stats(kvro *kv, kvro_stats *st, kvro_error *err)
 {
     kvro__error_clear(err);

@@ -368,6 +368,32 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
 }
 
 /* A plain member's bytes are the archive's, at its data offset. */
+/* A plain member is one region; a sparse one, its map. Regions lie in the
+ * image only when it is not compressed. */
+static kvro_status tar_regions(void *self, const char *key, kvro_region_fn fn, void *arg,
+                               kvro_error *err)
+{
+    tar_handle *t = self;
+    const tar_node *d = NULL;
+    kvro_status s = value_node(t, key, &d, err);
+    if (s != KVRO_OK)
+        return s;
+    if (d->kind != TAR_K_SPARSE) {
+        kvro_region r = {0, d->size, t->is_gz ? -1 : d->off};
+        if (d->size > 0)
+            fn(arg, &r);
+        return KVRO_OK;
+    }
+    const tar_sparse *sp = &t->ix.sparse[d->link];
+    for (uint64_t i = 0; i < sp->count; i++) {
+        const tar_region *g = t->ix.regions + sp->first + i;
+        kvro_region r = {g->off, g->len, t->is_gz ? -1 : d->off + g->data};
+        if (fn(arg, &r))
+            break;
+    }
+    return KVRO_OK;
+}
+
 static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t *off,
                               int64_t *len, kvro_error *err)
 {
@@ -420,5 +446,6 @@ const kvro_backend kvro__backend_tar = {
     .read = tar_read,
     .list = tar_list,
     .locate = tar_locate,
+    .regions = tar_regions,
     .stats = tar_fill_stats,
 };

@@ -649,6 +649,48 @@ static void test_targz_index_keeps_maps(void **state)
 /* A sparse file of 64 regions in 3 MiB, archived by GNU tar in each format
  * it writes, then compared byte for byte with what GNU tar extracts, whole
  * and at random, plain and gzip'd. */
+typedef struct region_list {
+    kvro_region v[256];
+    size_t n;
+} region_list;
+
+static int add_region(void *arg, const kvro_region *r)
+{
+    region_list *l = arg;
+    assert_true(l->n < 256);
+    l->v[l->n++] = *r;
+    return 0;
+}
+
+/* kvro_regions of KEY against its bytes EXPECT[N]: ordered, non-empty,
+ * zeros between them, and (IMAGE given: a plain tar's file bytes) each
+ * region's bytes exactly where image_offset says; -1 for a compressed one. */
+static void check_regions(kvro *kv, const char *key, const char *expect, size_t n,
+                          const char *image, size_t image_len, bool gz)
+{
+    region_list l = {.n = 0};
+    kvro_error e;
+    assert_int_equal(kvro_regions(kv, key, add_region, &l, &e), KVRO_OK);
+    assert_true(l.n > 1); /* a sparse file: more than one region */
+    int64_t at = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        const kvro_region *r = &l.v[i];
+        assert_true(r->length > 0 && r->offset >= at && r->offset + r->length <= (int64_t)n);
+        for (int64_t k = at; k < r->offset; k++)
+            assert_int_equal(expect[k], 0);
+        if (gz) {
+            assert_int_equal(r->image_offset, -1);
+        } else {
+            assert_true(r->image_offset >= 0 &&
+                        r->image_offset + r->length <= (int64_t)image_len);
+            assert_memory_equal(image + r->image_offset, expect + r->offset, (size_t)r->length);
+        }
+        at = r->offset + r->length;
+    }
+    for (size_t k = (size_t)at; k < n; k++)
+        assert_int_equal(expect[k], 0);
+}
+
 static void test_gnu_tar_made(void **state)
 {
     (void)state;
@@ -700,6 +742,10 @@ static void test_gnu_tar_made(void **state)
             assert_int_equal(got, (int64_t)n);
             assert_memory_equal(v, expect, n);
             free(v);
+            size_t image_len;
+            char *image = t_slurp(tar, &image_len);
+            check_regions(kv, "vm.img", expect, n, image, image_len, z == 1);
+            free(image);
             uint64_t seed = f * 2 + (uint64_t)z + 1;
             char buf[70000];
             for (int k = 0; k < 200; k++) {

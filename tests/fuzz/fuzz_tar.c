@@ -99,18 +99,73 @@ static void check_pieces(kvro *kv, const char *key, const unsigned char *want, i
 
 /* The zero-copy views of a value against its bytes as kvro_read gives
  * them (files up to 1 MiB: the walk bounds what it reads the same way). */
+/* The image a handle was opened on, when it is the fuzzer's buffer. */
+typedef struct opened {
+    kvro *kv;
+    const unsigned char *image;
+    size_t image_len;
+} opened;
+
+typedef struct regions {
+    kvro_region *v;
+    size_t n, cap;
+} regions;
+
+static int collect_region(void *arg, const kvro_region *r)
+{
+    regions *g = arg;
+    if (g->n == g->cap) {
+        g->cap = g->cap ? 2 * g->cap : 16;
+        g->v = realloc(g->v, g->cap * sizeof *g->v);
+        FZ_CHECK(g->v != NULL);
+    }
+    g->v[g->n++] = *r;
+    return 0;
+}
+
+/* A value's bytes are its map applied to the data: zeros in the holes,
+ * and where a region lies in the image (a plain tar in the fuzzer's
+ * buffer) exactly those bytes of it. WANT holds the value read whole. */
+static void check_regions(const opened *o, const char *key, const unsigned char *want, int64_t n)
+{
+    regions g = {0};
+    if (kvro_regions(o->kv, key, collect_region, &g, NULL) != KVRO_OK) {
+        free(g.v);
+        return; /* a read of the whole value worked: regions may still refuse (a loop) */
+    }
+    int64_t at = 0;
+    for (size_t i = 0; i < g.n; i++) {
+        const kvro_region *r = &g.v[i];
+        FZ_CHECK(r->length > 0 && r->offset >= at && r->offset <= n - r->length);
+        for (int64_t k = at; k < r->offset; k++)
+            FZ_CHECK(want[k] == 0);
+        if (o->image && r->image_offset >= 0) {
+            FZ_CHECK((uint64_t)r->image_offset <= o->image_len &&
+                     (uint64_t)r->length <= o->image_len - (uint64_t)r->image_offset);
+            FZ_CHECK(memcmp(want + r->offset, o->image + r->image_offset, (size_t)r->length) == 0);
+        }
+        at = r->offset + r->length;
+    }
+    for (int64_t k = at; k < n; k++)
+        FZ_CHECK(want[k] == 0);
+    free(g.v);
+}
+
 static void check_zero_copy(void *arg, const char *key, kvro_kind listed, kvro_status s,
                             const kvro_info *st)
 {
-    kvro *kv = arg;
+    const opened *o = arg;
+    kvro *kv = o->kv;
     if (s != KVRO_OK || listed != KVRO_KIND_FILE || st->size > (1 << 20))
         return;
     unsigned char *want = malloc((size_t)st->size + 1);
     FZ_CHECK(want != NULL);
     int64_t n = 0;
     kvro_status r = kvro_read(kv, key, 0, st->size, want, &n, NULL);
-    if (r == KVRO_OK && n == st->size)
+    if (r == KVRO_OK && n == st->size) {
         check_pieces(kv, key, want, n);
+        check_regions(o, key, want, n);
+    }
     kvro_extent ext;
     const void *data;
     int64_t size;
@@ -137,7 +192,7 @@ static void check_zero_copy(void *arg, const char *key, kvro_kind listed, kvro_s
  * bid's open fails, with "tar" forced. An open that failed after the bid
  * fails the same way forced: it is the same backend. Returns the open's
  * status. */
-static kvro_status run(const char *path, kvro_io *io)
+static kvro_status run(const char *path, kvro_io *io, const uint8_t *data, size_t size)
 {
     kvro *kv;
     kvro_status bid = open_as(path, io, NULL, &kv);
@@ -147,11 +202,13 @@ static kvro_status run(const char *path, kvro_io *io)
         if (s != KVRO_OK)
             return s;
     }
+    /* The file holds the fuzzer's bytes too: both handles' images are DATA. */
+    opened o = {kv, data, size};
     fz_walk_opts w = {.max_depth = MAX_DEPTH,
                       .max_entries = MAX_ENTRIES,
                       .max_files = MAX_FILES,
                       .on_entry = check_zero_copy,
-                      .arg = kv};
+                      .arg = &o};
     fz_walk(kv, &w);
     fz_hostile_keys(kv);
     kvro_close(kv);
@@ -169,11 +226,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    kvro_status from_file = run(path, NULL);
+    kvro_status from_file = run(path, NULL, data, size);
     close(fd);
     kvro_io *io;
     FZ_CHECK(kvro_io_from_memory(data, size, &io, NULL) == KVRO_OK);
-    kvro_status from_memory = run(NULL, io);
+    kvro_status from_memory = run(NULL, io, data, size);
     kvro_io_close(io);
     /* The same bytes: the same answer, whatever they are read from. */
     FZ_CHECK(from_file == from_memory);

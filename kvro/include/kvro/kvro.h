@@ -328,6 +328,23 @@ typedef struct kvro_extent {
 KVRO_EXPORT kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext,
                                          kvro_error *err);
 
+/* The data regions of value KEY, in order of OFFSET, neither overlapping
+ * nor empty: LENGTH bytes at OFFSET in the value are stored data; every
+ * other byte of the value is a hole and reads as zero (a sparse tar
+ * member). A value without holes is one region [0, size); an empty one has
+ * none. IMAGE_OFFSET is where a region's bytes lie, uncompressed and
+ * contiguous, in the image the handle was opened on (-1 if they do not:
+ * compressed, or not an image). For SEEK_DATA/SEEK_HOLE in a mount and
+ * for copying sparse files sparse. FN returns non-zero to stop. */
+typedef struct kvro_region {
+    int64_t offset;
+    int64_t length;
+    int64_t image_offset;
+} kvro_region;
+typedef int (*kvro_region_fn)(void *arg, const kvro_region *region);
+KVRO_EXPORT kvro_status kvro_regions(kvro *kv, const char *key, kvro_region_fn fn, void *arg,
+                                     kvro_error *err);
+
 /* ------------------------------------------------------------ statistics */
 
 /* What a handle knows about how it was opened and how its reads went: for
