@@ -80,6 +80,47 @@ static kvro_status probe_path(const char *path, bool writable, kvro_probe *p, kv
     return s == KVRO_OK ? probe_image(p, err) : s;
 }
 
+/* What an image no backend bids on is, when it is something well known,
+ * and what to do about it: said in the error, so a user with a .tar.xz or
+ * a .deb is not left with "not recognised". Signatures from each format's
+ * specification (xz, zstd RFC 8878, bzip2, zip APPNOTE, ar, squashfs,
+ * ISO 9660 ECMA-119 at sector 16, the boot sector's 0x55AA). */
+static const char *what_it_is(const kvro_probe *p)
+{
+    static const struct {
+        const char *magic;
+        size_t len, at;
+        const char *what;
+    } known[] = {
+        {"\xfd" "7zXZ\0", 6, 0, "an xz-compressed file (decompress it first: xz -d)"},
+        {"\x28\xb5\x2f\xfd", 4, 0, "a zstd-compressed file (decompress it first: zstd -d)"},
+        {"BZh", 3, 0, "a bzip2-compressed file (decompress it first: bzip2 -d)"},
+        {"\x04\x22\x4d\x18", 4, 0, "an lz4-compressed file (decompress it first: lz4 -d)"},
+        {"\x1f\x8b", 2, 0, "gzip-compressed, but not a tar archive inside (gzip -d it)"},
+        {"!<arch>\ndebian-binary", 21, 0,
+         "a Debian package (its files: dpkg-deb --fsys-tarfile PKG.deb > data.tar)"},
+        {"!<arch>\n", 8, 0, "an ar archive (extract it with ar x)"},
+        {"PK\x03\x04", 4, 0, "a zip archive (convert it: bsdtar -cf out.tar @in.zip)"},
+        {"7z\xbc\xaf\x27\x1c", 6, 0, "a 7-Zip archive (convert it: bsdtar -cf out.tar @in.7z)"},
+        {"hsqs", 4, 0, "a squashfs image (unsquashfs it, or mount it)"},
+    };
+    if (p->size == 0)
+        return "an empty file, not an archive";
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (p->head_len >= known[i].at + known[i].len &&
+            memcmp(p->head + known[i].at, known[i].magic, known[i].len) == 0)
+            return known[i].what;
+    unsigned char cd[5];
+    size_t got = 0;
+    kvro_error ignored;
+    if (p->size >= 32774 && kvro_io_read(p->io, 32769, cd, 5, &got, &ignored) == KVRO_OK &&
+        got == 5 && memcmp(cd, "CD001", 5) == 0)
+        return "an ISO 9660 image (mount it, or extract it: bsdtar -xf)";
+    if (p->head_len >= 512 && p->head[510] == 0x55 && p->head[511] == 0xaa)
+        return "a FAT image or a disk image with a partition table (kvro has no FAT backend yet)";
+    return NULL;
+}
+
 /* Picks the backend: the one named FORCE, else the highest bidder among
  * those that have fs_open (if FS_ONLY) or any. */
 static kvro_status choose(const kvro_probe *p, const char *force, bool fs_only,
@@ -113,8 +154,10 @@ static kvro_status choose(const kvro_probe *p, const char *force, bool fs_only,
     }
     if (!best) {
         backend_names(names, sizeof names);
+        const char *what = p->io ? what_it_is(p) : NULL;
         return kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                              "not a source kvro recognises (backends: %s)", names);
+                              "not a source kvro recognises%s%s (backends: %s)",
+                              what ? ": " : "", what ? what : "", names);
     }
     *out = best;
     return KVRO_OK;

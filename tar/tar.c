@@ -61,7 +61,10 @@ static int tar_bid(const kvro_probe *p)
     if (p->head_len >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b &&
         kvro__tar_gz_probe(p->head, p->head_len))
         return KVRO_BID_CHECKED;
-    /* An empty archive is all zeros: only its name says what it is. */
+    /* An empty archive is all zeros: only its name says what it is. An
+     * empty file is not one (GNU tar and bsdtar refuse it). */
+    if (p->size == 0)
+        return KVRO_BID_NONE;
     if (has_suffix(p->name, ".tar") || has_suffix(p->name, ".tgz") ||
         has_suffix(p->name, ".tar.gz"))
         return KVRO_BID_WEAK;
@@ -164,6 +167,10 @@ static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **s
 {
     if (!p->io)
         return kvro_error_set(err, KVRO_E_IS_DIR, "tar: is a directory, not an archive");
+    if (p->size == 0)
+        return kvro_error_set(err, KVRO_E_CORRUPT,
+                              "tar: an empty file, not an archive (GNU tar and bsdtar refuse it "
+                              "too)");
     tar_handle *t = calloc(1, sizeof *t);
     if (!t)
         return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");

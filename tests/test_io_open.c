@@ -613,6 +613,49 @@ static void test_targz_same_size_from_memory(void **state)
     free(idx);
 }
 
+/* An image no backend takes is named when it is something well known,
+ * with what to do; an empty file is not an empty tar. */
+static void test_unrecognised_named(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *said;
+    } cases[] = {
+        {"", 0, "an empty file"},
+        {"\xfd" "7zXZ\0\0\x04", 8, "xz -d"},
+        {"\x28\xb5\x2f\xfd\0\0", 6, "zstd -d"},
+        {"BZh91AY&SY", 10, "bzip2 -d"},
+        {"\x1f\x8b\x08\0\0\0\0\0\0\x03", 10, "gzip-compressed, but not a tar"},
+        {"!<arch>\ndebian-binary   ", 24, "dpkg-deb --fsys-tarfile"},
+        {"PK\x03\x04\x14\0", 6, "a zip archive"},
+        {"hsqs\0\0\0\0", 8, "squashfs"},
+        {"just some text\n", 15, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = t_fmt("%s/unknown%zu", dir, i);
+        t_write(p, cases[i].bytes, cases[i].len);
+        kvro *kv = NULL;
+        kvro_error e;
+        assert_status(kvro_open(p, &kv, &e), KVRO_E_UNSUPPORTED, &e);
+        t_want_detail(&e, "not a source kvro recognises");
+        if (cases[i].said)
+            t_want_detail(&e, cases[i].said);
+        else
+            assert_null(strstr(e.detail, ": a"));
+        free(p);
+    }
+    /* Forced, an empty file is still not a tar. */
+    char *p = t_fmt("%s/unknown0", dir);
+    kvro_options o = {.backend = "tar"};
+    kvro *kv = NULL;
+    kvro_error e;
+    assert_status(kvro_open_opts(p, &o, &kv, &e), KVRO_E_CORRUPT, &e);
+    t_want_detail(&e, "an empty file");
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_source_is_io_name),
         cmocka_unit_test(test_targz_from_memory),
         cmocka_unit_test(test_targz_same_size_from_memory),
+        cmocka_unit_test(test_unrecognised_named),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
