@@ -253,7 +253,8 @@ static void test_bidding(void **state)
 {
     (void)state;
     unsigned char head[8192] = {0};
-    kvro_probe pr = {.name = "x.bin", .dir_fd = -1, .head = head, .head_len = sizeof head};
+    kvro_probe pr = {
+        .name = "x.bin", .dir_fd = -1, .size = sizeof head, .head = head, .head_len = sizeof head};
     assert_int_equal(kvro__backend_tar.bid(&pr), KVRO_BID_NONE);
     pr.name = "x.tar";
     assert_int_equal(kvro__backend_tar.bid(&pr), KVRO_BID_WEAK); /* zeros: the name only */
