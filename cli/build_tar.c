@@ -592,7 +592,7 @@ const command cmd_tar = {
     "Usage: mkkv tar [-z|-J|--zstd|-j] [--mtime EPOCH] [-q] [-t TYPE]\n"
     "                [--image-offset N] [--image-length N] SOURCE OUT\n"
     "Write the tree of SOURCE as a tar archive to OUT ('-': standard output).\n"
-    "SOURCE is a directory or any source mkkv reads (e.g. a FAT image or a tar),\n"
+    "SOURCE is a directory or any source mkkv reads (a tar or a .tar.gz today),\n"
     "'-' for an image on standard input (see below).\n"
     "OUT's suffix picks the compression, as GNU tar's -a does: .tar.gz or .tgz\n"
     "gzip, .tar.xz or .txz xz, .tar.zst or .tzst zstd, .tar.bz2, .tbz2 or .tbz\n"

@@ -376,7 +376,7 @@ enum {
     KVRO_FS_RDWR = 1,
 };
 
-/* Opens PATH as a filesystem (a host directory, a FAT image): only backends
+/* Opens PATH as a filesystem (a host directory today): only backends
  * that implement FS bid. FLAGS: KVRO_FS_RDONLY or KVRO_FS_RDWR. */
 KVRO_EXPORT kvro_status kvro_fs_open(const char *path, int flags, const kvro_options *opts,
                                      kvro_fs **fs, kvro_error *err);
