@@ -656,6 +656,34 @@ static void test_unrecognised_named(void **state)
     free(p);
 }
 
+/* kvro_open(path) opens the path once and serves that file for good:
+ * the descriptor it reads is the inode the path named at open, and a file
+ * renamed over the path afterwards changes nothing it serves. */
+static void test_path_opened_once(void **state)
+{
+    (void)state;
+    kvro_error e;
+    char *p = t_join(dir, "swapped.tar"), *other = t_join(dir, "other.tar");
+    t_write(p, tar_bytes, tar_len);
+    struct stat before;
+    assert_int_equal(stat(p, &before), 0);
+    kvro *kv = NULL;
+    assert_status(kvro_open(p, &kv, &e), KVRO_OK, &e);
+    char *cmd = t_fmt("cd '%s' && tar --format=gnu -cf '%s' t.tar", dir, other);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    assert_int_equal(rename(other, p), 0); /* the name now means another archive */
+    kvro_extent ext;
+    assert_status(kvro_file_extent(kv, "a.txt", &ext, &e), KVRO_OK, &e);
+    struct stat served;
+    assert_int_equal(fstat(ext.fd, &served), 0);
+    assert_true(served.st_dev == before.st_dev && served.st_ino == before.st_ino);
+    want_bytes(kv, "a.txt", "hello, world\n", 13);
+    kvro_close(kv);
+    free(cmd);
+    free(p);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_targz_from_memory),
         cmocka_unit_test(test_targz_same_size_from_memory),
         cmocka_unit_test(test_unrecognised_named),
+        cmocka_unit_test(test_path_opened_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
