@@ -73,6 +73,17 @@ typedef struct kvro_backend {
     kvro_status (*list)(void *self, const char *dir, kvro_list_fn fn, void *arg,
                         kvro_error *err);
 
+    /* Symbolic links (optional: a backend whose sources have none leaves
+     * both NULL). stat follows links, never out of the root, and fails
+     * with KVRO_E_LINK where a link leads outside or loops. A backend with
+     * links reports them from list as they are stored, KVRO_KIND_LINK, and
+     * the core resolves them for callers that follow. lstat is stat without
+     * following KEY's last component; readlink gives a link's target text
+     * (not resolved) in BUF, as kvro_readlink does. */
+    kvro_status (*lstat)(void *self, const char *key, kvro_info *st, kvro_error *err);
+    kvro_status (*readlink)(void *self, const char *key, char *buf, size_t size, size_t *len,
+                            kvro_error *err);
+
     /* Optional. Where value KEY lies uncompressed and contiguous: LEN bytes
      * of *IO (not a new reference; valid until close) at *OFF. The core
      * turns that into a pointer (kvro_map) or a descriptor range
@@ -146,8 +157,13 @@ bool kvro__io_identity(const kvro_io *io, kvro__io_id *id);
 /* Clears an error record (NULL is fine). */
 void kvro__error_clear(kvro_error *err);
 
-/* Listing helper: collects entries, sorts them by name and replays them. */
+/* Listing helper: collects entries, sorts them by name and replays them,
+ * resolving links (KVRO_KIND_LINK from the backend) to their targets' kind
+ * and leaving out those that lead nowhere inside the root. */
 kvro_status kvro__list_sorted(const kvro_backend *b, void *self, const char *dir,
                               kvro_list_fn fn, void *arg, kvro_error *err);
+/* The same with each entry's stat (kvro_list_info), FLAGS as there. */
+kvro_status kvro__list_info(const kvro_backend *b, void *self, const char *dir, int flags,
+                            kvro_list_info_fn fn, void *arg, kvro_error *err);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "core.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,65 @@ const char *kvro_source(const kvro *kv)
 
 /* ---------------------------------------------------- the shared read side */
 
+kvro_status kvro__must_be_dir(kvro__handle *h, const char *norm, kvro_error *err)
+{
+    kvro_info st;
+    memset(&st, 0, sizeof st);
+    kvro_status s = h->b->stat(h->self, norm, &st, err);
+    if (s == KVRO_OK && st.kind != KVRO_KIND_DIR)
+        s = kvro_error_set(err, KVRO_E_NOT_DIR,
+                           "not a directory (the key ends in '/', which names a directory)");
+    return s;
+}
+
+/* The backend's lstat, or stat for a backend without links. */
+static kvro_status b_lstat(const kvro_backend *b, void *self, const char *norm, kvro_info *st,
+                           kvro_error *err)
+{
+    return (b->lstat ? b->lstat : b->stat)(self, norm, st, err);
+}
+
+kvro_status kvro__h_lstat(kvro__handle *h, const char *key, kvro_info *st, kvro_error *err)
+{
+    /* A trailing '/' resolves the link (POSIX: "link/" is its target), so
+     * BEGIN's directory check, which follows, is the whole answer then. */
+    BEGIN_KEY(h, key, norm, dir_only);
+    if (!st)
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL stat buffer"));
+    memset(st, 0, sizeof *st);
+    kvro_status s = dir_only ? h->b->stat(h->self, norm, st, err)
+                             : b_lstat(h->b, h->self, norm, st, err);
+    if (s == KVRO_OK && dir_only && st->kind != KVRO_KIND_DIR)
+        s = kvro_error_set(err, KVRO_E_NOT_DIR,
+                           "not a directory (the key ends in '/', which names a directory)");
+    return END(h, key, s);
+}
+
+kvro_status kvro__h_readlink(kvro__handle *h, const char *key, char *buf, size_t size,
+                             size_t *len, kvro_error *err)
+{
+    if (len)
+        *len = 0;
+    if (buf && size)
+        buf[0] = '\0';
+    BEGIN(h, key, norm);
+    if (!buf && size)
+        return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL buffer"));
+    kvro_status s;
+    if (h->b->readlink) {
+        s = h->b->readlink(h->self, norm, buf, size, len, err);
+    } else {
+        kvro_info st;
+        memset(&st, 0, sizeof st);
+        s = h->b->stat(h->self, norm, &st, err);
+        if (s == KVRO_OK)
+            s = kvro_error_set(err, KVRO_E_INVALID, "not a symbolic link");
+    }
+    if (s != KVRO_OK && buf && size)
+        buf[0] = '\0';
+    return END(h, key, s);
+}
+
 kvro_status kvro__h_stat(kvro__handle *h, const char *key, kvro_info *st, kvro_error *err)
 {
     BEGIN(h, key, norm);
@@ -129,6 +189,17 @@ kvro_status kvro__h_list(kvro__handle *h, const char *dir, kvro_list_fn fn, void
     return END(h, dir, kvro__list_sorted(h->b, h->self, norm, fn, arg, err));
 }
 
+kvro_status kvro__h_list_info(kvro__handle *h, const char *dir, int flags,
+                              kvro_list_info_fn fn, void *arg, kvro_error *err)
+{
+    BEGIN(h, dir, norm);
+    if (!fn)
+        return END(h, dir, kvro_error_set(err, KVRO_E_INVALID, "NULL callback"));
+    if (flags & ~KVRO_NOFOLLOW)
+        return END(h, dir, kvro_error_set(err, KVRO_E_INVALID, "unknown flags %#x", flags));
+    return END(h, dir, kvro__list_info(h->b, h->self, norm, flags, fn, arg, err));
+}
+
 /* --------------------------------------------------------- KV_RO calls */
 
 #define H(kv) ((kv) ? &(kv)->h : NULL)
@@ -154,18 +225,38 @@ kvro_status kvro_list(kvro *kv, const char *dir, kvro_list_fn fn, void *arg, kvr
     return kvro__h_list(H(kv), dir, fn, arg, err);
 }
 
+kvro_status kvro_list_info(kvro *kv, const char *dir, int flags, kvro_list_info_fn fn, void *arg,
+                           kvro_error *err)
+{
+    return kvro__h_list_info(H(kv), dir, flags, fn, arg, err);
+}
+
+kvro_status kvro_lstat(kvro *kv, const char *key, kvro_info *st, kvro_error *err)
+{
+    return kvro__h_lstat(H(kv), key, st, err);
+}
+
+kvro_status kvro_readlink(kvro *kv, const char *key, char *buf, size_t size, size_t *len,
+                          kvro_error *err)
+{
+    return kvro__h_readlink(H(kv), key, buf, size, len, err);
+}
+
 kvro_status kvro_mem(kvro *kv, const char *key, bool *present, kvro_error *err)
 {
     if (present)
         *present = false;
     kvro__handle *h = H(kv);
-    BEGIN(h, key, norm);
+    BEGIN_KEY(h, key, norm, dir_only);
     if (!present)
         return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL result pointer"));
     kvro_info st;
+    memset(&st, 0, sizeof st);
     kvro_error tmp;
     kvro__error_clear(&tmp);
     kvro_status s = h->b->stat(h->self, norm, &st, &tmp);
+    if (s == KVRO_OK && dir_only && st.kind != KVRO_KIND_DIR)
+        s = KVRO_E_NOT_DIR;
     *present = s == KVRO_OK;
     /* Absent is an answer, not an error; so is a path through a file. */
     if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR)
@@ -244,6 +335,30 @@ kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext, kvro_e
     return END(h, key, s);
 }
 
+kvro_status kvro__regions(const kvro_backend *b, void *self, const char *norm, kvro_region_fn fn,
+                          void *arg, kvro_error *err)
+{
+    if (b->regions)
+        return b->regions(self, norm, fn, arg, err);
+    kvro_info st;
+    memset(&st, 0, sizeof st);
+    kvro_status s = b->stat(self, norm, &st, err);
+    if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
+    if (s != KVRO_OK || st.size == 0)
+        return s;
+    /* No holes: one region, in the image where the backend can say. */
+    kvro_region r = {0, st.size, -1};
+    kvro_io *io = NULL;
+    int64_t off = 0, len = 0;
+    kvro_error ignored;
+    if (b->locate && b->locate(self, norm, &io, &off, &len, &ignored) == KVRO_OK &&
+        len == st.size)
+        r.image_offset = off;
+    fn(arg, &r);
+    return KVRO_OK;
+}
+
 kvro_status kvro_regions(kvro *kv, const char *key, kvro_region_fn fn, void *arg,
                          kvro_error *err)
 {
@@ -251,25 +366,7 @@ kvro_status kvro_regions(kvro *kv, const char *key, kvro_region_fn fn, void *arg
     BEGIN(h, key, norm);
     if (!fn)
         return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "NULL callback"));
-    if (h->b->regions)
-        return END(h, key, h->b->regions(h->self, norm, fn, arg, err));
-    kvro_info st;
-    memset(&st, 0, sizeof st);
-    kvro_status s = h->b->stat(h->self, norm, &st, err);
-    if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
-        s = kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
-    if (s != KVRO_OK || st.size == 0)
-        return END(h, key, s);
-    /* No holes: one region, in the image where the backend can say. */
-    kvro_region r = {0, st.size, -1};
-    kvro_io *io = NULL;
-    int64_t off = 0, len = 0;
-    kvro_error ignored;
-    if (h->b->locate && h->b->locate(h->self, norm, &io, &off, &len, &ignored) == KVRO_OK &&
-        len == st.size)
-        r.image_offset = off;
-    fn(arg, &r);
-    return KVRO_OK;
+    return END(h, key, kvro__regions(h->b, h->self, norm, fn, arg, err));
 }
 
 kvro_status kvro_get_stats(kvro *kv, kvro_stats *st, kvro_error *err)
@@ -337,26 +434,92 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const sorted *)a)->name, ((const sorted *)b)->name);
 }
 
+/* DIR/NAME into OUT (KVRO_KEY_MAX + 1 bytes); false if too long. */
+static bool join_key(const char *dir, const char *name, char *out)
+{
+    int n = snprintf(out, KVRO_KEY_MAX + 1, "%s%s%s", dir, *dir ? "/" : "", name);
+    return n >= 0 && n <= KVRO_KEY_MAX;
+}
+
+/* Collects DIR's entries as the backend stores them, sorted by name, into
+ * *V (NULL when empty; the caller frees *V and C's buffers). */
+static kvro_status collect_sorted(const kvro_backend *b, void *self, const char *dir,
+                                  collector *c, sorted **out, kvro_error *err)
+{
+    *out = NULL;
+    kvro_status s = b->list(self, dir, collect, c, err);
+    if (s == KVRO_OK && c->oom)
+        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+    if (s != KVRO_OK || !c->n)
+        return s;
+    sorted *v = malloc(c->n * sizeof *v);
+    if (!v)
+        return kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+    for (size_t i = 0; i < c->n; i++)
+        v[i] = (sorted){c->arena + c->v[i].name, c->v[i].kind};
+    qsort(v, c->n, sizeof *v, by_name);
+    *out = v;
+    return KVRO_OK;
+}
+
+/* What a link in DIR resolves to, for callers that follow: false when it
+ * leads nowhere inside the root (dangling, looping, escaping), and the
+ * listing then leaves it out, as it always has. */
+static bool follow(const kvro_backend *b, void *self, const char *dir, const char *name,
+                   kvro_info *st)
+{
+    char key[KVRO_KEY_MAX + 1];
+    kvro_error ignored;
+    memset(st, 0, sizeof *st);
+    return join_key(dir, name, key) && b->stat(self, key, st, &ignored) == KVRO_OK;
+}
+
 kvro_status kvro__list_sorted(const kvro_backend *b, void *self, const char *dir, kvro_list_fn fn,
                               void *arg, kvro_error *err)
 {
     collector c = {0};
-    kvro_status s = b->list(self, dir, collect, &c, err);
-    if (s == KVRO_OK && c.oom)
-        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
     sorted *v = NULL;
-    if (s == KVRO_OK && c.n) {
-        v = malloc(c.n * sizeof *v);
-        if (!v)
-            s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+    kvro_status s = collect_sorted(b, self, dir, &c, &v, err);
+    for (size_t i = 0; s == KVRO_OK && i < c.n; i++) {
+        kvro_kind kind = v[i].kind;
+        kvro_info st;
+        if (kind == KVRO_KIND_LINK) {
+            if (!follow(b, self, dir, v[i].name, &st))
+                continue;
+            kind = st.kind;
+        }
+        if (fn(arg, v[i].name, kind))
+            break;
     }
-    if (s == KVRO_OK && c.n) {
-        for (size_t i = 0; i < c.n; i++)
-            v[i] = (sorted){c.arena + c.v[i].name, c.v[i].kind};
-        qsort(v, c.n, sizeof *v, by_name);
-        for (size_t i = 0; i < c.n; i++)
-            if (fn(arg, v[i].name, v[i].kind))
-                break;
+    free(v);
+    free(c.v);
+    free(c.arena);
+    return s;
+}
+
+kvro_status kvro__list_info(const kvro_backend *b, void *self, const char *dir, int flags,
+                            kvro_list_info_fn fn, void *arg, kvro_error *err)
+{
+    collector c = {0};
+    sorted *v = NULL;
+    kvro_status s = collect_sorted(b, self, dir, &c, &v, err);
+    for (size_t i = 0; s == KVRO_OK && i < c.n; i++) {
+        kvro_info st;
+        memset(&st, 0, sizeof st);
+        kvro_status e;
+        char key[KVRO_KEY_MAX + 1];
+        kvro_error ignored;
+        if (!(flags & KVRO_NOFOLLOW) && v[i].kind == KVRO_KIND_LINK)
+            e = follow(b, self, dir, v[i].name, &st) ? KVRO_OK : KVRO_E_LINK;
+        else if (!join_key(dir, v[i].name, key))
+            e = KVRO_E_BAD_KEY;
+        else
+            e = (flags & KVRO_NOFOLLOW) ? b_lstat(b, self, key, &st, &ignored)
+                                        : b->stat(self, key, &st, &ignored);
+        if (e == KVRO_E_LINK && !(flags & KVRO_NOFOLLOW) && v[i].kind == KVRO_KIND_LINK)
+            continue; /* as kvro_list: a link that leads nowhere is left out */
+        if (fn(arg, v[i].name, e, e == KVRO_OK ? &st : NULL))
+            break;
     }
     free(v);
     free(c.v);

@@ -70,16 +70,62 @@ kvro_status kvro_fs_listdir(kvro_fs *fs, const char *dir, kvro_list_fn fn, void 
     return kvro__h_list(H(fs), dir, fn, arg, err);
 }
 
-/* Write-side entry: also refuses a read-only handle. */
-#define BEGIN_WRITE(fs, key, norm)                                                                \
+/* Read-only handles mark what they describe read-only. */
+typedef struct ro_list {
+    kvro_list_info_fn fn;
+    void *arg;
+} ro_list;
+
+static int ro_entry(void *arg, const char *name, kvro_status s, const kvro_info *info)
+{
+    ro_list *r = arg;
+    kvro_info st;
+    if (info) {
+        st = *info;
+        st.read_only = true;
+        info = &st;
+    }
+    return r->fn(r->arg, name, s, info);
+}
+
+kvro_status kvro_fs_list_info(kvro_fs *fs, const char *dir, int flags, kvro_list_info_fn fn,
+                              void *arg, kvro_error *err)
+{
+    ro_list r = {fn, arg};
+    if (fs && !fs->writable && fn)
+        return kvro__h_list_info(H(fs), dir, flags, ro_entry, &r, err);
+    return kvro__h_list_info(H(fs), dir, flags, fn, arg, err);
+}
+
+kvro_status kvro_fs_lstat(kvro_fs *fs, const char *key, kvro_info *st, kvro_error *err)
+{
+    kvro_status s = kvro__h_lstat(H(fs), key, st, err);
+    if (s == KVRO_OK && !fs->writable)
+        st->read_only = true;
+    return s;
+}
+
+kvro_status kvro_fs_readlink(kvro_fs *fs, const char *key, char *buf, size_t size, size_t *len,
+                             kvro_error *err)
+{
+    return kvro__h_readlink(H(fs), key, buf, size, len, err);
+}
+
+/* Write-side entry: also refuses a read-only handle. A key ending in '/'
+ * names a directory: only mkdir and destroy (of a directory) take one. */
+#define BEGIN_WRITE(fs, key, norm, dir_ok)                                                        \
     kvro__handle *h = H(fs);                                                                      \
-    BEGIN(h, key, norm);                                                                          \
+    BEGIN_KEY(h, key, norm, dir_only);                                                            \
     if (!(fs)->writable)                                                                          \
-        return END(h, key, kvro_error_set(err, KVRO_E_READ_ONLY, "filesystem opened read-only"))
+        return END(h, key, kvro_error_set(err, KVRO_E_READ_ONLY, "filesystem opened read-only")); \
+    if (dir_only && !(dir_ok))                                                                    \
+        return END(h, key,                                                                        \
+                   kvro_error_set(err, KVRO_E_NOT_DIR,                                            \
+                                  "the key ends in '/', which names a directory, not a file"))
 
 kvro_status kvro_fs_create(kvro_fs *fs, const char *key, kvro_error *err)
 {
-    BEGIN_WRITE(fs, key, norm);
+    BEGIN_WRITE(fs, key, norm, false);
     if (!norm[0])
         return END(h, key, kvro_error_set(err, KVRO_E_EXISTS, "the root exists"));
     return END(h, key, h->b->create(h->self, norm, err));
@@ -87,7 +133,7 @@ kvro_status kvro_fs_create(kvro_fs *fs, const char *key, kvro_error *err)
 
 kvro_status kvro_fs_mkdir(kvro_fs *fs, const char *key, kvro_error *err)
 {
-    BEGIN_WRITE(fs, key, norm);
+    BEGIN_WRITE(fs, key, norm, true);
     if (!norm[0])
         return KVRO_OK;
     return END(h, key, h->b->mkdir(h->self, norm, err));
@@ -96,7 +142,7 @@ kvro_status kvro_fs_mkdir(kvro_fs *fs, const char *key, kvro_error *err)
 kvro_status kvro_fs_write(kvro_fs *fs, const char *key, int64_t offset, const void *buf,
                           int64_t length, kvro_error *err)
 {
-    BEGIN_WRITE(fs, key, norm);
+    BEGIN_WRITE(fs, key, norm, false);
     kvro_status s = kvro__check_rw_args(offset, length, buf, err);
     if (s == KVRO_OK && length > INT64_MAX - offset)
         s = kvro_error_set(err, KVRO_E_INVALID, "offset + length overflows");
@@ -107,9 +153,12 @@ kvro_status kvro_fs_write(kvro_fs *fs, const char *key, int64_t offset, const vo
 
 kvro_status kvro_fs_destroy(kvro_fs *fs, const char *key, kvro_error *err)
 {
-    BEGIN_WRITE(fs, key, norm);
+    BEGIN_WRITE(fs, key, norm, true);
     if (!norm[0])
         return END(h, key, kvro_error_set(err, KVRO_E_INVALID, "the root cannot be destroyed"));
+    kvro_status d = dir_only ? kvro__must_be_dir(h, norm, err) : KVRO_OK;
+    if (d != KVRO_OK)
+        return END(h, key, d);
     return END(h, key, h->b->destroy(h->self, norm, err));
 }
 
@@ -142,6 +191,30 @@ static kvro_status adaptor_list(void *self, const char *dir, kvro_list_fn fn, vo
     return h->b->list(h->self, dir, fn, arg, err);
 }
 
+static kvro_status adaptor_lstat(void *self, const char *key, kvro_info *st, kvro_error *err)
+{
+    kvro__handle *h = &((adaptor *)self)->fs->h;
+    return (h->b->lstat ? h->b->lstat : h->b->stat)(h->self, key, st, err);
+}
+
+static kvro_status adaptor_readlink(void *self, const char *key, char *buf, size_t size,
+                                    size_t *len, kvro_error *err)
+{
+    kvro__handle *h = &((adaptor *)self)->fs->h;
+    if (h->b->readlink)
+        return h->b->readlink(h->self, key, buf, size, len, err);
+    kvro_info st;
+    kvro_status s = h->b->stat(h->self, key, &st, err);
+    return s != KVRO_OK ? s : kvro_error_set(err, KVRO_E_INVALID, "not a symbolic link");
+}
+
+static kvro_status adaptor_regions(void *self, const char *key, kvro_region_fn fn, void *arg,
+                                   kvro_error *err)
+{
+    kvro__handle *h = &((adaptor *)self)->fs->h;
+    return kvro__regions(h->b, h->self, key, fn, arg, err);
+}
+
 static kvro_status adaptor_locate(void *self, const char *key, kvro_io **io, int64_t *off,
                                   int64_t *len, kvro_error *err)
 {
@@ -170,7 +243,10 @@ static const kvro_backend adaptor_backend = {
     .stat = adaptor_stat,
     .read = adaptor_read,
     .list = adaptor_list,
+    .lstat = adaptor_lstat,
+    .readlink = adaptor_readlink,
     .locate = adaptor_locate,
+    .regions = adaptor_regions,
     .stats = adaptor_stats,
 };
 

@@ -689,7 +689,7 @@ static void test_bad_keys(void **state)
 {
     kvro *kv = KV(state);
     char *too_long = padded_key("a/b/c/file", KVRO_KEY_MAX + 1);
-    const char *bad[] = {"a/../x", "..", ".", "./a", "a/./b", "a/..", "/../one", too_long};
+    const char *bad[] = {"a/../x", "..", "./..", "a/./../b", "a/..", "/../one", too_long};
     kvro_error err;
     bool present;
     int64_t n;
@@ -729,12 +729,39 @@ static void test_key_spelling(void **state)
     assert_int_equal(st.kind, KVRO_KIND_DIR);
     check_listing(kv, "//a///b//", "a/b");
     check_listing(kv, "/a/b/", "a/b");
-    check_read(kv, "//a///b//c//file/", ref_find("a/b/c/file"), 0, 200);
+    check_read(kv, "//a///b//c//file", ref_find("a/b/c/file"), 0, 200);
+    check_read(kv, "./a/./b/c/file", ref_find("a/b/c/file"), 0, 200);
     check_read(kv, "/données/été.txt", ref_find("données/été.txt"), 3, 200);
     check_read(kv, "long/" NAME200, ref_find("long/" NAME200), 0, 200);
     int64_t n;
     assert_status(kvro_size(kv, "///b4097", &n, &err), KVRO_OK, &err);
     assert_int_equal(n, 4097);
+    check_listing(kv, "./a/./b/.", "a/b");
+    assert_status(kvro_stat(kv, "a/b/.", &st, &err), KVRO_OK, &err);
+    assert_int_equal(st.kind, KVRO_KIND_DIR);
+
+    /* A trailing '/' names a directory (POSIX path resolution): on a file
+     * it is KVRO_E_NOT_DIR from every call, never the file's bytes. */
+    char buf[8];
+    bool present = true;
+    const char *slashed[] = {"a/b/c/file/", "a/b/c/file/.", "b4097//"};
+    for (size_t i = 0; i < sizeof slashed / sizeof slashed[0]; i++) {
+        const char *k = slashed[i];
+        assert_status(kvro_stat(kv, k, &st, &err), KVRO_E_NOT_DIR, &err);
+        assert_string_equal(err.key, k);
+        assert_status(kvro_lstat(kv, k, &st, &err), KVRO_E_NOT_DIR, &err);
+        n = 5;
+        assert_status(kvro_size(kv, k, &n, &err), KVRO_E_NOT_DIR, &err);
+        assert_int_equal(n, 0);
+        assert_status(kvro_read(kv, k, 0, sizeof buf, buf, &n, &err), KVRO_E_NOT_DIR, &err);
+        assert_int_equal(n, 0);
+        assert_status(kvro_mem(kv, k, &present, &err), KVRO_OK, &err);
+        assert_false(present);
+    }
+    assert_status(kvro_mem(kv, "a/b/", &present, &err), KVRO_OK, &err);
+    assert_true(present);
+    assert_status(kvro_size(kv, "a/b/", &n, &err), KVRO_E_IS_DIR, &err);
+    assert_status(kvro_stat(kv, "nope/", &st, &err), KVRO_E_NOT_FOUND, &err);
 }
 
 static void test_error_records(void **state)

@@ -467,7 +467,8 @@ static void test_fs_create(void **state)
     assert_host_content(t->root, "x/y/z.txt", "", 0);
 
     assert_status(kvro_fs_create(fs, "x/y/z.txt", &err), KVRO_E_EXISTS, &err);
-    assert_status(kvro_fs_create(fs, "/x//y/z.txt/", &err), KVRO_E_EXISTS, &err);
+    assert_status(kvro_fs_create(fs, "/x//y/./z.txt", &err), KVRO_E_EXISTS, &err);
+    assert_status(kvro_fs_create(fs, "/x//y/z.txt/", &err), KVRO_E_NOT_DIR, &err);
     assert_status(kvro_fs_create(fs, "x", &err), KVRO_E_EXISTS, &err);
     assert_status(kvro_fs_create(fs, "", &err), KVRO_E_EXISTS, &err);
     /* An existing file is not truncated by a second create. */

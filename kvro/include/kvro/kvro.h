@@ -118,7 +118,10 @@ KVRO_EXPORT int kvro_status_to_errno(kvro_status s);
 /* ------------------------------------------------------------------ keys */
 
 /* Normalises KEY into OUT (at least KVRO_KEY_MAX + 1 bytes): no leading,
- * trailing or doubled '/', "" for the root. */
+ * trailing or doubled '/', no "." component, "" for the root. ".." is
+ * KVRO_E_BAD_KEY. (Every call below also accepts a trailing '/', which
+ * then requires a directory, as POSIX path resolution does: "index.html/"
+ * is KVRO_E_NOT_DIR.) */
 KVRO_EXPORT kvro_status kvro_key_normalise(const char *key, char *out, kvro_error *err);
 
 /* ------------------------------------------------------------ stat, list */
@@ -126,21 +129,43 @@ KVRO_EXPORT kvro_status kvro_key_normalise(const char *key, char *out, kvro_erro
 typedef enum kvro_kind {
     KVRO_KIND_FILE = 1,
     KVRO_KIND_DIR = 2,
+    /* A symbolic link. Only the no-follow calls (kvro_lstat,
+     * kvro_list_info with KVRO_NOFOLLOW) report it; everything else follows
+     * links, never out of the root. */
+    KVRO_KIND_LINK = 3,
 } kvro_kind;
 
 typedef struct kvro_info {
     kvro_kind kind;
-    int64_t size;        /* bytes for a file; 0 for a directory */
+    int64_t size;        /* bytes for a file, of the target text for a link; 0 for a directory */
     int64_t mtime;       /* seconds since the epoch; 0 if the source has none */
     int32_t mtime_nsec;  /* 0 if the source has no fraction */
     uint32_t mode;       /* permission bits (07777) if has_mode */
     bool has_mode;
     bool read_only;      /* FS only: the entry can not be written */
+    /* Which stored entry this is, for as long as the handle is open: keys
+     * with the same id are hard links of one file (and NLINK says how many
+     * keys name it). 0 / 0 where the source cannot tell. */
+    uint64_t id;
+    uint32_t nlink;
 } kvro_info;
 
 /* Called once per entry of a directory, in byte order of NAME. Return
- * non-zero to stop the listing (kvro_list then returns KVRO_OK). */
+ * non-zero to stop the listing (kvro_list then returns KVRO_OK). Links are
+ * followed: KIND is the target's, and a link that leads nowhere inside the
+ * root (dangling, a loop, absolute or escaping) is left out. */
 typedef int (*kvro_list_fn)(void *arg, const char *name, kvro_kind kind);
+
+/* kvro_list_info's callback: NAME with STATUS KVRO_OK and its INFO, or
+ * the status of a failed stat of that one entry (INFO NULL) — a listing
+ * goes on past an entry it cannot describe. Non-zero stops the listing. */
+typedef int (*kvro_list_info_fn)(void *arg, const char *name, kvro_status status,
+                                 const kvro_info *info);
+
+/* Flags for kvro_list_info. */
+enum {
+    KVRO_NOFOLLOW = 1, /* describe links as links (KVRO_KIND_LINK), listing every one */
+};
 
 /* ------------------------------------------------------------ I/O objects */
 
@@ -305,6 +330,29 @@ KVRO_EXPORT kvro_status kvro_stat(kvro *kv, const char *key, kvro_info *st, kvro
 KVRO_EXPORT kvro_status kvro_list(kvro *kv, const char *dir, kvro_list_fn fn, void *arg,
                                   kvro_error *err);
 
+/* Lists directory DIR, sorted by name, with each entry's stat in the same
+ * pass (ls -l, a FUSE readdirplus). FLAGS: 0 follows links as kvro_list
+ * does; KVRO_NOFOLLOW describes each link as a link and lists them all,
+ * those that leave the root included. */
+KVRO_EXPORT kvro_status kvro_list_info(kvro *kv, const char *dir, int flags,
+                                       kvro_list_info_fn fn, void *arg, kvro_error *err);
+
+/* ------------------------------------------------------- symbolic links */
+
+/* Like kvro_stat, but when KEY itself is a symbolic link it describes the
+ * link (KVRO_KIND_LINK, size = length of the target text, the link's own
+ * mtime and mode). Links among KEY's parent directories are followed, as
+ * always inside the root. Sources without links behave as kvro_stat. */
+KVRO_EXPORT kvro_status kvro_lstat(kvro *kv, const char *key, kvro_info *st, kvro_error *err);
+
+/* The target text of symbolic link KEY, as stored: never resolved, so an
+ * absolute or escaping target is returned as it is, not followed. Copies
+ * at most SIZE - 1 bytes and a NUL into BUF; *LEN (optional) is the
+ * whole target's length, so *LEN >= SIZE means BUF was too small.
+ * KVRO_E_INVALID if KEY is not a symbolic link. */
+KVRO_EXPORT kvro_status kvro_readlink(kvro *kv, const char *key, char *buf, size_t size,
+                                      size_t *len, kvro_error *err);
+
 /* ------------------------------------------------------------- zero copy */
 
 /* The bytes of value KEY without copying, when they lie uncompressed and
@@ -395,6 +443,12 @@ KVRO_EXPORT kvro_status kvro_fs_read(kvro_fs *fs, const char *key, int64_t offse
                                      int64_t length, void *buf, int64_t *nread, kvro_error *err);
 KVRO_EXPORT kvro_status kvro_fs_listdir(kvro_fs *fs, const char *dir, kvro_list_fn fn,
                                         void *arg, kvro_error *err);
+KVRO_EXPORT kvro_status kvro_fs_list_info(kvro_fs *fs, const char *dir, int flags,
+                                          kvro_list_info_fn fn, void *arg, kvro_error *err);
+KVRO_EXPORT kvro_status kvro_fs_lstat(kvro_fs *fs, const char *key, kvro_info *st,
+                                      kvro_error *err);
+KVRO_EXPORT kvro_status kvro_fs_readlink(kvro_fs *fs, const char *key, char *buf, size_t size,
+                                         size_t *len, kvro_error *err);
 /* Creates an empty file, and any missing parent directories.
  * KVRO_E_EXISTS if KEY exists. */
 KVRO_EXPORT kvro_status kvro_fs_create(kvro_fs *fs, const char *key, kvro_error *err);
