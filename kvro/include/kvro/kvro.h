@@ -282,6 +282,14 @@ typedef struct kvro_options {
      * message naming the cause. */
     void (*warning)(void *arg, const char *message);
     void *warning_arg;
+    /* tar.gz: the cap on the shared index cache ($XDG_CACHE_HOME/kvro) in
+     * bytes, least recently used entries evicted first; 0 = $KVRO_CACHE_MAX
+     * if set, else 1 GiB. */
+    int64_t index_cache_max;
+    /* tar.gz: memory a handle may keep for fast reads (inflate cursors,
+     * recently inflated data) in bytes; 0 = $KVRO_READ_CACHE if set, else
+     * the default (see README). */
+    int64_t read_cache_bytes;
 } kvro_options;
 
 /* Backends in the registry, in bidding order. */
