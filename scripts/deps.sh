@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages kvro needs to build, test and run its
-# demo, if any is missing. Safe to run again: it does nothing when all are
-# there.
+# Installs the Debian 12 packages kvro needs, if any is missing. Safe to
+# run again: it does nothing when all are there.
+#
+#   scripts/deps.sh build   what building libkvro and mkkv needs (scripts/build.sh,
+#                           scripts/demo.sh)
+#   scripts/deps.sh test    that, and what the test suite needs: the real tools
+#                           the tests check images with, clang-14 for the fuzz,
+#                           clang and ThreadSanitizer builds (scripts/ci-matrix.sh)
+#   scripts/deps.sh         the same as test
 set -euo pipefail
 
-packages=(
-  # build
-  cmake gcc make pkg-config libarchive-dev zlib1g-dev libfuse3-dev libcmocka-dev
+build=(
+  cmake gcc make pkg-config libarchive-dev zlib1g-dev libfuse3-dev
+  # demo.sh reads its sample back with GNU tar
+  tar gzip
+)
+test=(
+  libcmocka-dev
   # the real tools the tests read and write images with
-  fuse3 libarchive-tools dosfstools mtools python3 tar gzip xz-utils zstd bzip2
+  fuse3 libarchive-tools dosfstools mtools python3 xz-utils zstd bzip2
   # the fuzz harnesses (tests/fuzz/run.sh) and the clang-14 and
   # ThreadSanitizer builds (scripts/ci-matrix.sh): clang, whose runtime
   # package holds libFuzzer (-fsanitize=fuzzer) and the sanitizers
@@ -17,6 +27,12 @@ packages=(
   # build with Debian's flags; nm (binutils) for tests/symbols.sh
   dpkg-dev binutils
 )
+
+case "${1:-test}" in
+  build) packages=("${build[@]}") ;;
+  test) packages=("${build[@]}" "${test[@]}") ;;
+  *) echo "usage: scripts/deps.sh [build|test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
