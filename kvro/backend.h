@@ -97,6 +97,10 @@ typedef struct kvro_backend {
      * region, placed by locate where it can be. */
     kvro_status (*regions)(void *self, const char *key, kvro_region_fn fn, void *arg,
                            kvro_error *err);
+    /* Optional: every entry in storage order (see kvro_each: full keys,
+     * links not followed, each directory before its contents). Without
+     * it the core walks the tree sorted, depth first. */
+    kvro_status (*each)(void *self, kvro_list_info_fn fn, void *arg, kvro_error *err);
     /* Optional: fills what the backend knows (the core zeroed ST). */
     void (*stats)(void *self, kvro_stats *st);
 

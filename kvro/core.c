@@ -502,12 +502,14 @@ kvro_status kvro__list_info(const kvro_backend *b, void *self, const char *dir, 
 {
     collector c = {0};
     sorted *v = NULL;
-    kvro_status s = collect_sorted(b, self, dir, &c, &v, err);
+    /* On the heap: kvro_each's walk nests listings as deep as keys go. */
+    char *key = malloc(KVRO_KEY_MAX + 1);
+    kvro_status s = key ? collect_sorted(b, self, dir, &c, &v, err)
+                        : kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
     for (size_t i = 0; s == KVRO_OK && i < c.n; i++) {
         kvro_info st;
         memset(&st, 0, sizeof st);
         kvro_status e;
-        char key[KVRO_KEY_MAX + 1];
         kvro_error ignored;
         if (!(flags & KVRO_NOFOLLOW) && v[i].kind == KVRO_KIND_LINK)
             e = follow(b, self, dir, v[i].name, &st) ? KVRO_OK : KVRO_E_LINK;
@@ -521,8 +523,65 @@ kvro_status kvro__list_info(const kvro_backend *b, void *self, const char *dir, 
         if (fn(arg, v[i].name, e, e == KVRO_OK ? &st : NULL))
             break;
     }
+    free(key);
     free(v);
     free(c.v);
     free(c.arena);
     return s;
+}
+
+/* ------------------------------------------------------- storage order */
+
+/* The walk kvro_each falls back on: sorted, depth first, KEY[LEN] the
+ * directory's key in one buffer shared by every level. */
+typedef struct each_walk {
+    const kvro_backend *b;
+    void *self;
+    kvro_list_info_fn fn;
+    void *arg;
+    char key[KVRO_KEY_MAX + 1];
+    size_t len;
+    bool stopped;
+    kvro_status failed; /* a directory that could not be listed */
+    kvro_error err;
+} each_walk;
+
+static int each_entry(void *arg, const char *name, kvro_status s, const kvro_info *info)
+{
+    each_walk *w = arg;
+    size_t len = w->len, n = strlen(name);
+    if (len + (len ? 1 : 0) + n > KVRO_KEY_MAX)
+        return 0; /* cannot be named as a key; kvro_list_info said so already */
+    if (len)
+        w->key[w->len++] = '/';
+    memcpy(w->key + w->len, name, n + 1);
+    w->len += n;
+    if (w->fn(w->arg, w->key, s, info)) {
+        w->stopped = true;
+    } else if (s == KVRO_OK && info->kind == KVRO_KIND_DIR) {
+        kvro_status e = kvro__list_info(w->b, w->self, w->key, KVRO_NOFOLLOW, each_entry, w,
+                                        &w->err);
+        if (e != KVRO_OK && !w->stopped) /* one directory that cannot be listed */
+            w->stopped = w->fn(w->arg, w->key, e, NULL) != 0;
+    }
+    w->len = len;
+    w->key[len] = '\0';
+    return w->stopped;
+}
+
+kvro_status kvro_each(kvro *kv, kvro_list_info_fn fn, void *arg, kvro_error *err)
+{
+    kvro__handle *h = H(kv);
+    kvro__error_clear(err);
+    if (!h || !fn)
+        return kvro_error_set(err, KVRO_E_INVALID, "NULL argument");
+    if (h->b->each)
+        return END(h, "", h->b->each(h->self, fn, arg, err));
+    each_walk *w = calloc(1, sizeof *w);
+    if (!w)
+        return END(h, "", kvro_error_set(err, KVRO_E_NOMEM, "out of memory"));
+    *w = (each_walk){.b = h->b, .self = h->self, .fn = fn, .arg = arg};
+    kvro_status s = kvro__list_info(h->b, h->self, "", KVRO_NOFOLLOW, each_entry, w, err);
+    free(w);
+    return END(h, "", s);
 }

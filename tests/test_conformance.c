@@ -764,6 +764,64 @@ static void test_key_spelling(void **state)
     assert_status(kvro_stat(kv, "nope/", &st, &err), KVRO_E_NOT_FOUND, &err);
 }
 
+/* kvro_each: every entry once, each directory before its contents, with
+ * the stat a no-follow stat gives. */
+typedef struct each_seen {
+    kvro *kv;
+    bool seen[NREF];
+    size_t n;
+} each_seen;
+
+static int each_check(void *arg, const char *key, kvro_status s, const kvro_info *info)
+{
+    each_seen *e = arg;
+    const ref_entry *r = ref_find(key);
+    if (!r)
+        fail_msg("kvro_each gave '%s', not in the tree", key);
+    if (s != KVRO_OK || !info)
+        fail_msg("kvro_each: '%s' failed: %d", key, s);
+    size_t i = (size_t)(r - REF);
+    if (e->seen[i])
+        fail_msg("kvro_each gave '%s' twice", key);
+    const char *slash = strrchr(key, '/');
+    if (slash) {
+        char parent[KVRO_KEY_MAX + 1];
+        snprintf(parent, sizeof parent, "%.*s", (int)(slash - key), key);
+        if (!e->seen[ref_find(parent) - REF])
+            fail_msg("kvro_each gave '%s' before its directory", key);
+    }
+    e->seen[i] = true;
+    e->n++;
+    kvro_info want;
+    kvro_error err;
+    assert_status(kvro_lstat(e->kv, key, &want, &err), KVRO_OK, &err);
+    assert_int_equal(info->kind, r->kind);
+    assert_int_equal(info->kind, want.kind);
+    assert_int_equal(info->size, want.size);
+    assert_int_equal(info->mtime, want.mtime);
+    return 0;
+}
+
+static int each_stop(void *arg, const char *key, kvro_status s, const kvro_info *info)
+{
+    (void)key, (void)s, (void)info;
+    return ++*(int *)arg == 3;
+}
+
+static void test_each(void **state)
+{
+    kvro *kv = KV(state);
+    each_seen e = {.kv = kv};
+    kvro_error err;
+    assert_status(kvro_each(kv, each_check, &e, &err), KVRO_OK, &err);
+    assert_int_equal(e.n, NREF);
+    int calls = 0;
+    assert_status(kvro_each(kv, each_stop, &calls, &err), KVRO_OK, &err);
+    assert_int_equal(calls, 3);
+    assert_status(kvro_each(kv, NULL, NULL, &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_each(NULL, each_stop, &calls, &err), KVRO_E_INVALID, &err);
+}
+
 static void test_error_records(void **state)
 {
     fixture *f = *state;
@@ -917,6 +975,7 @@ static const test_case TESTS[] = {
     {"list_stop_and_errors", test_list_stop_and_errors},
     {"bad_keys", test_bad_keys},
     {"key_spelling", test_key_spelling},
+    {"each", test_each},
     {"error_records", test_error_records},
     {"concurrent_reads", test_concurrent_reads},
 };

@@ -345,6 +345,17 @@ KVRO_EXPORT kvro_status kvro_list(kvro *kv, const char *dir, kvro_list_fn fn, vo
 KVRO_EXPORT kvro_status kvro_list_info(kvro *kv, const char *dir, int flags,
                                        kvro_list_info_fn fn, void *arg, kvro_error *err);
 
+/* Every entry of KV once (the root excluded), in the order the values'
+ * bytes lie in the image, so that a caller reading each value as it comes
+ * reads the image once, front to back: a .tar.gz is inflated once, a plain
+ * tar read sequentially (mkkv verify, copying a whole archive, warming a
+ * cache). A directory comes before anything in it. A source without a
+ * storage order of its own (a host directory) gives its tree depth first,
+ * each directory's entries sorted by name. FN gets each entry's full key,
+ * as kvro_list_info with KVRO_NOFOLLOW gives it: links as links, never
+ * followed; an entry whose stat failed has its status and INFO NULL. */
+KVRO_EXPORT kvro_status kvro_each(kvro *kv, kvro_list_info_fn fn, void *arg, kvro_error *err);
+
 /* ------------------------------------------------------- symbolic links */
 
 /* Like kvro_stat, but when KEY itself is a symbolic link it describes the
