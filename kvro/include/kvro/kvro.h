@@ -290,6 +290,10 @@ typedef struct kvro_options {
      * recently inflated data) in bytes; 0 = $KVRO_READ_CACHE if set, else
      * the default (see README). */
     int64_t read_cache_bytes;
+    /* Whole-disk images (an MBR or GPT partition table): which partition
+     * to open, numbered from 1 as the table lists them; 0 opens the one FAT
+     * partition when there is exactly one. */
+    int partition;
 } kvro_options;
 
 /* Backends in the registry, in bidding order. */
