@@ -57,7 +57,15 @@ typedef struct tar_opts {
     bool comp_flag;   /* comp was asked for by a flag */
     bool has_mtime;
     int64_t mtime;
+    bool follow; /* -L: links followed (inside SOURCE), stored as what they lead to */
 } tar_opts;
+
+/* A file with hard links (nlink > 1) met already: its identity and the
+ * path it was stored under, which its later names link to. */
+typedef struct hl_slot {
+    uint64_t id[2];
+    char *path;
+} hl_slot;
 
 typedef struct build {
     const char *source, *out;
@@ -72,6 +80,8 @@ typedef struct build {
     int64_t written, flushed;
     progress p;
     int64_t files, bytes;
+    hl_slot *hl; /* open addressing, hl_cap a power of two, never full */
+    size_t hl_n, hl_cap;
 } build;
 
 /* ------------------------------------------------------------- options */
@@ -104,6 +114,10 @@ static int tar_opt(int c, const char *arg, void *ctx)
                                comp_flag[o->comp], comp_flag[want]);
         o->comp = want;
         o->comp_flag = true;
+        return -1;
+    }
+    if (c == 'L') {
+        o->follow = true;
         return -1;
     }
     if (c == OPT_MTIME) {
@@ -443,9 +457,71 @@ static int archive_setup(build *b)
     return EXIT_OK;
 }
 
-/* The normalised header of E. The entry is reused from member to member
- * (its string buffers are), so every field is set each time. */
-static int put_header(build *b, const tree_entry *e)
+/* ------------------------------------------------------------ hard links */
+
+static size_t hl_hash(const uint64_t id[2])
+{
+    uint64_t h = (id[0] * 0x9E3779B97F4A7C15ull) ^ id[1];
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return (size_t)(h ^ (h >> 32));
+}
+
+static hl_slot *hl_slot_of(hl_slot *v, size_t cap, const uint64_t id[2])
+{
+    size_t i = hl_hash(id) & (cap - 1);
+    while (v[i].path && (v[i].id[0] != id[0] || v[i].id[1] != id[1]))
+        i = (i + 1) & (cap - 1);
+    return &v[i];
+}
+
+/* For E, a name of a file with other names (same id, nlink > 1, as GNU
+ * tar reads st_ino and st_nlink): *FIRST is NULL for the first name met
+ * in the sorted walk, which is stored as the file and remembered, else
+ * that name, which E is stored as a hard link to. false if out of memory. */
+static bool hl_check(build *b, const tree_entry *e, const char **first)
+{
+    *first = NULL;
+    if (e->nlink < 2 || e->kind == TREE_DIR || !(e->id[0] | e->id[1]))
+        return true;
+    if (2 * (b->hl_n + 1) > b->hl_cap) {
+        size_t cap = b->hl_cap ? 2 * b->hl_cap : 64;
+        hl_slot *v = calloc(cap, sizeof *v);
+        if (!v)
+            return false;
+        for (size_t i = 0; i < b->hl_cap; i++)
+            if (b->hl[i].path)
+                *hl_slot_of(v, cap, b->hl[i].id) = b->hl[i];
+        free(b->hl);
+        b->hl = v;
+        b->hl_cap = cap;
+    }
+    hl_slot *sl = hl_slot_of(b->hl, b->hl_cap, e->id);
+    if (sl->path) {
+        *first = sl->path;
+        return true;
+    }
+    if (!(sl->path = strdup(e->path)))
+        return false;
+    sl->id[0] = e->id[0];
+    sl->id[1] = e->id[1];
+    b->hl_n++;
+    return true;
+}
+
+static void hl_free(build *b)
+{
+    for (size_t i = 0; i < b->hl_cap; i++)
+        free(b->hl[i].path);
+    free(b->hl);
+}
+
+/* ------------------------------------------------------------- headers */
+
+/* The normalised header of E (a hard link to FIRST if FIRST). The entry is
+ * reused from member to member (its string buffers are), so every field is
+ * set each time. */
+static int put_header(build *b, const tree_entry *e, const char *first)
 {
     struct archive_entry *ae = b->ae;
     unsigned mode = e->kind == TREE_DIR               ? 0755
@@ -457,8 +533,11 @@ static int put_header(build *b, const tree_entry *e)
                                    : e->kind == TREE_SYMLINK ? AE_IFLNK
                                                              : AE_IFREG);
     la->archive_entry_set_perm(ae, mode);
-    la->archive_entry_set_size(ae, e->kind == TREE_FILE ? e->size : 0);
-    la->archive_entry_copy_symlink(ae, e->kind == TREE_SYMLINK ? e->link : NULL);
+    /* A hard link has no data of its own: it is FIRST's. */
+    la->archive_entry_set_size(ae, e->kind == TREE_FILE && !first ? e->size : 0);
+    la->archive_entry_copy_hardlink(ae, NULL);
+    la->archive_entry_copy_symlink(ae, e->kind == TREE_SYMLINK && !first ? e->link : NULL);
+    la->archive_entry_copy_hardlink(ae, first);
     /* Whole seconds: a fraction would need a pax record, and only for some
      * members, depending on their names. */
     la->archive_entry_set_mtime(ae, b->o->has_mtime ? b->o->mtime : e->mtime, 0);
@@ -509,8 +588,14 @@ static int build_all(build *b, bool quiet)
     kvro_error err;
     int r;
     while ((r = tree_next(b->t, &e, &err)) > 0) {
-        if ((rc = put_header(b, &e)) != EXIT_OK ||
-            (e.kind == TREE_FILE && (rc = put_data(b, &e)) != EXIT_OK))
+        const char *first;
+        if (!hl_check(b, &e, &first)) {
+            progress_done(&b->p);
+            fprintf(stderr, "mkkv: out of memory\n");
+            return EXIT_FAIL;
+        }
+        if ((rc = put_header(b, &e, first)) != EXIT_OK ||
+            (e.kind == TREE_FILE && !first && (rc = put_data(b, &e)) != EXIT_OK))
             return rc;
         b->files++;
         progress_update(&b->p, b->files, b->bytes, 0);
@@ -538,10 +623,11 @@ static int tar_run(int argc, char **argv)
                                           {"zstd", no_argument, 0, OPT_ZSTD},
                                           {"bzip2", no_argument, 0, 'j'},
                                           {"mtime", required_argument, 0, OPT_MTIME},
+                                          {"dereference", no_argument, 0, 'L'},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     tar_opts o = {0};
-    int rc = parse_args(&cmd_tar, argc, argv, COMMON_SHORT_OPTIONS "zJj", longs, &co, tar_opt, &o);
+    int rc = parse_args(&cmd_tar, argc, argv, COMMON_SHORT_OPTIONS "zJjL", longs, &co, tar_opt, &o);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -562,7 +648,8 @@ static int tar_run(int argc, char **argv)
      * the user's, so the bytes do not depend on $LANG. */
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
         setlocale(LC_CTYPE, "C");
-    if ((rc = tree_open(b.source, &co, warn_clear, &b.p, &b.t)) != EXIT_OK)
+    if ((rc = tree_open(b.source, &co, o.follow ? TREE_FOLLOW : 0, warn_clear, &b.p, &b.t)) !=
+        EXIT_OK)
         return rc;
     kvro_error err;
     if ((rc = out_open(&b)) == EXIT_OK && kvro_io_sink_fd(b.fd, 0, &b.sink, &err) != KVRO_OK) {
@@ -582,6 +669,7 @@ static int tar_run(int argc, char **argv)
         la->archive_entry_free(b.ae);
     free(b.buf);
     free(b.tmp);
+    hl_free(&b);
     kvro_io_close(b.sink);
     tree_close(b.t);
     return rc;
@@ -589,7 +677,7 @@ static int tar_run(int argc, char **argv)
 
 const command cmd_tar = {
     "tar", tar_run, "build a deterministic tar (.tar.gz, .tar.xz, ...) of a source",
-    "Usage: mkkv tar [-z|-J|--zstd|-j] [--mtime EPOCH] [-q] [-t TYPE]\n"
+    "Usage: mkkv tar [-z|-J|--zstd|-j] [-L] [--mtime EPOCH] [-q] [-t TYPE]\n"
     "                [--image-offset N] [--image-length N] SOURCE OUT\n"
     "Write the tree of SOURCE as a tar archive to OUT ('-': standard output).\n"
     "SOURCE is a directory or any source mkkv reads (a tar or a .tar.gz today),\n"
@@ -610,24 +698,28 @@ const command cmd_tar = {
     "  - members: each directory's entries sorted by name (bytes, as strcmp),\n"
     "    each directory followed by its contents; no \"./\" member\n"
     "  - owner and group 0 with empty names; no atime, ctime, ACLs or xattrs\n"
-    "  - modes: directories 0755; files 0755 if any execute bit is set, else 0644\n"
+    "  - modes: directories 0755; files 0755 if any execute bit is set, else 0644;\n"
+    "    symbolic links 0777\n"
     "  - modification times: --mtime EPOCH, else $SOURCE_DATE_EPOCH, else each\n"
     "    entry's own, in whole seconds\n"
     "  - gzip: no time stamp and no file name in the gzip header; xz, zstd and\n"
     "    bzip2 store neither; xz and zstd compress single-threaded, so the bytes\n"
     "    do not depend on the machine's processors\n"
     "\n"
-    "From a directory SOURCE:\n"
-    "  - a symbolic link is stored as a link when its target stays inside SOURCE\n"
-    "    (\"..\" and links met on the way resolved); an absolute target under\n"
-    "    SOURCE's real path is stored as the equivalent relative target. A link\n"
-    "    that leads outside is an error, and nothing is written.\n"
-    "  - hard links are stored as separate regular files, each with the data\n"
-    "  - FIFOs, sockets and devices are skipped, with a warning\n"
-    "  - a file that changes size while it is read is an error\n"
-    "Other sources, and a directory read through kvro's own backend with -t dir\n"
-    "(which follows links that stay inside and leaves special files out), give\n"
-    "only directories and files.\n"
+    "Links, from any source (a directory, a tar, a .tar.gz):\n"
+    "  - a symbolic link is stored as a symbolic link, its target as stored:\n"
+    "    nothing is followed, so one that leads outside SOURCE (absolute, or up\n"
+    "    with \"..\") is kept as it is, like any other data\n"
+    "  - names of one file (hard links: the same file with more than one name,\n"
+    "    as the source tells) are stored as GNU tar stores them: the first name\n"
+    "    in the order above as the file, the others as hard links to it\n"
+    "  - with -L, symbolic links are followed instead, inside SOURCE only, and\n"
+    "    stored as the files and directories they lead to; a link that leads\n"
+    "    outside, nowhere or round in a loop is then an error naming it, and\n"
+    "    nothing is written\n"
+    "From a directory SOURCE, FIFOs, sockets and devices are skipped, with a\n"
+    "warning (with -L or -t dir, read through kvro's own backend, silently),\n"
+    "and a file that changes size while it is read is an error.\n"
     "\n"
     "OUT is written to a temporary file beside it, synced and renamed over OUT\n"
     "when complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
@@ -639,6 +731,8 @@ const command cmd_tar = {
     "  -J, --xz              compress with xz\n"
     "      --zstd            compress with zstd\n"
     "  -j, --bzip2           compress with bzip2\n"
+    "  -L, --dereference     follow symbolic links (inside SOURCE only) and store\n"
+    "                        what they lead to, not the links\n"
     "      --mtime EPOCH     every member's modification time, in seconds since\n"
     "                        1970-01-01 UTC (overrides $SOURCE_DATE_EPOCH; an empty\n"
     "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP SOURCE_HELP

@@ -34,50 +34,135 @@ static int ls_opt(int c, const char *arg, void *p)
 static void mode_string(const kvro_info *st, char out[11])
 {
     static const char rwx[] = "rwxrwxrwx";
-    out[0] = st->kind == KVRO_KIND_DIR ? 'd' : '-';
+    out[0] = st->kind == KVRO_KIND_DIR ? 'd' : st->kind == KVRO_KIND_LINK ? 'l' : '-';
     for (int i = 0; i < 9; i++)
         out[1 + i] = !st->has_mode ? '?' : (st->mode & (0400u >> i)) ? rwx[i] : '-';
     out[10] = '\0';
 }
 
-/* One line: "NAME" (a '/' after directories) or, with -l,
- * "MODE SIZE YYYY-MM-DD HH:MM NAME"; NAME escaped, unless -0: then as it
- * is, and a NUL in place of the newline. */
-static int ls_print(ls_ctx *ls, const char *key, const char *shown, kvro_kind kind)
+/* Symbolic link KEY's target, malloc'd; NULL after reporting why. */
+static char *link_target(kvro *kv, const char *key)
 {
+    kvro_error err;
+    size_t len = 0, cap = 256;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (!buf) {
+            fprintf(stderr, "mkkv: out of memory\n");
+            return NULL;
+        }
+        if (kvro_readlink(kv, key, buf, cap, &len, &err) != KVRO_OK) {
+            free(buf);
+            report(&err);
+            return NULL;
+        }
+        if (len < cap)
+            return buf;
+        free(buf);
+        cap = len + 1;
+    }
+}
+
+/* One line: "NAME" (a '/' after directories) or, with -l,
+ * "MODE SIZE YYYY-MM-DD HH:MM NAME" and " -> TARGET" after a link, as
+ * ls -l shows it; NAME and TARGET escaped, unless -0: then as they are,
+ * and a NUL in place of the newline. ST is KEY's lstat. */
+static int ls_print(ls_ctx *ls, const char *key, const char *shown, const kvro_info *st)
+{
+    char *target = NULL;
     if (ls->lng) {
-        kvro_info st;
-        kvro_error err;
-        if (kvro_stat(ls->kv, key, &st, &err) != KVRO_OK)
-            return report(&err);
+        if (st->kind == KVRO_KIND_LINK && !(target = link_target(ls->kv, key)))
+            return EXIT_FAIL;
         char mode[11], when[32] = "-";
-        mode_string(&st, mode);
-        time_t t = (time_t)st.mtime;
+        mode_string(st, mode);
+        time_t t = (time_t)st->mtime;
         struct tm tm;
         if (gmtime_r(&t, &tm))
             strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-        printf("%s %12lld %s ", mode, (long long)st.size, when);
+        printf("%s %12lld %s ", mode, (long long)st->size, when);
     }
     if (ls->null)
         fputs(shown, stdout);
     else
         quote_put(stdout, shown);
-    if (kind == KVRO_KIND_DIR && shown[0])
+    if (target) {
+        fputs(" -> ", stdout);
+        if (ls->null)
+            fputs(target, stdout);
+        else
+            quote_put(stdout, target);
+    }
+    if (st->kind == KVRO_KIND_DIR && shown[0])
         putchar('/');
     putchar(ls->null ? '\0' : '\n');
+    free(target);
     return EXIT_OK;
 }
 
+/* A directory's entries with their lstat, in kvro_list_info's order. */
+typedef struct ls_list {
+    char **names;
+    kvro_info *info;
+    kvro_status *status;
+    size_t n, cap;
+    bool oom;
+} ls_list;
+
+static void ls_list_free(ls_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->names[i]);
+    free(l->names);
+    free(l->info);
+    free(l->status);
+}
+
+static int ls_collect(void *arg, const char *name, kvro_status s, const kvro_info *info)
+{
+    ls_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 32;
+        char **names = realloc(l->names, cap * sizeof *names);
+        if (names)
+            l->names = names;
+        kvro_info *in = names ? realloc(l->info, cap * sizeof *in) : NULL;
+        if (in)
+            l->info = in;
+        kvro_status *st = in ? realloc(l->status, cap * sizeof *st) : NULL;
+        if (!st)
+            return l->oom = true;
+        l->status = st;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = strdup(name)))
+        return l->oom = true;
+    l->status[l->n] = s;
+    memset(&l->info[l->n], 0, sizeof *l->info);
+    if (info)
+        l->info[l->n] = *info;
+    l->n++;
+    return 0;
+}
+
 /* Lists DIR; with -R also below it, naming entries by their path under
- * the listing's top (PREFIX). An entry that fails (its stat for -l, its
- * listing for -R) is reported and the rest still listed: EXIT_FAIL at the
- * end. Only running out of memory stops a directory's listing. */
+ * the listing's top (PREFIX). Every link is listed as a link (escaping
+ * ones too), and -R does not descend into one. An entry that fails (its
+ * stat, its listing for -R) is reported and the rest still listed:
+ * EXIT_FAIL at the end. Only running out of memory stops a directory's
+ * listing. */
 static int ls_dir(ls_ctx *ls, const char *dir, const char *prefix)
 {
-    entry_list l;
+    ls_list l = {0};
     kvro_error err;
-    if (list_dir(ls->kv, dir, &l, &err) != KVRO_OK)
+    kvro_status s = kvro_list_info(ls->kv, dir, KVRO_NOFOLLOW, ls_collect, &l, &err);
+    if (s == KVRO_OK && l.oom) { /* a cut listing must not pass for a whole one */
+        s = kvro_error_set(&err, KVRO_E_NOMEM, "out of memory listing it");
+        error_about(&err, kvro_source(ls->kv), dir);
+    }
+    if (s != KVRO_OK) {
+        ls_list_free(&l);
         return report(&err);
+    }
     int rc = EXIT_OK;
     bool oom = false;
     for (size_t i = 0; i < l.n && !oom; i++) {
@@ -87,15 +172,24 @@ static int ls_dir(ls_ctx *ls, const char *dir, const char *prefix)
             fprintf(stderr, "mkkv: out of memory\n");
             rc = EXIT_FAIL;
             oom = true;
-        } else if (ls_print(ls, key, ls->rec ? shown : l.names[i], l.kinds[i]) != EXIT_OK) {
+        } else if (l.status[i] != KVRO_OK) {
+            /* Said with the key: the same words kvro_lstat would give. */
+            kvro_info st;
+            if (kvro_lstat(ls->kv, key, &st, &err) == KVRO_OK) {
+                kvro_error_set(&err, l.status[i], "%s", kvro_status_str(l.status[i]));
+                error_about(&err, kvro_source(ls->kv), key);
+            }
+            rc = report(&err);
+        } else if (ls_print(ls, key, ls->rec ? shown : l.names[i], &l.info[i]) != EXIT_OK) {
             rc = EXIT_FAIL;
-        } else if (ls->rec && l.kinds[i] == KVRO_KIND_DIR && ls_dir(ls, key, shown) != EXIT_OK) {
+        } else if (ls->rec && l.info[i].kind == KVRO_KIND_DIR &&
+                   ls_dir(ls, key, shown) != EXIT_OK) {
             rc = EXIT_FAIL;
         }
         free(key);
         free(shown);
     }
-    entry_list_free(&l);
+    ls_list_free(&l);
     return rc;
 }
 
@@ -116,14 +210,18 @@ static int ls_run(int argc, char **argv)
     const char *path = argc - optind == 2 ? argv[optind + 1] : "";
     if ((rc = open_source(argv[optind], &o, &ls.kv)) != EXIT_OK)
         return rc;
-    kvro_info st;
+    /* As ls: PATH a link to a directory lists the directory, but with -l
+     * (or when it leads nowhere inside) shows the link itself. */
+    kvro_info st, to;
     kvro_error err;
-    if (kvro_stat(ls.kv, path, &st, &err) != KVRO_OK)
+    if (kvro_lstat(ls.kv, path, &st, &err) != KVRO_OK)
         rc = report(&err);
-    else if (st.kind == KVRO_KIND_FILE)
-        rc = ls_print(&ls, path, path, KVRO_KIND_FILE);
-    else
+    else if (st.kind == KVRO_KIND_DIR ||
+             (st.kind == KVRO_KIND_LINK && !ls.lng &&
+              kvro_stat(ls.kv, path, &to, &err) == KVRO_OK && to.kind == KVRO_KIND_DIR))
         rc = ls_dir(&ls, path, "");
+    else
+        rc = ls_print(&ls, path, path, &st);
     kvro_close(ls.kv);
     if (fflush(stdout) != 0 && rc == EXIT_OK) {
         fprintf(stderr, "mkkv: standard output: %s\n", strerror(errno));
@@ -137,6 +235,9 @@ const command cmd_ls = {
     "Usage: mkkv ls [-l] [-R] [-0] [OPTIONS] SOURCE [PATH]\n"
     "List directory PATH of SOURCE (default: the root), sorted by name.\n"
     "Directories are shown with a trailing '/'. If PATH is a file, show it.\n"
+    "Symbolic links are listed as links, all of them (those that lead outside\n"
+    "SOURCE too): -l shows 'NAME -> TARGET' (the target as stored), and -R does\n"
+    "not descend into them.\n"
     QUOTING_HELP
     "\n"
     "  -l, --long            show mode, size and modification time (UTC)\n"
@@ -244,8 +345,12 @@ static int stat_run(int argc, char **argv)
     const char *key = argv[optind + 1];
     kvro_info st;
     kvro_error err;
-    if (kvro_stat(kv, key, &st, &err) != KVRO_OK) {
+    char *target = NULL;
+    /* A link is described as a link (lstat), with its target as stored. */
+    if (kvro_lstat(kv, key, &st, &err) != KVRO_OK) {
         rc = report(&err);
+    } else if (st.kind == KVRO_KIND_LINK && !(target = link_target(kv, key))) {
+        rc = EXIT_FAIL;
     } else {
         char when[64] = "unknown";
         time_t t = (time_t)st.mtime;
@@ -254,13 +359,21 @@ static int stat_run(int argc, char **argv)
             size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
             snprintf(when + n, sizeof when - n, ".%09dZ", (int)st.mtime_nsec);
         }
-        printf("key: %s\nkind: %s\nsize: %lld\n", quoted(key),
-               st.kind == KVRO_KIND_DIR ? "directory" : "file", (long long)st.size);
+        printf("key: %s\nkind: %s\n", quoted(key),
+               st.kind == KVRO_KIND_DIR    ? "directory"
+               : st.kind == KVRO_KIND_LINK ? "symbolic link"
+                                           : "file");
+        if (target)
+            printf("target: %s\n", quoted(target));
+        printf("size: %lld\n", (long long)st.size);
+        if (st.nlink > 1)
+            printf("links: %u\n", (unsigned)st.nlink);
         if (st.has_mode)
             printf("mode: %04o\n", (unsigned)st.mode);
         printf("mtime: %s (%lld)\nbackend: %s\n", when, (long long)st.mtime,
                kvro_backend_of(kv));
     }
+    free(target);
     kvro_close(kv);
     return rc;
 }
@@ -269,5 +382,8 @@ const command cmd_stat = {
     "stat", stat_run, "show a key's kind, size, mode and modification time",
     "Usage: mkkv stat [OPTIONS] SOURCE KEY\n"
     "Show the kind, size, mode and modification time of KEY in SOURCE.\n"
+    "A symbolic link is described as itself, with its target as stored (the\n"
+    "size is the target's length); a file with hard links shows how many names\n"
+    "it has (links: N).\n"
     QUOTING_HELP "\n" COMMON_HELP SOURCE_HELP,
 };

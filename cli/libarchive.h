@@ -37,6 +37,7 @@
     X(archive_entry_free)                                                                          \
     X(archive_entry_copy_pathname)                                                                 \
     X(archive_entry_copy_symlink)                                                                  \
+    X(archive_entry_copy_hardlink)                                                                 \
     X(archive_entry_set_filetype)                                                                  \
     X(archive_entry_set_perm)                                                                      \
     X(archive_entry_set_size)                                                                      \

@@ -39,17 +39,15 @@ typedef struct level {
 struct tree {
     const char *source; /* as the user gave it, for messages */
     kvro *kv;           /* NULL for a host directory */
-    int rootfd;         /* host: the root, for link resolution */
+    int rootfd;         /* host: the root */
+    bool follow;        /* TREE_FOLLOW */
     char *real;         /* real path of SOURCE ("" for "/") */
-    size_t real_len;
     level *lv; /* lv[0..depth) are being walked */
     size_t depth, nlv;
     char *path; /* the current entry's path */
     size_t path_cap;
     int fd;        /* host: the current file, or -1 */
     kvro_io *file; /* ... read through this */
-    dev_t root_dev; /* host: the root's identity, where link checks stop */
-    ino_t root_ino;
     bool has_id; /* SOURCE's identity is known (tree_source_id) */
     dev_t id_dev;
     ino_t id_ino;
@@ -196,10 +194,14 @@ static int host_push(tree *t, int fd, size_t path_len, kvro_error *err)
     return 0;
 }
 
-static int kv_collect(void *arg, const char *name, kvro_kind kind)
+/* Links as links (every one), whatever TREE_FOLLOW says: kv_entry decides
+ * what to do with each, so one that leads outside is never just left out.
+ * An entry the listing could not stat is kept (kind 0): kv_entry says why. */
+static int kv_collect(void *arg, const char *name, kvro_status s, const kvro_info *info)
 {
     level *l = arg;
-    return l->oom = !level_add(l, (unsigned char)kind, name);
+    unsigned char kind = s == KVRO_OK ? (unsigned char)info->kind : 0;
+    return l->oom = !level_add(l, kind, name);
 }
 
 /* Lists source directory t->path[0..path_len) into a new level. */
@@ -209,134 +211,12 @@ static int kv_push(tree *t, size_t path_len, kvro_error *err)
     level *l = level_push(t, path_len);
     if (!l)
         return nomem(t, err, key);
-    if (kvro_list(t->kv, path_len ? t->path : "", kv_collect, l, err) != KVRO_OK)
+    if (kvro_list_info(t->kv, path_len ? t->path : "", KVRO_NOFOLLOW, kv_collect, l, err) !=
+        KVRO_OK)
         return -1;
     if (l->oom) /* the listing stopped early: a cut one must not pass for whole */
         return nomem(t, err, key);
     level_sort(l);
-    return 0;
-}
-
-/* -------------------------------------------------------------- links */
-
-/* The rest of absolute path P after the root's real path ("" for the root
- * itself), or NULL if P is not under it. */
-static const char *under_root(const tree *t, const char *p)
-{
-    if (strncmp(p, t->real, t->real_len) != 0)
-        return NULL;
-    p += t->real_len;
-    return *p == '/' || *p == '\0' ? p : NULL;
-}
-
-/* Whether directory D (a descriptor, consumed) is the root or under it:
- * its ".." are climbed until the root, or the host's "/" (its own parent).
- * 1 inside, 0 outside, -1 with errno. */
-static int dir_inside(const tree *t, int d)
-{
-    for (int depth = 0; d >= 0 && depth < PATH_MAX; depth++) {
-        struct stat st, up;
-        int parent = -1, r = -1;
-        if (fstat(d, &st) == 0 && st.st_dev == t->root_dev && st.st_ino == t->root_ino)
-            r = 1;
-        else if (fstatat(d, "..", &up, 0) == 0)
-            r = up.st_dev == st.st_dev && up.st_ino == st.st_ino ? 0 : 2;
-        if (r == 2)
-            parent = openat(d, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        close(d);
-        if (r != 2)
-            return r;
-        d = parent;
-    }
-    return -1;
-}
-
-/* Checks the link at t->path (in level L's directory, t->path[0..dir_len))
- * with TARGET and sets t->link to the target to store. The kernel resolves
- * the target's directory part, exactly as it would when the link is used
- * (links on the way followed, ".." after them); the last component is not
- * followed — a link it names is checked in its own turn — and a target
- * that leads nowhere (dangling) is kept: there is nothing to escape
- * through. An absolute target must name a path under the root's real
- * path, or it would point elsewhere wherever the archive is unpacked. */
-static int link_check(tree *t, level *l, size_t dir_len, const char *target, kvro_error *err)
-{
-    const char *rel = target;
-    int base = dirfd(l->dir);
-    if (target[0] == '/') {
-        if (!(rel = under_root(t, target))) {
-            kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s' leads outside the source",
-                           target);
-            return fail(t, err, t->path);
-        }
-        base = t->rootfd;
-        while (*rel == '/')
-            rel++;
-    }
-    /* The directory part: up to the last '/', trailing ones aside; all of
-     * it when the last component is "." or "..". */
-    size_t n = strlen(rel);
-    while (n > 1 && rel[n - 1] == '/')
-        n--;
-    size_t cut = n;
-    while (cut > 0 && rel[cut - 1] != '/')
-        cut--;
-    const char *last = rel + cut;
-    size_t ln = n - cut;
-    if ((ln == 1 && last[0] == '.') || (ln == 2 && last[0] == '.' && last[1] == '.'))
-        cut = n;
-    /* A directory part that does not exist is cut back to the part that
-     * does; the missing rest may not climb with "..": it would leave the
-     * root the day its names are made. */
-    int d = -1;
-    bool climbs = false;
-    for (size_t end = cut;;) {
-        char *dir = strndup(end ? rel : ".", end ? end : 1);
-        if (!dir)
-            return nomem(t, err, t->path);
-        d = openat(base, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        free(dir);
-        if (d >= 0 || (errno != ENOENT && errno != ENOTDIR) || end == 0)
-            break;
-        size_t stop = end;
-        while (end > 0 && rel[end - 1] == '/')
-            end--;
-        while (end > 0 && rel[end - 1] != '/')
-            end--;
-        climbs = climbs || (stop - end >= 2 && !strncmp(rel + end, "..", 2) &&
-                            (stop - end == 2 || rel[end + 2] == '/'));
-    }
-    int inside = d >= 0 ? dir_inside(t, d) : -1;
-    if (inside == 1 && climbs)
-        inside = 0;
-    if (inside == 0 || (inside < 0 && errno == ELOOP)) {
-        kvro_error_set(err, KVRO_E_LINK, "symbolic link to '%s' %s", target,
-                       inside == 0 ? "leads outside the source"
-                                   : "loops: too many levels of symbolic links");
-        return fail(t, err, t->path);
-    }
-    if (inside < 0)
-        return errno_err(t, err, t->path, "cannot resolve symbolic link");
-    const char *rest = target[0] == '/' ? under_root(t, target) : NULL;
-    size_t ups = 0;
-    if (rest) { /* absolute, under the root: one ".." per level of the link's directory */
-        while (*rest == '/')
-            rest++;
-        for (size_t k = 0; k < dir_len; k++)
-            ups += t->path[k] == '/';
-        ups += dir_len > 0;
-    }
-    const char *tail = rest ? rest : target;
-    if (!grow(&t->link, &t->link_cap, 3 * ups + strlen(tail) + 2))
-        return nomem(t, err, t->path);
-    char *p = t->link;
-    for (size_t k = 0; k < ups; k++)
-        p += sprintf(p, k ? "/.." : "..");
-    if (ups && *tail)
-        *p++ = '/';
-    strcpy(p, tail);
-    if (!t->link[0])
-        strcpy(t->link, ".");
     return 0;
 }
 
@@ -381,6 +261,9 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
     e->has_mode = true;
     e->mtime = st.st_mtim.tv_sec;
     e->mtime_nsec = (int32_t)st.st_mtim.tv_nsec;
+    e->id[0] = (uint64_t)st.st_dev;
+    e->id[1] = (uint64_t)st.st_ino;
+    e->nlink = st.st_nlink > UINT32_MAX ? UINT32_MAX : (uint32_t)st.st_nlink;
     if (S_ISREG(st.st_mode)) {
         if (t->fd < 0) {
             if ((t->fd = open_file(t, dfd, name)) < 0)
@@ -405,13 +288,13 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
         return host_push(t, fd, e->path_len, err) < 0 ? -1 : 1;
     }
     if (S_ISLNK(st.st_mode)) {
-        char target[PATH_MAX];
-        ssize_t n = readlinkat(dfd, name, target, sizeof target - 1);
+        /* As stored: Linux keeps a target under PATH_MAX bytes. */
+        if (!grow(&t->link, &t->link_cap, PATH_MAX + 1))
+            return nomem(t, err, t->path);
+        ssize_t n = readlinkat(dfd, name, t->link, PATH_MAX);
         if (n < 0)
             return errno_err(t, err, t->path, "cannot read symbolic link");
-        target[n] = '\0';
-        if (link_check(t, l, l->path_len, target, err) < 0)
-            return -1;
+        t->link[n] = '\0';
         e->kind = TREE_SYMLINK;
         e->link = t->link;
         return 1;
@@ -425,15 +308,44 @@ static int host_entry(tree *t, level *l, const char *name, unsigned char hint, t
 
 /* -------------------------------------------------------- kvro entries */
 
+/* The current link's target into t->link. */
+static int kv_readlink(tree *t, kvro_error *err)
+{
+    size_t len = 0;
+    for (;;) {
+        if (kvro_readlink(t->kv, t->path, t->link, t->link_cap, &len, err) != KVRO_OK)
+            return -1;
+        if (len < t->link_cap)
+            return 0;
+        if (!grow(&t->link, &t->link_cap, len + 1))
+            return nomem(t, err, t->path);
+    }
+}
+
 static int kv_entry(tree *t, tree_entry *e, kvro_error *err)
 {
     kvro_info st;
-    if (kvro_stat(t->kv, t->path, &st, err) != KVRO_OK)
+    if (kvro_lstat(t->kv, t->path, &st, err) != KVRO_OK)
+        return -1;
+    /* Followed, a link is what it leads to: its target's data, mode and
+     * identity (so a file with hard links reached by a link is stored as
+     * one of its names, as GNU tar -h does). A link that leads nowhere
+     * inside is the library's KVRO_E_LINK, which names it. */
+    if (st.kind == KVRO_KIND_LINK && t->follow && kvro_stat(t->kv, t->path, &st, err) != KVRO_OK)
         return -1;
     e->mode = st.has_mode ? st.mode & 07777 : 0;
     e->has_mode = st.has_mode;
     e->mtime = st.mtime;
     e->mtime_nsec = st.mtime_nsec;
+    e->id[1] = st.id;
+    e->nlink = st.nlink;
+    if (st.kind == KVRO_KIND_LINK) {
+        if (kv_readlink(t, err) < 0)
+            return -1;
+        e->kind = TREE_SYMLINK;
+        e->link = t->link;
+        return 1;
+    }
     if (st.kind == KVRO_KIND_DIR) {
         e->kind = TREE_DIR;
         return kv_push(t, e->path_len, err) < 0 ? -1 : 1;
@@ -445,8 +357,8 @@ static int kv_entry(tree *t, tree_entry *e, kvro_error *err)
 
 /* ---------------------------------------------------------------- API */
 
-int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void *warn_arg,
-              tree **out)
+int tree_open(const char *source, const common_opts *o, int flags, tree_warn_fn warn,
+              void *warn_arg, tree **out)
 {
     *out = NULL;
     tree *t = calloc(1, sizeof *t);
@@ -456,6 +368,7 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
     }
     t->source = source_name(source);
     t->rootfd = t->fd = -1;
+    t->follow = (flags & TREE_FOLLOW) != 0;
     t->noatime = true;
     t->warn = warn ? warn : default_warn;
     t->warn_arg = warn_arg;
@@ -463,14 +376,9 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
     int rc = EXIT_OK;
     struct stat st;
     /* Standard input and a window of a file are images: open_source. */
-    bool host = !o->open.backend && !o->window && !source_is_stdin(source);
+    bool host = !o->open.backend && !o->window && !source_is_stdin(source) && !t->follow;
     if (host && stat(source, &st) == 0 && S_ISDIR(st.st_mode)) {
         t->rootfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        struct stat rst;
-        if (t->rootfd >= 0 && fstat(t->rootfd, &rst) == 0) {
-            t->root_dev = rst.st_dev;
-            t->root_ino = rst.st_ino;
-        }
         int fd = t->rootfd < 0 ? -1 : dup(t->rootfd);
         if (fd < 0 || host_push(t, fd, 0, &err) < 0) {
             if (fd < 0)
@@ -491,15 +399,13 @@ int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void 
         t->id_ino = id.st_ino;
     }
     if (rc == EXIT_OK && !source_is_stdin(source)) {
-        /* For a host directory the real path anchors absolute links; for
-         * any source it lets a builder refuse to overwrite what it reads. */
+        /* It lets a builder refuse to overwrite what it reads. */
         if (!(t->real = realpath(source, NULL))) {
             errno_err(t, &err, NULL, "cannot find the real path");
             rc = report(&err);
         } else if (!strcmp(t->real, "/")) {
             t->real[0] = '\0';
         }
-        t->real_len = t->real ? strlen(t->real) : 0;
     }
     if (rc != EXIT_OK) {
         tree_close(t);

@@ -10,13 +10,15 @@
  * byte order (strcmp), each directory immediately followed by its contents
  * (a pre-order depth-first walk). The root itself is not an entry.
  *
- * Symbolic links (host directories only) are yielded only if their target
- * stays inside the root, resolved the way the kernel would (".." and
- * intermediate links that exist in the tree are followed; the last
- * component is not, a dangling name is fine); one that leaves is an error.
- * An absolute target under the root's real path is given back as the
- * equivalent relative target. FIFOs, sockets and devices are skipped with a
- * warning. Hard links are not detected: each name is its own file.
+ * Symbolic links, from every source that has them, are yielded as links
+ * with their target as stored: nothing is followed, so a link that leads
+ * outside the root is data like any other (and never a way out). With
+ * TREE_FOLLOW they are followed instead, inside the root only (the
+ * library's confined resolution): a link that leads outside, dangles or
+ * loops is then an error naming it. Hard links are yielded as what they
+ * are, with the identity that tells names of one file apart (id, nlink),
+ * for a builder to store them as hard links. FIFOs, sockets and devices of
+ * a host directory are skipped with a warning.
  *
  * Memory: one directory listing per level of depth, reused as the walk
  * goes; no allocation per file once the buffers have grown.
@@ -49,7 +51,12 @@ typedef struct tree_entry {
     bool has_mode; /* false if the source keeps none (then mode is 0) */
     int64_t mtime; /* seconds since the epoch; 0 if the source has none */
     int32_t mtime_nsec;
-    const char *link; /* TREE_SYMLINK: the target, relative, checked */
+    const char *link; /* TREE_SYMLINK: the target, as stored */
+    /* Which stored file this is: entries with the same non-zero id are
+     * names of one file (hard links), NLINK names in all, some of which
+     * may lie outside the walk. {0, 0} where the source cannot tell. */
+    uint64_t id[2];
+    uint32_t nlink;
 } tree_entry;
 
 /* Called for each skipped entry (a FIFO...). W names the source, the key
@@ -58,13 +65,18 @@ typedef void (*tree_warn_fn)(void *arg, const kvro_error *w);
 
 typedef struct tree tree;
 
+enum {
+    TREE_FOLLOW = 1, /* follow symbolic links inside the root (mkkv tar -L) */
+};
+
 /* Opens SOURCE: a host directory, walked natively, unless O->open.backend
- * forces a backend; anything else (or with a backend forced, even "dir"),
- * standard input ("-") and a window of a file (O->window) through
- * open_source with O.
+ * forces a backend or FLAGS has TREE_FOLLOW (then kvro's "dir" backend
+ * does the confined following); anything else (or with a backend forced,
+ * even "dir"), standard input ("-") and a window of a file (O->window)
+ * through open_source with O.
  * Returns EXIT_OK, or an exit code after reporting why. */
-int tree_open(const char *source, const common_opts *o, tree_warn_fn warn, void *warn_arg,
-              tree **out);
+int tree_open(const char *source, const common_opts *o, int flags, tree_warn_fn warn,
+              void *warn_arg, tree **out);
 
 /* Whether SOURCE is walked as a host directory, and its real path (for a
  * source that is a file: the file's real path; NULL for standard input). */

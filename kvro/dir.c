@@ -11,7 +11,9 @@
  * under the root's real path. openat2(RESOLVE_BENEATH) would refuse every
  * absolute symlink, even one that points back inside the tree, and some
  * sandboxes filter it, hence the hand-made walk. Like the kernel, we give
- * up after 40 links (a loop).
+ * up after 40 links (a loop). list reports symlinks as stored (escaping
+ * ones too) and lstat/readlink describe them without following; kvro_info.id
+ * is the inode, so hard links share it.
  *
  * Every call opens what it needs and closes it again, so one handle is safe
  * from many threads: the only shared state is the root's descriptor.
@@ -28,6 +30,7 @@
 
 typedef struct dir_root {
     int fd;             /* descriptor of the root */
+    dev_t dev;          /* its device, for entry_id */
     char *real;         /* its real path, "" for "/" */
     kvro__walk_ops ops; /* the tree for walk.c, rooted at FD */
 } dir_root;
@@ -199,6 +202,30 @@ static kvro_status open_file(dir_at *at, int flags, int *fd, kvro_error *err)
 
 /* ------------------------------------------------------------ read side */
 
+/* One stored entry's identity for kvro_info.id: the inode, mixed with the
+ * device so that a mount point under the root does not collide with it
+ * (a tree on one device, the usual case, gets exactly its inodes). Never
+ * 0, which means "unknown". */
+static uint64_t entry_id(const dir_root *r, const struct stat *st)
+{
+    uint64_t id = (uint64_t)st->st_ino;
+    if (st->st_dev != r->dev)
+        id ^= ((uint64_t)st->st_dev * 0x9E3779B97F4A7C15ull) << 1 | 1ull << 63;
+    return id ? id : 1;
+}
+
+static void fill_info(const dir_root *r, const struct stat *hs, kvro_kind kind, kvro_info *st)
+{
+    st->kind = kind;
+    st->size = kind == KVRO_KIND_DIR ? 0 : (int64_t)hs->st_size;
+    st->mtime = (int64_t)hs->st_mtim.tv_sec;
+    st->mtime_nsec = (int32_t)hs->st_mtim.tv_nsec;
+    st->mode = hs->st_mode & 07777;
+    st->has_mode = true;
+    st->id = entry_id(r, hs);
+    st->nlink = hs->st_nlink > UINT32_MAX ? UINT32_MAX : (uint32_t)hs->st_nlink;
+}
+
 static kvro_status dir_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     dir_at at;
@@ -206,13 +233,64 @@ static kvro_status dir_stat(void *self, const char *key, kvro_info *st, kvro_err
     kvro_status s = walk_existing(self, key, &at, &kind, err);
     if (s != KVRO_OK)
         return s;
-    st->kind = kind;
-    st->size = kind == KVRO_KIND_FILE ? (int64_t)at.st.st_size : 0;
-    st->mtime = (int64_t)at.st.st_mtim.tv_sec;
-    st->mtime_nsec = (int32_t)at.st.st_mtim.tv_nsec;
-    st->mode = at.st.st_mode & 07777;
-    st->has_mode = true;
+    fill_info(self, &at.st, kind, st);
     at_done(&at);
+    return KVRO_OK;
+}
+
+/* Walks KEY without following its last component, which must exist. */
+static kvro_status walk_nofollow(const dir_root *r, const char *key, dir_at *at, kvro_error *err)
+{
+    kvro_status s = dir_walk(r, key, false, at, err);
+    if (s == KVRO_OK && !at->exists) {
+        at_done(at);
+        s = kvro_error_set(err, KVRO_E_NOT_FOUND, "no such file or directory");
+    }
+    return s;
+}
+
+/* A symbolic link as it is (lstat's st_size is the target's length), or
+ * whatever KEY is when it is not one. */
+static kvro_status dir_lstat(void *self, const char *key, kvro_info *st, kvro_error *err)
+{
+    dir_at at;
+    kvro_status s = walk_nofollow(self, key, &at, err);
+    if (s != KVRO_OK)
+        return s;
+    kvro_kind kind = KVRO_KIND_LINK;
+    if (!S_ISLNK(at.st.st_mode))
+        s = kind_of(&at.st, &kind, err);
+    if (s == KVRO_OK)
+        fill_info(self, &at.st, kind, st);
+    at_done(&at);
+    return s;
+}
+
+/* The target text as the host stores it: never resolved. */
+static kvro_status dir_readlink(void *self, const char *key, char *buf, size_t size,
+                                size_t *len, kvro_error *err)
+{
+    dir_at at;
+    kvro_status s = walk_nofollow(self, key, &at, err);
+    if (s != KVRO_OK)
+        return s;
+    /* Linux keeps a target under PATH_MAX bytes: one buffer holds any. */
+    char target[PATH_MAX + 1];
+    ssize_t got = -1;
+    if (!S_ISLNK(at.st.st_mode))
+        s = kvro_error_set(err, KVRO_E_INVALID, "not a symbolic link");
+    else if ((got = readlinkat(at.dirfd, at.name, target, sizeof target)) < 0)
+        s = errno_status(err, "cannot read symbolic link", at.name);
+    at_done(&at);
+    if (s != KVRO_OK)
+        return s;
+    size_t n = (size_t)got, k = size && n >= size ? size - 1 : n;
+    if (size) {
+        memcpy(buf, target, k);
+        buf[k] = '\0';
+    }
+    if (len)
+        *len = n;
     return KVRO_OK;
 }
 
@@ -289,18 +367,30 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
         }
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        if (e->d_type == DT_REG)
+        unsigned char type = e->d_type;
+        struct stat hs;
+        if (type == DT_UNKNOWN) { /* some file systems do not say: ask */
+            if (fstatat(dirfd(d), e->d_name, &hs, AT_SYMLINK_NOFOLLOW) != 0)
+                continue; /* gone since readdir */
+            type = S_ISREG(hs.st_mode)   ? DT_REG
+                   : S_ISDIR(hs.st_mode) ? DT_DIR
+                   : S_ISLNK(hs.st_mode) ? DT_LNK
+                                         : DT_FIFO;
+        }
+        /* Links as they are stored, every one of them: the core resolves
+         * them for callers that follow (backend.h). */
+        if (type == DT_REG)
             kind = KVRO_KIND_FILE;
-        else if (e->d_type == DT_DIR && !via_link)
+        else if (type == DT_LNK)
+            kind = KVRO_KIND_LINK;
+        else if (type == DT_DIR && !via_link)
             kind = KVRO_KIND_DIR;
-        else if (e->d_type == DT_DIR || e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
-            /* A link is listed as what it leads to; one that leads nowhere
-             * we may serve (outside, a loop, a FIFO) is not a key. */
+        else if (type == DT_DIR) {
             snprintf(child, dlen + NAME_MAX + 2, "%s%s%s", dir, dlen ? "/" : "", e->d_name);
             kvro_info cst;
             kvro_error ignored;
             if (dir_stat(self, child, &cst, &ignored) != KVRO_OK)
-                continue;
+                continue; /* a loop back through DIR's own path */
             kind = cst.kind;
         } else
             continue; /* FIFOs, sockets, devices are not values */
@@ -473,6 +563,7 @@ static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool wri
         free(r);
         return s;
     }
+    r->dev = st.st_dev;
     if (!strcmp(r->real, "/")) /* the host's "/": every absolute target is inside */
         r->real[0] = '\0';
     r->ops = (kvro__walk_ops){.lookup = dw_lookup,
@@ -507,6 +598,8 @@ const kvro_backend kvro__backend_dir = {
     .stat = dir_stat,
     .read = dir_read,
     .list = dir_list,
+    .lstat = dir_lstat,
+    .readlink = dir_readlink,
     .create = dir_create,
     .mkdir = dir_mkdir,
     .write = dir_write,

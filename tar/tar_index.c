@@ -120,6 +120,7 @@ void kvro__tar_index_free(tar_index *ix)
     free(ix->buckets);
     free(ix->sparse);
     free(ix->regions);
+    free(ix->hl_owner);
     memset(ix, 0, sizeof *ix);
 }
 
@@ -440,6 +441,102 @@ kvro_status kvro__tar_index_resolve(const tar_index *ix, const char *key, uint32
     *node = (uint32_t)end.e.node;
     kvro__walk_end_done(&tar_walk_ops, (void *)ix, &end);
     return servable(ix, *node, err);
+}
+
+kvro_status kvro__tar_index_lookup(const tar_index *ix, const char *key, uint32_t *node,
+                                   kvro_error *err)
+{
+    kvro__walk_end end;
+    kvro_status s = kvro__walk(&tar_walk_ops, (void *)ix, key, 0, &end, err);
+    if (s != KVRO_OK)
+        return s;
+    *node = (uint32_t)end.e.node;
+    kvro__walk_end_done(&tar_walk_ops, (void *)ix, &end);
+    s = kvro__tar_index_owner(ix, *node, node, err);
+    if (s != KVRO_OK || ix->nodes[*node].kind == TAR_K_SYMLINK)
+        return s;
+    return servable(ix, *node, err);
+}
+
+kvro_status kvro__tar_index_owner(const tar_index *ix, uint32_t node, uint32_t *owner,
+                                  kvro_error *err)
+{
+    /* Each step walks the target's path from the root, its last component
+     * not followed: a hard link to a symlink is that symlink (GNU tar
+     * archives one so). */
+    for (int hops = 0; ix->nodes[node].kind == TAR_K_HARDLINK; hops++) {
+        const char *target = ix->arena + ix->nodes[node].link;
+        char name[512];
+        kvro__walk_end end;
+        kvro_status s = hops >= KVRO_MAX_LINKS
+                            ? kvro_error_set(err, KVRO_E_LINK, "too many levels of links")
+                            : kvro__walk(&tar_walk_ops, (void *)ix, target, 0, &end, err);
+        if (s == KVRO_E_NOT_FOUND || s == KVRO_E_NOT_DIR) {
+            kvro__tar_index_path(ix, node, name, sizeof name);
+            return kvro_error_set(err, KVRO_E_CORRUPT,
+                                  "hard link '%s' -> '%s': no such member in the archive", name,
+                                  target);
+        }
+        if (s != KVRO_OK)
+            return s;
+        node = (uint32_t)end.e.node;
+        kvro__walk_end_done(&tar_walk_ops, (void *)ix, &end);
+    }
+    *owner = node;
+    return KVRO_OK;
+}
+
+static int by_node(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+kvro_status kvro__tar_index_links(tar_index *ix, kvro_error *err)
+{
+    free(ix->hl_owner);
+    ix->hl_owner = NULL;
+    ix->nhl = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 1; i < ix->n; i++)
+        n += ix->nodes[i].kind == TAR_K_HARDLINK;
+    if (!n)
+        return KVRO_OK;
+    uint32_t *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return oom(err);
+    uint32_t k = 0;
+    for (uint32_t i = 1; i < ix->n; i++) {
+        kvro_error ignored;
+        if (ix->nodes[i].kind == TAR_K_HARDLINK &&
+            kvro__tar_index_owner(ix, i, &v[k], &ignored) == KVRO_OK)
+            k++;
+    }
+    qsort(v, k, sizeof *v, by_node);
+    ix->hl_owner = v;
+    ix->nhl = k;
+    return KVRO_OK;
+}
+
+/* The first index of HL_OWNER holding a value >= NODE. */
+static uint32_t owner_bound(const tar_index *ix, uint64_t node)
+{
+    uint32_t lo = 0, hi = ix->nhl;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ix->hl_owner[mid] < node)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+uint32_t kvro__tar_index_nlink(const tar_index *ix, uint32_t node)
+{
+    if (!ix->nhl)
+        return 1;
+    return 1 + owner_bound(ix, (uint64_t)node + 1) - owner_bound(ix, node);
 }
 
 /* ------------------------------------------------------ loaded from disk */

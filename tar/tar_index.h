@@ -71,6 +71,11 @@ typedef struct tar_index {
     uint32_t nsparse, sparse_cap;
     tar_region *regions;
     uint64_t nregions, regions_cap;
+    /* For kvro_info.nlink: the node each hard link's data belongs to, one
+     * entry per hard link, sorted (kvro__tar_index_links; not saved in the
+     * cache, rebuilt at every open). NULL when there are none. */
+    uint32_t *hl_owner;
+    uint32_t nhl;
 } tar_index;
 
 /* One archive member as the scanner decoded it. */
@@ -125,6 +130,25 @@ uint64_t kvro__tar_sparse_find(const tar_index *ix, const tar_sparse *sp, int64_
  * (symlinks and hard links followed, up to KVRO_MAX_LINKS). */
 kvro_status kvro__tar_index_resolve(const tar_index *ix, const char *key, uint32_t *node,
                               kvro_error *err);
+
+/* Resolves normalised KEY without following a symbolic link in its last
+ * component (kvro_lstat): *NODE may be a symlink. A hard link is the entry
+ * it names, as two names of one file are. */
+kvro_status kvro__tar_index_lookup(const tar_index *ix, const char *key, uint32_t *node,
+                                   kvro_error *err);
+
+/* The node that holds hard link NODE's data (NODE itself if it is not a
+ * hard link): its target, through hard links to hard links. */
+kvro_status kvro__tar_index_owner(const tar_index *ix, uint32_t node, uint32_t *owner,
+                                  kvro_error *err);
+
+/* Fills ix->hl_owner once the index is whole (scanned or loaded), so that
+ * kvro__tar_index_nlink answers without a walk. A hard link that names no
+ * member counts for nothing (it is never served). */
+kvro_status kvro__tar_index_links(tar_index *ix, kvro_error *err);
+
+/* How many names NODE's data has: 1 + the hard links to it. */
+uint32_t kvro__tar_index_nlink(const tar_index *ix, uint32_t node);
 
 /* The full path of NODE into BUF[SIZE] (cut if too long), for messages. */
 void kvro__tar_index_path(const tar_index *ix, uint32_t node, char *buf, size_t size);
