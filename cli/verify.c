@@ -1,7 +1,20 @@
 /*
- * verify.c — mkkv verify SOURCE DIR: does SOURCE hold exactly the
- * directories and files of host directory DIR, byte for byte? Both are
- * walked through the same KV_RO API, in step, by sorted name.
+ * verify.c — mkkv verify SOURCE DIR: does SOURCE hold exactly the tree of
+ * host directory DIR?
+ *
+ * Both sides are listed through the same KV_RO API, in step by sorted
+ * name, without following links (kvro_list_info with KVRO_NOFOLLOW): a
+ * link is compared as a link, and no link can lead the walk round a loop
+ * or out of the tree. "Exactly" means, by default, the same keys on each
+ * side, each of the same kind (file, directory, symbolic link), the same
+ * bytes in every file and the same target text in every link — a link's
+ * target is its content. --metadata adds modes and mtimes, the latter at
+ * the coarser of the two sides' precisions (a ustar header has whole
+ * seconds, a host directory nanoseconds).
+ *
+ * Each value is read once, a chunk at a time from each side. An entry that
+ * cannot be listed or read is reported and the walk goes on, so one bad
+ * member does not hide the state of the rest.
  */
 #include "cli.h"
 
@@ -10,20 +23,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-enum { CHUNK = 1 << 20 };
+enum { CHUNK = 1 << 20, OPT_METADATA = OPT_FIRST_CMD };
+
+#define NSEC_PER_SEC 1000000000
 
 typedef struct side {
     kvro *kv;
-    const char *name;
-    char *buf;
+    const char *name; /* as messages show it */
+    char *buf;        /* CHUNK bytes */
+    char *real;       /* a host directory's real path ("" for "/"), else NULL */
 } side;
 
+/* One entry of a directory listing, with the lstat the listing made. */
+typedef struct entry {
+    char *name;
+    kvro_status status; /* of describing this entry; INFO is valid if KVRO_OK */
+    kvro_info info;
+} entry;
+
+typedef struct listing {
+    entry *v;
+    size_t n, cap;
+    bool oom;
+} listing;
+
 typedef struct verify_ctx {
-    side a, b;         /* SOURCE, DIR */
-    int64_t files, dirs, bytes, diffs, errors;
+    side a, b; /* SOURCE, DIR */
+    bool metadata;
+    int64_t files, dirs, links, bytes, diffs, errors;
     progress p;
 } verify_ctx;
+
+/* ------------------------------------------------------------ reporting */
 
 /* One line of the report, on standard output. */
 __attribute__((format(printf, 2, 3))) static void difference(verify_ctx *v, const char *fmt, ...)
@@ -37,35 +70,205 @@ __attribute__((format(printf, 2, 3))) static void difference(verify_ctx *v, cons
     v->diffs++;
 }
 
-static bool failed(verify_ctx *v, kvro_status s, const kvro_error *err)
+/* An error on standard error; the walk goes on. */
+static void failed(verify_ctx *v, const kvro_error *err)
 {
-    if (s == KVRO_OK)
-        return false;
     progress_done(&v->p);
     report(err);
     v->errors++;
+}
+
+static void out_of_memory(verify_ctx *v, const side *s, const char *key)
+{
+    kvro_error err;
+    kvro_error_set(&err, KVRO_E_NOMEM, "out of memory");
+    error_about(&err, kvro_source(s->kv), key);
+    failed(v, &err);
+}
+
+/* The listing could not describe KEY (STATUS alone): ask once more for the
+ * cause in full, which says more than a status ("leads outside the root"). */
+static void entry_failed(verify_ctx *v, const side *s, const char *key, kvro_status status)
+{
+    kvro_error err;
+    kvro_info ignored;
+    if (kvro_lstat(s->kv, key, &ignored, &err) == KVRO_OK) {
+        kvro_error_set(&err, status, "%s", kvro_status_str(status));
+        error_about(&err, kvro_source(s->kv), key);
+    }
+    failed(v, &err);
+}
+
+/* KEY as the report shows it: the root as "/". */
+static const char *shown(const char *key)
+{
+    return *key ? quoted(key) : "/";
+}
+
+static const char *kind_name(kvro_kind k)
+{
+    switch (k) {
+    case KVRO_KIND_FILE: return "a file";
+    case KVRO_KIND_DIR: return "a directory";
+    case KVRO_KIND_LINK: return "a symbolic link";
+    }
+    return "an entry of unknown kind";
+}
+
+/* "1 file", "2 files": into BUF, returned. */
+static const char *count(char *buf, size_t size, int64_t n, const char *one, const char *many)
+{
+    snprintf(buf, size, "%lld %s", (long long)n, n == 1 ? one : many);
+    return buf;
+}
+
+/* -------------------------------------------------------------- listing */
+
+static int collect(void *arg, const char *name, kvro_status status, const kvro_info *info)
+{
+    listing *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 32;
+        entry *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return l->oom = true;
+        l->v = v;
+        l->cap = cap;
+    }
+    entry *e = &l->v[l->n];
+    if (!(e->name = strdup(name)))
+        return l->oom = true;
+    e->status = status == KVRO_OK && !info ? KVRO_E_IO : status;
+    if (info)
+        e->info = *info;
+    else
+        memset(&e->info, 0, sizeof e->info);
+    l->n++;
+    return 0;
+}
+
+static void listing_free(listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Lists DIR on side S; false (reported) if it cannot. */
+static bool list_side(verify_ctx *v, const side *s, const char *dir, listing *l)
+{
+    kvro_error err;
+    memset(l, 0, sizeof *l);
+    kvro_status st = kvro_list_info(s->kv, dir, KVRO_NOFOLLOW, collect, l, &err);
+    if (st == KVRO_OK && l->oom) { /* a cut listing must not pass for a whole one */
+        kvro_error_set(&err, KVRO_E_NOMEM, "out of memory listing it");
+        error_about(&err, kvro_source(s->kv), dir);
+        st = KVRO_E_NOMEM;
+    }
+    if (st == KVRO_OK)
+        return true;
+    listing_free(l);
+    failed(v, &err);
+    return false;
+}
+
+/* ------------------------------------------------------------- metadata */
+
+/* The precision a time carries, in nanoseconds, judged by its fraction: a
+ * source without fractions (a ustar header) stores none, one with
+ * microseconds leaves the last three digits zero. */
+static int32_t precision(int32_t nsec)
+{
+    if (nsec == 0)
+        return NSEC_PER_SEC;
+    int32_t g = 1;
+    while (g < NSEC_PER_SEC / 10 && nsec % (g * 10) == 0)
+        g *= 10;
+    return g;
+}
+
+/* Whether the source recorded a time for this entry at all: an implied tar
+ * directory has no header, so no time and no mode. */
+static bool has_time(const kvro_info *i)
+{
+    return i->mtime != 0 || i->mtime_nsec != 0 || i->has_mode;
+}
+
+/* "2024-05-01T12:00:00.25Z", to precision G. */
+static void format_time(const kvro_info *i, int32_t g, char *buf, size_t size)
+{
+    time_t t = (time_t)i->mtime;
+    struct tm tm;
+    size_t n = 0;
+    if ((int64_t)t == i->mtime && gmtime_r(&t, &tm))
+        n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n == 0)
+        n = (size_t)snprintf(buf, size, "@%lld", (long long)i->mtime);
+    int digits = 0;
+    for (int32_t x = g; x < NSEC_PER_SEC; x *= 10)
+        digits++;
+    if (digits && n < size)
+        n += (size_t)snprintf(buf + n, size - n, ".%0*d", digits, (int)(i->mtime_nsec / g));
+    if (n < size)
+        snprintf(buf + n, size - n, "Z");
+}
+
+/* Modes (not of links: Linux has no use for them) and mtimes, where both
+ * sides have them. */
+static void compare_metadata(verify_ctx *v, const char *key, const kvro_info *ia,
+                             const kvro_info *ib)
+{
+    if (ia->kind != KVRO_KIND_LINK && ia->has_mode && ib->has_mode &&
+        (ia->mode & 07777) != (ib->mode & 07777))
+        difference(v, "mode differs: %s: %04o in %s, %04o in %s", shown(key),
+                   (unsigned)(ia->mode & 07777), quoted(v->a.name), (unsigned)(ib->mode & 07777),
+                   quoted(v->b.name));
+    if (!has_time(ia) || !has_time(ib))
+        return;
+    int32_t ga = precision(ia->mtime_nsec), gb = precision(ib->mtime_nsec);
+    int32_t g = ga > gb ? ga : gb;
+    if (ia->mtime == ib->mtime && ia->mtime_nsec / g == ib->mtime_nsec / g)
+        return;
+    char ta[64], tb[64];
+    format_time(ia, g, ta, sizeof ta);
+    format_time(ib, g, tb, sizeof tb);
+    difference(v, "mtime differs: %s: %s in %s, %s in %s", shown(key), ta, quoted(v->a.name), tb,
+               quoted(v->b.name));
+}
+
+/* --------------------------------------------------------------- values */
+
+/* Reads chunk OFF of KEY on both sides; false (reported) if either fails. */
+static bool read_both(verify_ctx *v, const char *key, int64_t off, int64_t *na, int64_t *nb)
+{
+    kvro_error err;
+    if (kvro_read(v->a.kv, key, off, CHUNK, v->a.buf, na, &err) != KVRO_OK ||
+        kvro_read(v->b.kv, key, off, CHUNK, v->b.buf, nb, &err) != KVRO_OK) {
+        failed(v, &err);
+        return false;
+    }
     return true;
 }
 
-static void compare_files(verify_ctx *v, const char *key)
+/* Sizes from the listing, so each value is read once and only if the sizes
+ * agree. */
+static void compare_files(verify_ctx *v, const char *key, const kvro_info *ia, const kvro_info *ib)
 {
-    kvro_error err;
-    int64_t sa, sb;
-    if (failed(v, kvro_size(v->a.kv, key, &sa, &err), &err) ||
-        failed(v, kvro_size(v->b.kv, key, &sb, &err), &err))
-        return;
-    if (sa != sb) {
+    v->files++;
+    if (ia->size != ib->size) {
         difference(v, "size differs: %s: %lld bytes in %s, %lld in %s", quoted(key),
-                   (long long)sa, quoted(v->a.name), (long long)sb, quoted(v->b.name));
+                   (long long)ia->size, quoted(v->a.name), (long long)ib->size,
+                   quoted(v->b.name));
         return;
     }
-    for (int64_t off = 0; off < sa;) {
+    for (int64_t off = 0; off < ia->size;) {
         int64_t na, nb;
-        if (failed(v, kvro_read(v->a.kv, key, off, CHUNK, v->a.buf, &na, &err), &err) ||
-            failed(v, kvro_read(v->b.kv, key, off, CHUNK, v->b.buf, &nb, &err), &err))
+        if (!read_both(v, key, off, &na, &nb))
             return;
         int64_t n = na < nb ? na : nb;
-        if (memcmp(v->a.buf, v->b.buf, (size_t)n) != 0 || na != nb || n == 0) {
+        /* n == 0 before the size: a file changed under us; say where. */
+        if (n == 0 || na != nb || memcmp(v->a.buf, v->b.buf, (size_t)n) != 0) {
             int64_t at = 0;
             while (at < n && v->a.buf[at] == v->b.buf[at])
                 at++;
@@ -77,61 +280,258 @@ static void compare_files(verify_ctx *v, const char *key)
         v->bytes += n;
         progress_update(&v->p, v->files, v->bytes, 0);
     }
-    v->files++;
 }
 
-static const char *kind_name(kvro_kind k)
+/* Link KEY's target text on side S, malloc'd; NULL (reported) if not. */
+static char *read_target(verify_ctx *v, const side *s, const char *key)
 {
-    return k == KVRO_KIND_DIR ? "a directory" : "a file";
+    size_t size = 256, len = 0;
+    for (;;) {
+        char *buf = malloc(size);
+        if (!buf) {
+            out_of_memory(v, s, key);
+            return NULL;
+        }
+        kvro_error err;
+        if (kvro_readlink(s->kv, key, buf, size, &len, &err) != KVRO_OK) {
+            free(buf);
+            failed(v, &err);
+            return NULL;
+        }
+        if (len < size)
+            return buf;
+        free(buf); /* too small: now we know the length */
+        size = len + 1;
+    }
+}
+
+/* The key link KEY's TARGET names on side S, read as a path without
+ * following links ("." and ".." taken as they are written, an absolute
+ * target under a host directory's real path as from its root); malloc'd,
+ * NULL if it leads outside the root (or out of memory). */
+static char *target_key(const side *s, const char *key, const char *target)
+{
+    size_t keep = 0; /* bytes of KEY that are the link's directory */
+    if (*target == '/') {
+        size_t n = s->real ? strlen(s->real) : 0;
+        if (!s->real || strncmp(target, s->real, n) != 0 || (target[n] && target[n] != '/'))
+            return NULL;
+        target += n;
+    } else {
+        const char *slash = strrchr(key, '/');
+        keep = slash ? (size_t)(slash - key) : 0;
+    }
+    char *out = malloc(keep + strlen(target) + 2);
+    if (!out)
+        return NULL;
+    memcpy(out, key, keep);
+    size_t len = keep;
+    for (const char *c = target; *c;) {
+        size_t n = strcspn(c, "/");
+        if (n == 2 && c[0] == '.' && c[1] == '.') {
+            if (len == 0) { /* above the root */
+                free(out);
+                return NULL;
+            }
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            len -= len > 0;
+        } else if (n && !(n == 1 && c[0] == '.')) {
+            if (len)
+                out[len++] = '/';
+            memcpy(out + len, c, n);
+            len += n;
+        }
+        c += n + (c[n] == '/');
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* Whether on side S keys K1, K2 and K3, followed as every reader follows
+ * them, are one stored entry. */
+static bool one_entry(const side *s, const char *k1, const char *k2, const char *k3)
+{
+    kvro_info i1, i2, i3;
+    return kvro_stat(s->kv, k1, &i1, NULL) == KVRO_OK &&
+           kvro_stat(s->kv, k2, &i2, NULL) == KVRO_OK &&
+           kvro_stat(s->kv, k3, &i3, NULL) == KVRO_OK && i1.id != 0 && i1.id == i2.id &&
+           i2.id == i3.id;
+}
+
+/* Targets written differently may still lead to the same place: mkkv tar
+ * stores an absolute target under SOURCE as the relative one ("../a"), and
+ * "./a" is "a". They are the same if, on each side, the link and both
+ * targets lead to one entry. */
+static bool same_place(const verify_ctx *v, const char *key, const char *ta, const char *tb)
+{
+    char *ka = target_key(&v->a, key, ta), *kb = target_key(&v->b, key, tb);
+    bool same = ka && kb && one_entry(&v->a, key, ka, kb) && one_entry(&v->b, key, ka, kb);
+    free(ka);
+    free(kb);
+    return same;
+}
+
+static void compare_links(verify_ctx *v, const char *key)
+{
+    v->links++;
+    char *ta = read_target(v, &v->a, key);
+    char *tb = ta ? read_target(v, &v->b, key) : NULL;
+    if (ta && tb && strcmp(ta, tb) != 0 && !same_place(v, key, ta, tb))
+        difference(v, "link target differs: %s: %s in %s, %s in %s", quoted(key), quoted(ta),
+                   quoted(v->a.name), quoted(tb), quoted(v->b.name));
+    free(ta);
+    free(tb);
+}
+
+/* ------------------------------------------------------------- the walk */
+
+static void compare_dirs(verify_ctx *v, const char *dir);
+
+/* KEY is on both sides, as EA and EB. */
+static void compare_entry(verify_ctx *v, const char *key, const entry *ea, const entry *eb)
+{
+    if (ea->status != KVRO_OK || eb->status != KVRO_OK) {
+        if (ea->status != KVRO_OK)
+            entry_failed(v, &v->a, key, ea->status);
+        if (eb->status != KVRO_OK)
+            entry_failed(v, &v->b, key, eb->status);
+        return;
+    }
+    const kvro_info *ia = &ea->info, *ib = &eb->info;
+    if (ia->kind != ib->kind) {
+        difference(v, "kind differs: %s: %s in %s, %s in %s", quoted(key), kind_name(ia->kind),
+                   quoted(v->a.name), kind_name(ib->kind), quoted(v->b.name));
+        return;
+    }
+    if (v->metadata) /* before a directory's contents */
+        compare_metadata(v, key, ia, ib);
+    switch (ia->kind) {
+    case KVRO_KIND_DIR: compare_dirs(v, key); break;
+    case KVRO_KIND_LINK: compare_links(v, key); break;
+    case KVRO_KIND_FILE: compare_files(v, key, ia, ib); break;
+    default: {
+        kvro_error err;
+        kvro_error_set(&err, KVRO_E_UNSUPPORTED, "an entry of a kind mkkv does not know (%d)",
+                       (int)ia->kind);
+        error_about(&err, kvro_source(v->a.kv), key);
+        failed(v, &err);
+    }
+    }
 }
 
 static void compare_dirs(verify_ctx *v, const char *dir)
 {
-    entry_list la, lb;
-    kvro_error err;
-    if (failed(v, list_dir(v->a.kv, dir, &la, &err), &err))
+    listing la, lb;
+    if (!list_side(v, &v->a, dir, &la))
         return;
-    if (failed(v, list_dir(v->b.kv, dir, &lb, &err), &err)) {
-        entry_list_free(&la);
+    if (!list_side(v, &v->b, dir, &lb)) {
+        listing_free(&la);
         return;
     }
     v->dirs++;
     size_t i = 0, j = 0;
     while (i < la.n || j < lb.n) {
-        int cmp = i == la.n ? 1 : j == lb.n ? -1 : strcmp(la.names[i], lb.names[j]);
-        const char *name = cmp <= 0 ? la.names[i] : lb.names[j];
+        int cmp = i == la.n ? 1 : j == lb.n ? -1 : strcmp(la.v[i].name, lb.v[j].name);
+        const char *name = cmp <= 0 ? la.v[i].name : lb.v[j].name;
         char *key = key_join(dir, name);
         if (!key) {
-            fprintf(stderr, "mkkv: out of memory\n");
-            v->errors++;
+            out_of_memory(v, &v->a, dir);
             break;
         }
-        if (cmp < 0) {
+        if (cmp < 0)
             difference(v, "only in %s: %s", quoted(v->a.name), quoted(key));
-        } else if (cmp > 0) {
+        else if (cmp > 0)
             difference(v, "only in %s: %s", quoted(v->b.name), quoted(key));
-        } else if (la.kinds[i] != lb.kinds[j]) {
-            difference(v, "kind differs: %s: %s in %s, %s in %s", quoted(key),
-                       kind_name(la.kinds[i]), quoted(v->a.name), kind_name(lb.kinds[j]),
-                       quoted(v->b.name));
-        } else if (la.kinds[i] == KVRO_KIND_DIR) {
-            compare_dirs(v, key);
-        } else {
-            compare_files(v, key);
-        }
+        else
+            compare_entry(v, key, &la.v[i], &lb.v[j]);
         free(key);
         i += cmp <= 0;
         j += cmp >= 0;
     }
-    entry_list_free(&la);
-    entry_list_free(&lb);
+    listing_free(&la);
+    listing_free(&lb);
+}
+
+/* The root has no entry in any listing: its metadata is asked for. */
+static void compare_root_metadata(verify_ctx *v)
+{
+    kvro_info ia, ib;
+    kvro_error err;
+    if (kvro_lstat(v->a.kv, "", &ia, &err) != KVRO_OK ||
+        kvro_lstat(v->b.kv, "", &ib, &err) != KVRO_OK)
+        failed(v, &err);
+    else
+        compare_metadata(v, "", &ia, &ib);
+}
+
+/* ------------------------------------------------------------- the verb */
+
+/* What was compared, for the last line: "4 files, 5 directories, 1 link,
+ * 100018 bytes", and the size in binary units too once it is large. */
+static void print_match(const verify_ctx *v)
+{
+    char files[48], dirs[48], links[48], bytes[48], human[48] = "";
+    count(files, sizeof files, v->files, "file", "files");
+    count(dirs, sizeof dirs, v->dirs, "directory", "directories");
+    count(links, sizeof links, v->links, "link", "links");
+    count(bytes, sizeof bytes, v->bytes, "byte", "bytes");
+    if (v->bytes >= 1 << 20) {
+        char h[32];
+        human_bytes(h, sizeof h, v->bytes);
+        snprintf(human, sizeof human, " (%s)", h);
+    }
+    printf("%s matches %s%s: %s, %s%s%s, %s%s\n", quoted(v->a.name), quoted(v->b.name),
+           v->metadata ? ", modes and mtimes included" : "", files, dirs, v->links ? ", " : "",
+           v->links ? links : "", bytes, human);
+}
+
+/* Why the exit status is 1, on standard error. */
+static void print_mismatch(const verify_ctx *v)
+{
+    char diffs[48], errors[48];
+    count(diffs, sizeof diffs, v->diffs, "difference", "differences");
+    count(errors, sizeof errors, v->errors, "error", "errors");
+    const char *a = quoted(v->a.name), *b = quoted(v->b.name);
+    if (v->diffs && v->errors)
+        fprintf(stderr, "mkkv: verify: %s and %s differ: %s, and %s reading them (above)\n", a, b,
+                diffs, errors);
+    else if (v->diffs)
+        fprintf(stderr, "mkkv: verify: %s and %s differ: %s\n", a, b, diffs);
+    else
+        fprintf(stderr,
+                "mkkv: verify: %s and %s could not be compared in full: %s reading them "
+                "(above); the rest matches\n",
+                a, b, errors);
+}
+
+/* PATH's real path, "" for "/" (so "ROOT/KEY" works for both), NULL if
+ * unknown: then absolute link targets are only compared as text. */
+static char *real_root(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r && !strcmp(r, "/"))
+        r[0] = '\0';
+    return r;
+}
+
+static int verify_opt(int c, const char *arg, void *ctx)
+{
+    (void)arg;
+    if (c == OPT_METADATA)
+        ((verify_ctx *)ctx)->metadata = true;
+    return -1;
 }
 
 static int verify_run(int argc, char **argv)
 {
-    static const struct option longs[] = {COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
+    static const struct option longs[] = {COMMON_LONG_OPTIONS,
+                                          {"metadata", no_argument, 0, OPT_METADATA},
+                                          {0, 0, 0, 0}};
     common_opts o = {0};
-    int rc = parse_args(&cmd_verify, argc, argv, COMMON_SHORT_OPTIONS, longs, &o, NULL, NULL);
+    verify_ctx v = {0};
+    int rc =
+        parse_args(&cmd_verify, argc, argv, COMMON_SHORT_OPTIONS, longs, &o, verify_opt, &v);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -139,7 +539,8 @@ static int verify_run(int argc, char **argv)
     if (source_is_stdin(argv[optind + 1]))
         return usage_error(&cmd_verify, "DIR is a host directory, not standard input (write ./- "
                                         "for a directory named '-')");
-    verify_ctx v = {.a.name = source_name(argv[optind]), .b.name = argv[optind + 1]};
+    v.a.name = source_name(argv[optind]);
+    v.b.name = argv[optind + 1];
     common_opts dir_opts = {.open.backend = "dir", .quiet = o.quiet, .cmd = &cmd_verify};
     if ((rc = open_source(argv[optind], &o, &v.a.kv)) != EXIT_OK)
         return rc;
@@ -147,6 +548,8 @@ static int verify_run(int argc, char **argv)
         kvro_close(v.a.kv);
         return rc;
     }
+    v.a.real = strcmp(kvro_backend_of(v.a.kv), "dir") ? NULL : real_root(argv[optind]);
+    v.b.real = real_root(v.b.name);
     v.a.buf = malloc(CHUNK);
     v.b.buf = malloc(CHUNK);
     if (!v.a.buf || !v.b.buf) {
@@ -154,20 +557,21 @@ static int verify_run(int argc, char **argv)
         rc = EXIT_FAIL;
     } else {
         progress_start(&v.p, "verifying", o.quiet);
+        if (v.metadata)
+            compare_root_metadata(&v);
         compare_dirs(&v, "");
         progress_done(&v.p);
         if (v.diffs || v.errors) {
-            fprintf(stderr, "mkkv: verify: %s and %s differ (%lld difference%s%s)\n",
-                    quoted(v.a.name), quoted(v.b.name), (long long)v.diffs, v.diffs == 1 ? "" : "s",
-                    v.errors ? ", and errors" : "");
+            print_mismatch(&v);
             rc = EXIT_FAIL;
         } else if (!o.quiet) {
-            printf("%s matches %s: %lld files, %lld directories, %lld bytes\n", quoted(v.a.name),
-                   quoted(v.b.name), (long long)v.files, (long long)v.dirs, (long long)v.bytes);
+            print_match(&v);
         }
     }
     free(v.a.buf);
     free(v.b.buf);
+    free(v.a.real);
+    free(v.b.real);
     kvro_close(v.a.kv);
     kvro_close(v.b.kv);
     return rc;
@@ -176,13 +580,36 @@ static int verify_run(int argc, char **argv)
 const command cmd_verify = {
     "verify", verify_run, "check that a source holds exactly a directory's tree",
     "Usage: mkkv verify [OPTIONS] SOURCE DIR\n"
-    "Compare SOURCE with host directory DIR: the same directories and files,\n"
-    "with the same bytes. Each difference is printed on standard output:\n"
-    "  only in SOURCE: KEY / only in DIR: KEY\n"
-    "  kind differs: KEY: ...   size differs: KEY: ...   content differs: KEY: ...\n"
-    QUOTING_HELP
-    "Exit status 0 if they match, 1 if they differ or cannot be read, 2 on bad usage.\n"
-    "\n" COMMON_HELP "\n"
+    "Check that SOURCE holds exactly the tree of host directory DIR. By default\n"
+    "that means the same keys on each side, each of the same kind (a file, a\n"
+    "directory or a symbolic link), every file with the same bytes and every\n"
+    "link with the same target text, or one naming the same entry (an absolute\n"
+    "target under DIR against the relative one mkkv tar stores for it). Links\n"
+    "are compared as links, never followed: a link on one side and a file (even\n"
+    "with the same bytes) on the other is a difference in kind. Modes and\n"
+    "modification times count only with --metadata. (A source whose backend\n"
+    "does not report links shows each as what it leads to.)\n"
+    "\n"
+    "Each difference is one line on standard output:\n"
+    "  only in SOURCE: KEY            only in DIR: KEY\n"
+    "  kind differs: KEY: a symbolic link in SOURCE, a file in DIR\n"
+    "  size differs: KEY: N bytes in SOURCE, M in DIR\n"
+    "  content differs: KEY: first difference at byte N\n"
+    "  link target differs: KEY: TARGET in SOURCE, TARGET in DIR\n"
+    "  mode differs: KEY: 0644 in SOURCE, 0755 in DIR        (--metadata)\n"
+    "  mtime differs: KEY: TIME in SOURCE, TIME in DIR       (--metadata)\n"
+    "An entry that cannot be read is reported on standard error and the rest is\n"
+    "still compared. If all matches, a summary goes to standard output (unless\n"
+    "-q); otherwise the count of differences and errors to standard error.\n" QUOTING_HELP
+    "Exit status 0 if they match, 1 if they differ or something could not be\n"
+    "read, 2 on bad usage.\n"
+    "\n"
+    "      --metadata        also compare modes (not a link's) and mtimes; mtimes\n"
+    "                        to the coarser of the two sides' precisions: whole\n"
+    "                        seconds if either side has no fractions (a ustar or\n"
+    "                        GNU-format tar). An entry whose source records no\n"
+    "                        time and no mode (a tar directory implied by its\n"
+    "                        members) is not compared on them.\n" COMMON_HELP "\n"
     "-t, --image-offset and --image-length apply to SOURCE; DIR is always read as\n"
     "a host directory.\n" SOURCE_HELP,
 };
