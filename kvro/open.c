@@ -117,7 +117,7 @@ static const char *what_it_is(const kvro_probe *p)
         got == 5 && memcmp(cd, "CD001", 5) == 0)
         return "an ISO 9660 image (mount it, or extract it: bsdtar -xf)";
     if (p->head_len >= 512 && p->head[510] == 0x55 && p->head[511] == 0xaa)
-        return "a FAT image or a disk image with a partition table (kvro has no FAT backend yet)";
+        return "a boot sector or a partition table, but no FAT filesystem kvro can read";
     return NULL;
 }
 

@@ -1,0 +1,436 @@
+/*
+ * fat.c — the FAT backend ("fat"): FAT12, FAT16 and FAT32 volumes with
+ * VFAT long names, as a kvro_fs reached from kvro_open through the
+ * FS->KV_RO adaptor. Read side only for now: opening read-write is
+ * KVRO_E_UNSUPPORTED until the write side lands.
+ *
+ * Open: the image is a FAT volume itself (a "superfloppy"), or a disk
+ * with an MBR or GPT partition table (fat_part.c), in which case
+ * kvro_options.partition picks a partition (0: the only FAT one) and the
+ * volume is read through a kvro_io_window on it, so everything below sees
+ * one volume starting at byte 0 whatever the I/O object. The boot sector
+ * is decoded (fat_bpb.c) and the FAT read and checked (fat_table.c).
+ *
+ * A key is resolved one component at a time from the root directory
+ * (fat_dir.c); a directory whose first cluster is that of a directory
+ * above it on the way is a loop in the tree, KVRO_E_CORRUPT. Reads find
+ * their clusters in the file's chain, cached (fat_table.c), and read each
+ * run of consecutive clusters with one call. After open, only the chain
+ * cache changes, under its own lock: any number of threads may stat, read
+ * and list at once.
+ *
+ * What stat says: mode 0644 for a file (0444 with the read-only
+ * attribute), 0755 for a directory; mtime the last-write time (fat_dir.c:
+ * 2-second resolution, read as UTC); id the byte offset of the entry's
+ * short entry in the volume (1 for the root): unique and stable while the
+ * handle is open, since FAT has no hard links; nlink 1.
+ */
+#include "fat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BAD(...) kvro_error_set(err, KVRO_E_CORRUPT, "FAT: " __VA_ARGS__)
+
+static kvro_status not_yet(kvro_error *err)
+{
+    return kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: writing is not there yet");
+}
+
+kvro_status kvro__fat_read_exact(fat_vol *v, int64_t off, void *buf, size_t n, const char *what,
+                                 kvro_error *err)
+{
+    size_t got = 0;
+    kvro_status s = kvro_io_read(v->io, off, buf, n, &got, err);
+    if (s == KVRO_OK && got != n)
+        s = BAD("%s at byte %lld lies past the end of the image", what, (long long)(off + got));
+    return s;
+}
+
+/* ------------------------------------------------------------ opening */
+
+static int fat_bid(const kvro_probe *p)
+{
+    if (!p->io || p->head_len < 512)
+        return KVRO_BID_NONE;
+    bool disk;
+    const char *table;
+    fat_part parts[FAT_MAX_PARTS];
+    int n = 0;
+    kvro_status s =
+        kvro__fat_part_scan(p->io, p->size, p->head, p->head_len, &disk, &table, parts, &n, NULL);
+    /* Weak bids are boot sectors and tables we can say what is wrong with:
+     * opening them explains (a damaged BPB, no FAT partition). */
+    if (s == KVRO_E_CORRUPT)
+        return KVRO_BID_WEAK;
+    if (s != KVRO_OK)
+        return KVRO_BID_NONE;
+    if (!disk) {
+        fat_bpb b;
+        return kvro__fat_bpb_decode(p->head, p->head_len, p->size, &b, NULL) == KVRO_OK
+                   ? KVRO_BID_CHECKED
+                   : KVRO_BID_WEAK;
+    }
+    for (int i = 0; i < n; i++)
+        if (parts[i].fat)
+            return KVRO_BID_CHECKED;
+    return KVRO_BID_WEAK;
+}
+
+static void describe_parts(const fat_part *parts, int n, bool fat_only, char *buf, size_t size)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && o < size; i++)
+        if (!fat_only || parts[i].fat)
+            o += (size_t)snprintf(buf + o, size - o, "%s%d: %s at byte %lld, %lld bytes%s",
+                                  o ? "; " : "", parts[i].number, parts[i].type,
+                                  (long long)parts[i].offset, (long long)parts[i].length,
+                                  parts[i].fat ? ", FAT" : "");
+}
+
+/* Whether a partition's type says FAT (when its boot sector does not). */
+static bool fat_typed(const fat_part *p)
+{
+    return strncmp(p->type, "FAT", 3) == 0 || strcmp(p->type, "basic data") == 0 ||
+           strcmp(p->type, "EFI system") == 0;
+}
+
+/* The partition to open: number WANT, or the only FAT one. */
+static kvro_status pick(const fat_part *parts, int n, int want, const fat_part **out,
+                        kvro_error *err)
+{
+    char list[400];
+    describe_parts(parts, n, false, list, sizeof list);
+    if (want > 0) {
+        for (int i = 0; i < n; i++)
+            if (parts[i].number == want) {
+                if (!parts[i].inside)
+                    return BAD("partition %d (%lld bytes at byte %lld) lies past the end of the "
+                               "disk",
+                               want, (long long)parts[i].length, (long long)parts[i].offset);
+                *out = &parts[i];
+                return KVRO_OK;
+            }
+        return kvro_error_set(err, KVRO_E_INVALID, "FAT: the disk has no partition %d (%s)", want,
+                              n ? list : "no partitions");
+    }
+    int fat = 0, typed = 0;
+    for (int i = 0; i < n; i++) {
+        if (!parts[i].inside)
+            return BAD("partition %d (%lld bytes at byte %lld) lies past the end of the disk",
+                       parts[i].number, (long long)parts[i].length, (long long)parts[i].offset);
+        fat += parts[i].fat;
+        typed += fat_typed(&parts[i]);
+    }
+    for (int i = 0; i < n; i++)
+        /* No FAT boot sector, but one partition meant to hold FAT: open it,
+         * and its boot sector's error says what is wrong. */
+        if (fat == 1 ? parts[i].fat : fat == 0 && typed == 1 && fat_typed(&parts[i])) {
+            *out = &parts[i];
+            return KVRO_OK;
+        }
+    if (fat == 0)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: no FAT filesystem on this disk (%s)",
+                              n ? list : "an empty partition table");
+    describe_parts(parts, n, true, list, sizeof list);
+    return kvro_error_set(err, KVRO_E_INVALID,
+                          "FAT: %d FAT partitions (%s): choose one (kvro_options.partition)", fat,
+                          list);
+}
+
+static void describe(fat_vol *v, const char *table, const fat_part *parts, int n,
+                     const fat_part *chosen)
+{
+    const fat_bpb *b = &v->bpb;
+    size_t size = sizeof v->layout;
+    size_t o = (size_t)snprintf(v->layout, size, "FAT%d, %u clusters of %u bytes, %u-byte sectors",
+                                b->type, b->clusters, b->cluster_size, b->sector_size);
+    if (b->label[0] && o < size)
+        o += (size_t)snprintf(v->layout + o, size - o, ", label '%s'", b->label);
+    if (b->has_fsinfo && b->free_count != 0xFFFFFFFF && o < size)
+        o += (size_t)snprintf(v->layout + o, size - o, ", %u free (FSInfo)", b->free_count);
+    for (int i = 0; i < n && o < size; i++)
+        o += (size_t)snprintf(v->layout + o, size - o, "\n%s %s%d: %s at byte %lld, %lld bytes%s",
+                              &parts[i] == chosen ? "*" : " ", table, parts[i].number,
+                              parts[i].type, (long long)parts[i].offset, (long long)parts[i].length,
+                              parts[i].fat ? ", FAT" : "");
+}
+
+static kvro_status fat_close(void *self, kvro_error *err)
+{
+    (void)err;
+    fat_vol *v = self;
+    if (!v)
+        return KVRO_OK;
+    kvro__fat_table_free(&v->table);
+    kvro_io_close(v->io);
+    free(v);
+    return KVRO_OK;
+}
+
+static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool writable, void **self,
+                            kvro_error *err)
+{
+    if (writable)
+        return not_yet(err);
+    if (!p->io)
+        return kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: not an image");
+    bool disk = false;
+    const char *table = "";
+    static const fat_part none;
+    fat_part *parts = malloc(FAT_MAX_PARTS * sizeof *parts);
+    fat_vol *v = calloc(1, sizeof *v);
+    int n = 0;
+    const fat_part *chosen = &none;
+    kvro_status s = parts && v ? KVRO_OK : kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+    if (s == KVRO_OK)
+        s = kvro__fat_part_scan(p->io, p->size, p->head, p->head_len, &disk, &table, parts, &n,
+                                err);
+    if (s == KVRO_OK && disk)
+        s = pick(parts, n, o->partition, &chosen, err);
+    else if (s == KVRO_OK && o->partition > 0)
+        s = kvro_error_set(err, KVRO_E_INVALID,
+                           "FAT: partition %d asked for, but the image is a FAT volume with no "
+                           "partition table",
+                           o->partition);
+    if (s == KVRO_OK && disk)
+        s = kvro_io_window(p->io, chosen->offset, chosen->length, &v->io, err);
+    else if (s == KVRO_OK)
+        v->io = kvro_io_ref(p->io);
+    int64_t size = disk ? chosen->length : p->size;
+    unsigned char boot[512];
+    if (s == KVRO_OK)
+        s = kvro__fat_read_exact(v, 0, boot, sizeof boot, "the boot sector", err);
+    if (s == KVRO_OK)
+        s = kvro__fat_bpb_decode(boot, sizeof boot, size, &v->bpb, err);
+    if (s == KVRO_OK) {
+        kvro__fat_fsinfo_read(v->io, &v->bpb);
+        s = kvro__fat_table_load(v->io, &v->bpb, &v->table, err);
+    }
+    if (s == KVRO_OK)
+        describe(v, table, parts, n, chosen);
+    free(parts);
+    if (s != KVRO_OK) {
+        if (v)
+            kvro_io_close(v->io);
+        free(v);
+        return s;
+    }
+    *self = v;
+    return KVRO_OK;
+}
+
+/* ------------------------------------------------------------ lookups */
+
+static fat_node root_node(const fat_vol *v)
+{
+    return (fat_node){.first = v->bpb.type == 32 ? v->bpb.root_cluster : 0, .dir = true};
+}
+
+/* Resolves normalised KEY to its entry. */
+static kvro_status walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err)
+{
+    /* The first clusters of the directories entered so far; a key has at
+     * most KVRO_KEY_MAX / 2 + 1 components. */
+    uint32_t seen[KVRO_KEY_MAX / 2 + 2];
+    size_t depth = 0;
+    fat_node n = root_node(v);
+    seen[depth++] = n.first;
+    const char *p = key, *c;
+    size_t len;
+    while ((len = kvro__component(&p, &c, NULL)) != 0) {
+        if (!n.dir)
+            return kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: a file is not a directory");
+        fat_node next;
+        bool found = false;
+        kvro_status s = kvro__fat_dir_lookup(v, &n, c, len, &next, &found, err);
+        if (s != KVRO_OK)
+            return s;
+        if (!found)
+            return kvro_error_set(err, KVRO_E_NOT_FOUND, "FAT: no '%.*s' in its directory",
+                                  (int)(len > 200 ? 200 : len), c);
+        if (next.dir) {
+            if (next.first == 0)
+                return BAD("directory '%.*s' has no cluster", (int)len, c);
+            for (size_t i = 0; i < depth; i++)
+                if (seen[i] == next.first)
+                    return BAD("directory '%.*s' contains itself (cluster %u is also a "
+                               "directory above it)",
+                               (int)len, c, next.first);
+            seen[depth++] = next.first;
+        }
+        n = next;
+    }
+    *out = n;
+    return KVRO_OK;
+}
+
+/* The chain of file N, as far as its size. */
+static kvro_status file_chain(fat_vol *v, const fat_node *n, fat_chain **out, kvro_error *err)
+{
+    uint32_t cs = v->bpb.cluster_size;
+    if (n->first == 0)
+        return BAD("a file of %u bytes with no first cluster", n->size);
+    uint32_t want = (uint32_t)(((uint64_t)n->size + cs - 1) / cs);
+    return kvro__fat_chain_get(&v->table, n->first, want, false, out, err);
+}
+
+static kvro_status fat_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
+{
+    fat_vol *v = self;
+    fat_node n;
+    kvro_status s = walk(v, key, &n, err);
+    if (s != KVRO_OK)
+        return s;
+    *st = (kvro_info){
+        .kind = n.dir ? KVRO_KIND_DIR : KVRO_KIND_FILE,
+        .size = n.dir ? 0 : n.size,
+        .mtime = kvro__fat_time(n.date, n.time),
+        .mode = n.dir             ? 0755
+                : (n.attr & 0x01) ? 0444
+                                  : 0644,
+        .has_mode = true,
+        .id = n.pos ? (uint64_t)n.pos : 1,
+        .nlink = 1,
+    };
+    return KVRO_OK;
+}
+
+static kvro_status fat_read(void *self, const char *key, int64_t off, int64_t len, void *buf,
+                            int64_t *nread, kvro_error *err)
+{
+    fat_vol *v = self;
+    fat_node n;
+    *nread = 0;
+    kvro_status s = walk(v, key, &n, err);
+    if (s == KVRO_OK && n.dir)
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: a directory, not a value");
+    if (s != KVRO_OK || off >= n.size || len == 0)
+        return s;
+    if (len > (int64_t)n.size - off)
+        len = (int64_t)n.size - off;
+    fat_chain *ch = NULL;
+    s = file_chain(v, &n, &ch, err);
+    const uint32_t cs = v->bpb.cluster_size;
+    int64_t done = 0;
+    while (s == KVRO_OK && done < len) {
+        int64_t at = off + done;
+        const fat_run *r = kvro__fat_chain_find(ch, (uint32_t)(at / cs));
+        int64_t in_run = at - (int64_t)r->index * cs;
+        int64_t n_run = (int64_t)r->count * cs - in_run;
+        int64_t want = len - done < n_run ? len - done : n_run;
+        s = kvro__fat_read_exact(v, v->bpb.data_off + (int64_t)(r->cluster - 2) * cs + in_run,
+                                 (char *)buf + done, (size_t)want, "a file's cluster", err);
+        if (s == KVRO_OK)
+            done += want;
+    }
+    kvro__fat_chain_put(&v->table, ch);
+    *nread = s == KVRO_OK ? done : 0;
+    return s;
+}
+
+typedef struct list_ctx {
+    kvro_list_fn fn;
+    void *arg;
+} list_ctx;
+
+static int list_one(void *arg, const fat_dirent *e)
+{
+    list_ctx *l = arg;
+    return l->fn(l->arg, e->name, e->node.dir ? KVRO_KIND_DIR : KVRO_KIND_FILE);
+}
+
+static kvro_status fat_list(void *self, const char *dir, kvro_list_fn fn, void *arg,
+                            kvro_error *err)
+{
+    fat_vol *v = self;
+    fat_node n;
+    kvro_status s = walk(v, dir, &n, err);
+    if (s == KVRO_OK && !n.dir)
+        s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: a file, not a directory");
+    list_ctx l = {fn, arg};
+    return s == KVRO_OK ? kvro__fat_dir_each(v, &n, list_one, &l, err) : s;
+}
+
+static kvro_status fat_locate(void *self, const char *key, kvro_io **io, int64_t *off, int64_t *len,
+                              kvro_error *err)
+{
+    fat_vol *v = self;
+    fat_node n;
+    kvro_status s = walk(v, key, &n, err);
+    if (s == KVRO_OK && n.dir)
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: a directory, not a value");
+    if (s != KVRO_OK)
+        return s;
+    *io = v->io;
+    *off = v->bpb.data_off;
+    *len = 0;
+    if (n.size == 0)
+        return KVRO_OK;
+    fat_chain *ch = NULL;
+    s = file_chain(v, &n, &ch, err);
+    if (s == KVRO_OK && ch->nruns != 1)
+        s = kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: the file is fragmented (%u pieces)",
+                           ch->nruns);
+    if (s == KVRO_OK) {
+        *off = v->bpb.data_off + (int64_t)(ch->runs[0].cluster - 2) * v->bpb.cluster_size;
+        *len = n.size;
+    }
+    kvro__fat_chain_put(&v->table, ch);
+    return s;
+}
+
+static void fat_stats(void *self, kvro_stats *st)
+{
+    fat_vol *v = self;
+    snprintf(st->layout, sizeof st->layout, "%s", v->layout);
+}
+
+/* ------------------------------------------------------ write side */
+
+/* Never reached while fat_open refuses read-write handles (the core
+ * refuses writes on read-only ones); the write side replaces these. */
+static kvro_status fat_create(void *self, const char *key, kvro_error *err)
+{
+    (void)self, (void)key;
+    return not_yet(err);
+}
+
+static kvro_status fat_mkdir(void *self, const char *key, kvro_error *err)
+{
+    (void)self, (void)key;
+    return not_yet(err);
+}
+
+static kvro_status fat_write(void *self, const char *key, int64_t off, const void *buf, int64_t len,
+                             kvro_error *err)
+{
+    (void)self, (void)key, (void)off, (void)buf, (void)len;
+    return not_yet(err);
+}
+
+static kvro_status fat_destroy(void *self, const char *key, kvro_error *err)
+{
+    (void)self, (void)key;
+    return not_yet(err);
+}
+
+const kvro_backend kvro__backend_fat = {
+    .name = "fat",
+    .description = "a FAT12/16/32 image with long names, or a disk image with MBR/GPT partitions "
+                   "(read-only for now)",
+    .bid = fat_bid,
+    .fs_open = fat_open,
+    .close = fat_close,
+    .stat = fat_stat,
+    .read = fat_read,
+    .list = fat_list,
+    .locate = fat_locate,
+    .stats = fat_stats,
+    .create = fat_create,
+    .mkdir = fat_mkdir,
+    .write = fat_write,
+    .destroy = fat_destroy,
+};

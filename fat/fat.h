@@ -1,0 +1,175 @@
+/*
+ * fat.h — the FAT backend's insides, shared by the files of fat/ only.
+ *
+ * One file per on-disk structure: fat_bpb.c (boot sector, BPB, FSInfo),
+ * fat_table.c (the FAT itself, cluster chains and their cache), fat_dir.c
+ * (directory entries, long names, lookups), fat_part.c (MBR and GPT
+ * partition tables) and fat.c (the backend table). Everything on disk is
+ * decoded once, into the structs below; nothing else reads raw bytes.
+ *
+ * The structures are shaped for the write side to come: the FAT is kept
+ * as stored (raw bytes, so a changed entry can be written back where it
+ * lies), a node remembers where its short entry lies (to update size and
+ * first cluster in place), and the chain cache is keyed by first cluster
+ * (a write invalidates one key).
+ */
+#ifndef KVRO_FAT_H
+#define KVRO_FAT_H
+
+#include "backend.h"
+
+#include <pthread.h>
+
+enum {
+    FAT_DIRENT = 32,          /* bytes per directory entry */
+    FAT_LFN_UNITS = 255,      /* UTF-16 units in a long name at most */
+    FAT_NAME_MAX = 255 * 3,   /* its UTF-8 bytes at most (BMP: 3 bytes a unit) */
+    FAT_DIR_MAX = 65536 * 32, /* a directory's bytes at most (the spec's 65,536 entries) */
+};
+
+/* ------------------------------------------------------------ fat_bpb.c */
+
+/* The boot sector, decoded and checked. Offsets are bytes from the start
+ * of the volume; clusters are numbered 2 .. clusters + 1. */
+typedef struct fat_bpb {
+    uint32_t sector_size, sectors_per_cluster, cluster_size;
+    uint32_t reserved, nfats, root_entries, fat_sectors;
+    uint64_t total_sectors;
+    int type;          /* 12, 16 or 32 */
+    uint32_t clusters; /* data clusters */
+    uint32_t active_fat;
+    uint32_t root_cluster; /* FAT32 */
+    uint32_t fsinfo_sector;
+    int64_t fat_off, root_off, data_off;
+    uint32_t root_bytes; /* FAT12/16: the fixed root directory's size */
+    uint32_t volume_id;
+    char label[12];
+    bool has_fsinfo;
+    uint32_t free_count, next_free; /* FSInfo, informational; 0xFFFFFFFF unknown */
+} fat_bpb;
+
+/* Decodes sector S (N bytes, at least 512) of a volume VOLUME_SIZE bytes
+ * long; KVRO_E_CORRUPT naming the first field that is wrong. */
+kvro_status kvro__fat_bpb_decode(const unsigned char *s, size_t n, int64_t volume_size, fat_bpb *b,
+                                 kvro_error *err);
+/* Whether S looks like a boot sector at all (a jump instruction): one
+ * whose BPB then fails to decode is a damaged FAT volume. */
+bool kvro__fat_boot_jump(const unsigned char *s, size_t n);
+/* Reads the FAT32 FSInfo sector into B when its signatures hold. */
+void kvro__fat_fsinfo_read(kvro_io *io, fat_bpb *b);
+
+/* ---------------------------------------------------------- fat_table.c */
+
+/* A chain as runs of consecutive clusters: file clusters [index, index +
+ * count) lie at clusters [cluster, cluster + count). */
+typedef struct fat_run {
+    uint32_t index, cluster, count;
+} fat_run;
+
+typedef struct fat_chain {
+    uint32_t first;  /* its first cluster: the cache's key */
+    uint32_t length; /* clusters in it */
+    uint32_t nruns;
+    bool whole; /* walked to its end mark (a directory's always is) */
+    int refs;   /* under the cache's lock */
+    fat_run runs[];
+} fat_chain;
+
+#define FAT_CACHE_SLOTS 256
+
+/* The active FAT as stored, checked once at open (see fat_table.c), and
+ * the chains built from it. */
+typedef struct fat_table {
+    int type;
+    uint32_t clusters;
+    unsigned char *raw; /* the FAT's bytes covering clusters 0 .. clusters + 1 */
+    size_t raw_len;
+    uint8_t *pred;   /* bit per cluster: some chain continues into it */
+    uint8_t *merged; /* ... two chains do (cross-linked) */
+    pthread_mutex_t lock;
+    fat_chain *slot[FAT_CACHE_SLOTS];
+    uint64_t cached_runs; /* in the slots, bounded (fat_table.c) */
+} fat_table;
+
+kvro_status kvro__fat_table_load(kvro_io *io, const fat_bpb *b, fat_table *t, kvro_error *err);
+void kvro__fat_table_free(fat_table *t);
+/* The chain starting at FIRST, at least WANT clusters of it (the whole
+ * chain, up to WANT, for a directory: DIR true). From the cache or built
+ * and cached; release it with kvro__fat_chain_put. KVRO_E_CORRUPT for a cluster
+ * out of range, free or bad in the chain, a cross-link, or (a file) a
+ * chain shorter than WANT. */
+kvro_status kvro__fat_chain_get(fat_table *t, uint32_t first, uint32_t want, bool dir,
+                                fat_chain **out, kvro_error *err);
+void kvro__fat_chain_put(fat_table *t, fat_chain *c);
+/* The run holding file cluster INDEX (which must be < C->length). */
+const fat_run *kvro__fat_chain_find(const fat_chain *c, uint32_t index);
+
+/* ------------------------------------------------------------ fat_dir.c */
+
+/* A file or directory as its short entry describes it. */
+typedef struct fat_node {
+    uint32_t first; /* first cluster; 0: none (an empty file, the FAT12/16 root) */
+    uint32_t size;
+    uint8_t attr;
+    uint16_t time, date; /* last write */
+    int64_t pos;         /* the short entry's byte offset in the volume; 0: the root */
+    bool dir;
+} fat_node;
+
+typedef struct fat_dirent {
+    fat_node node;
+    size_t name_len;
+    char name[FAT_NAME_MAX + 1]; /* UTF-8: the long name, else the short one */
+} fat_dirent;
+
+struct fat_vol;
+/* Calls FN for each entry of directory DIR in stored order, skipping "."
+ * and "..", volume labels, deleted entries and names no key can spell;
+ * a non-zero return stops. */
+typedef int (*fat_dirent_fn)(void *arg, const fat_dirent *e);
+kvro_status kvro__fat_dir_each(struct fat_vol *v, const fat_node *dir, fat_dirent_fn fn, void *arg,
+                               kvro_error *err);
+/* Looks NAME (N bytes of UTF-8) up in DIR, case-insensitively (fat_dir.c
+ * says which folding); *FOUND says whether it is there. */
+kvro_status kvro__fat_dir_lookup(struct fat_vol *v, const fat_node *dir, const char *name, size_t n,
+                                 fat_node *out, bool *found, kvro_error *err);
+/* Whether UTF-8 names A and B are equal under that folding. */
+bool kvro__fat_name_equal(const char *a, size_t an, const char *b, size_t bn);
+/* Seconds since the epoch of a FAT date and time (read as UTC); 0 for no
+ * date or an impossible one. */
+int64_t kvro__fat_time(uint16_t date, uint16_t time);
+
+/* ----------------------------------------------------------- fat_part.c */
+
+typedef struct fat_part {
+    int number;             /* as the table lists it, from 1 (logical MBR ones from 5) */
+    int64_t offset, length; /* bytes */
+    char type[48];          /* "FAT32 LBA (0x0c)", "EFI system", ... */
+    bool fat;               /* its first sector holds a FAT boot sector */
+    bool inside;            /* it lies within the disk */
+} fat_part;
+
+#define FAT_MAX_PARTS 128
+
+/* What IMAGE is: a FAT volume itself (*NPARTS 0, *IS_DISK false), a disk
+ * with an MBR or GPT table (*IS_DISK, its partitions in PARTS), or neither
+ * (KVRO_E_UNSUPPORTED). HEAD is the image's first HEAD_LEN bytes. */
+kvro_status kvro__fat_part_scan(kvro_io *io, int64_t size, const unsigned char *head,
+                                size_t head_len, bool *is_disk, const char **table, fat_part *parts,
+                                int *nparts, kvro_error *err);
+
+/* ---------------------------------------------------------------- fat.c */
+
+typedef struct fat_vol {
+    kvro_io *io; /* the volume: the image, or a window on its partition (our reference) */
+    fat_bpb bpb;
+    fat_table table;
+    char layout[512]; /* for kvro_stats.layout */
+} fat_vol;
+
+/* Reads N bytes at volume offset OFF, all of them or KVRO_E_CORRUPT
+ * naming WHAT (the image ends too soon). */
+kvro_status kvro__fat_read_exact(fat_vol *v, int64_t off, void *buf, size_t n, const char *what,
+                                 kvro_error *err);
+
+#endif
