@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/fuse_read.sh — kvfuse side by side with its peers, in one run:
+#  1. sequential read of a large member (SIZE_MIB, default 256) of an
+#     uncompressed tar through kvfuse, the first read after mounting, vs
+#     `cat` of the tar itself and vs squashfuse_ll reading the same bytes
+#     from an uncompressed squashfs image (page cache warm for all: the
+#     image's pages, never the mount's); archivemount too with
+#     ARCHIVEMOUNT=1 (it re-reads the archive from its start: minutes);
+#  2. time from starting kvfuse on a 100,000-member tar to the first
+#     successful `ls` of its root.
+# Columns whose tool is missing (squashfs-tools, squashfuse, archivemount)
+# are skipped with a note. Needs /dev/fuse and root or fuse3's fusermount3.
+# KVFUSE=path picks the binary (default build/fuse/kvfuse); WORK=dir the
+# scratch directory (default a temporary one, removed at the end);
+# RUNS=n the repetitions (median reported).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kvfuse=${KVFUSE:-$root/build/fuse/kvfuse}
+size_mib=${SIZE_MIB:-256}
+runs=${RUNS:-3}
+[ -x "$kvfuse" ] || { echo "fuse_read: no $kvfuse (scripts/build.sh build)" >&2; exit 1; }
+[ -w /dev/fuse ] || { echo "fuse_read: /dev/fuse is not usable" >&2; exit 1; }
+work=${WORK:-$(mktemp -d /tmp/kvfuse-bench.XXXXXX)}
+mnt=$work/mnt
+mkdir -p "$work/tree" "$mnt"
+cleanup() {
+  mountpoint -q "$mnt" && fusermount3 -u "$mnt" || true
+  [ -n "${WORK:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s%N; }
+# median of the arguments
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# MiB/s for SIZE_MIB in NS nanoseconds
+rate() { awk -v ns="$1" -v m="$size_mib" 'BEGIN {printf "%.0f", m / (ns / 1e9)}'; }
+
+echo "== sequential read of a $size_mib MiB member ($(nproc) cores, $(uname -r))"
+big=$work/tree/big.bin
+[ -f "$big" ] || head -c $((size_mib * 1024 * 1024)) /dev/urandom > "$big"
+[ -f "$work/big.tar" ] || tar -cf "$work/big.tar" -C "$work/tree" big.bin
+
+declare -A result
+time_cat() { # FILE: ns for one cat of FILE
+  local t0 t1
+  t0=$(now); cat "$1" > /dev/null; t1=$(now)
+  echo $((t1 - t0))
+}
+
+cat "$work/big.tar" > /dev/null # warm
+ts=(); for _ in $(seq "$runs"); do ts+=("$(time_cat "$work/big.tar")"); done
+result[cat]=$(median "${ts[@]}")
+
+ts=()
+for _ in $(seq "$runs"); do
+  "$kvfuse" "$work/big.tar" "$mnt"
+  ts+=("$(time_cat "$mnt/big.bin")")
+  cmp -s "$mnt/big.bin" "$big" || { echo "kvfuse: bytes differ" >&2; exit 1; }
+  fusermount3 -u "$mnt"
+done
+result[kvfuse]=$(median "${ts[@]}")
+
+if command -v mksquashfs > /dev/null && command -v squashfuse_ll > /dev/null; then
+  sq=$work/big.sqfs
+  [ -f "$sq" ] || mksquashfs "$work/tree" "$sq" -noI -noD -noF -noX -no-xattrs -quiet > /dev/null
+  cat "$sq" > /dev/null
+  ts=()
+  for _ in $(seq "$runs"); do
+    squashfuse_ll "$sq" "$mnt"
+    ts+=("$(time_cat "$mnt/big.bin")")
+    fusermount3 -u "$mnt"
+  done
+  result[squashfuse_ll]=$(median "${ts[@]}")
+else
+  echo "(squashfuse_ll column skipped: apt-get install squashfs-tools squashfuse)"
+fi
+
+if [ "${ARCHIVEMOUNT:-0}" = 1 ] && command -v archivemount > /dev/null; then
+  archivemount -o ro,readonly "$work/big.tar" "$mnt"
+  result[archivemount]=$(time_cat "$mnt/big.bin")
+  fusermount3 -u "$mnt"
+else
+  echo "(archivemount column skipped: ARCHIVEMOUNT=1 and apt-get install archivemount)"
+fi
+
+printf '%-14s %10s %8s %9s\n' tool ms MiB/s "x of cat"
+for tool in cat kvfuse squashfuse_ll archivemount; do
+  [ -n "${result[$tool]:-}" ] || continue
+  ns=${result[$tool]}
+  printf '%-14s %10.1f %8s %9.2f\n' "$tool" "$(awk -v n="$ns" 'BEGIN {print n / 1e6}')" \
+    "$(rate "$ns")" "$(awk -v a="${result[cat]}" -v b="$ns" 'BEGIN {print a / b}')"
+done
+
+echo
+echo "== start kvfuse on a 100,000-member tar until the first ls of its root"
+many=$work/many.tar
+[ -f "$many" ] || python3 -c '
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
+    for i in range(100000):
+        t.addfile(tarfile.TarInfo("d%03d/f%06d" % (i % 100, i)), io.BytesIO())
+' "$many"
+cat "$many" > /dev/null
+ts=()
+for _ in $(seq "$runs"); do
+  t0=$(now); "$kvfuse" "$many" "$mnt"; ls "$mnt" > /dev/null; t1=$(now)
+  ts+=($((t1 - t0)))
+  fusermount3 -u "$mnt"
+done
+printf 'kvfuse mount + first ls: %.1f ms (target <= 300 ms)\n' \
+  "$(awk -v n="$(median "${ts[@]}")" 'BEGIN {print n / 1e6}')"
