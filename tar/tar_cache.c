@@ -13,15 +13,22 @@
  * point, checking the window's own CRC-32; a damaged one costs that read
  * some speed (it starts from an earlier point) and gets the file unlinked.
  *
- * Location: kvro_options.index_path, else $XDG_CACHE_HOME/kvro/ (XDG Base
- * Directory spec), else ~/.cache/kvro/, file "<hash>.tgzidx" where hash is
- * FNV-1a 64 of the archive's absolute path, size and mtime, and the window
- * of the file it lies in (an archive inside a bigger image). A source with
- * no path (memory, callbacks, a descriptor) is cached only in an explicit
- * index_path; its mtime is 0, and the size and edge CRCs identify it. Written to a
- * temporary file and renamed, so readers never see half a file; failure
- * to write only costs the next open its speed. The default directory is
- * made if missing; an explicit index_path's directory must exist.
+ * Location: kvro_options.index_path, else the cache directory
+ * (tar_cache_dir.c: $XDG_CACHE_HOME/kvro/, else ~/.cache/kvro/), file
+ * "<hash>.tgzidx" where hash is FNV-1a 64 of the archive's absolute path,
+ * size and mtime, and the window of the file it lies in (an archive inside
+ * a bigger image). A source with no path (memory, callbacks, a descriptor)
+ * is cached only in an explicit index_path; its mtime is 0, and the size
+ * and edge CRCs identify it. Written to a temporary file and renamed, so
+ * readers never see half a file; failure to write only costs the next open
+ * its speed. The default directory is made if missing, kept under its cap
+ * (least recently used entries go first: a load touches its entry's mtime)
+ * and an entry larger than the whole cap is not saved.
+ *
+ * An explicit index_path is the user's file name, so it is never written
+ * over anything but a kvro index (or an empty file): not over the archive
+ * itself under any name (same device and inode), not over any other file,
+ * and not into a missing directory (kvro__tar_cache_check_target).
  *
  * Layout, little-endian throughout:
  *   header (HEADER_SIZE bytes):
@@ -38,13 +45,17 @@
  *   sparse maps (24 bytes each): u64 first region, u64 regions, i64 bytes stored
  *   regions (24 bytes each): i64 logical offset, i64 length, i64 offset in
  *                            the member's stored data
- *   the name arena
+ *   the name arena, its last string the archive's absolute path ("" for a
+ *     source without one), named by no node: the cache listing reads it
+ *     (from the header and the end of the metadata) to prune entries of
+ *     deleted archives, and the metadata's CRC covers it
  *   u32 CRC-32 of everything above (the metadata: all an open reads)
  *   the windows, each raw deflate, checked by its point's CRC when used.
  * The counts in the header give the exact file length, checked at open, so
- * a cut file is caught there. Version 1 (one CRC over the whole file) and 2
- * (no sparse maps: sparse members were refused) are rebuilt as stale. Child
- * lists and the hash table are rebuilt on load, not trusted.
+ * a cut file is caught there. Versions 1 (one CRC over the whole file), 2
+ * (no sparse maps: sparse members were refused) and 3 (no archive path)
+ * are rebuilt as stale. Child lists and the hash table are rebuilt on
+ * load, not trusted.
  */
 #include "tar_gz.h"
 
@@ -59,13 +70,14 @@
 #include <zlib.h>
 
 #define MAGIC "KVROTGZI"
-#define VERSION 3
+#define VERSION 4
 #define HEADER_SIZE (8 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + TAR_WARNING_MAX + 4 + 8)
 #define SPARSE_SIZE 24
 #define REGION_SIZE 24
 #define POINT_SIZE TAR_GZ_POINT_RECORD
 #define NODE_SIZE 44
 #define EDGE (64 << 10)
+#define ARCHIVE_PATH_MAX 65536 /* far above PATH_MAX; bounds what a listing reads */
 
 /* ---------------------------------------------------------- identity */
 
@@ -76,13 +88,16 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static char *join(const char *a, const char *b)
+/* The real path of the archive that was opened, not of whatever its name
+ * means by now (without /proc: the name's); NULL without a path. */
+static char *archive_path(const kvro__io_id *id)
 {
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", a, b);
-    return s;
+    if (!id->path)
+        return NULL;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", id->fd);
+    char *abs = realpath(proc, NULL);
+    return abs ? abs : realpath(id->path, NULL);
 }
 
 char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
@@ -91,20 +106,8 @@ char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
         return strdup(o->index_path);
     if (!id->path) /* memory, callbacks, a bare descriptor: nothing to key on */
         return NULL;
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    char *dir = NULL;
-    /* The XDG spec says a relative $XDG_CACHE_HOME is invalid and ignored. */
-    if (xdg && xdg[0] == '/')
-        dir = join(xdg, "kvro");
-    else if (home && home[0] == '/')
-        dir = join(home, ".cache/kvro");
-    /* The real path of the file that was opened, not of whatever the name
-     * means by now (without /proc: the name's). */
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", id->fd);
-    char *abs = realpath(proc, NULL);
-    if (!abs)
-        abs = realpath(id->path, NULL);
+    char *dir = kvro__tar_cache_dir();
+    char *abs = archive_path(id);
     if (!dir || !abs) {
         free(dir);
         free(abs);
@@ -120,7 +123,7 @@ char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
     size_t n = strlen(dir) + 32;
     char *out = malloc(n);
     if (out)
-        snprintf(out, n, "%s/%016llx.tgzidx", dir, (unsigned long long)h);
+        snprintf(out, n, "%s/%016llx" TAR_CACHE_SUFFIX, dir, (unsigned long long)h);
     free(dir);
     free(abs);
     return out;
@@ -131,6 +134,81 @@ static bool pread_all(int fd, void *buf, size_t n, int64_t off)
 {
     size_t got;
     return kvro__pread(fd, buf, n, off, &got) == 0 && got == n;
+}
+
+/* ------------------------------------------------- where an index may go */
+
+/* Whether the open file FD of SIZE bytes may be overwritten by an index:
+ * it starts with the magic, or with as much of it as it holds (an index
+ * cut short is still one, and an empty file has nothing to lose). */
+static bool looks_like_index(int fd, int64_t size)
+{
+    unsigned char m[8];
+    size_t n = size < 8 ? (size_t)size : 8;
+    return pread_all(fd, m, n, 0) && memcmp(m, MAGIC, n) == 0;
+}
+
+/* PATH's directory exists (PATH itself does not). */
+static kvro_status check_parent(const char *path, kvro_error *err)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir] = '\0'; /* "/x" lies in "/" */
+    struct stat st;
+    const char *in = slash ? dir : ".";
+    kvro_status s = KVRO_OK;
+    if (stat(in, &st) != 0)
+        s = kvro_error_set(err, KVRO_E_NOT_FOUND,
+                           "tar: index file %s: its directory %s does not exist; not written",
+                           path, in);
+    else if (!S_ISDIR(st.st_mode))
+        s = kvro_error_set(err, KVRO_E_NOT_DIR,
+                           "tar: index file %s: %s is not a directory; not written", path, in);
+    free(dir);
+    return s;
+}
+
+bool kvro__tar_cache_magic(int fd)
+{
+    unsigned char m[8];
+    return pread_all(fd, m, sizeof m, 0) && memcmp(m, MAGIC, sizeof m) == 0;
+}
+
+kvro_status kvro__tar_cache_check_target(const char *path, kvro_io *io, kvro_error *err)
+{
+    struct stat st, src;
+    if (lstat(path, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR)
+            return check_parent(path, err);
+        return kvro_error_set(err, kvro_status_from_errno(e), "tar: index file %s: %s", path,
+                              strerror(e));
+    }
+    if (stat(path, &st) != 0)
+        return kvro_error_set(err, KVRO_E_EXISTS,
+                              "tar: index file %s: a symbolic link that leads nowhere; not "
+                              "overwritten",
+                              path);
+    /* The same file under any name (a hard or symbolic link, a window of
+     * it): the descriptor the archive is read through decides, not names. */
+    int64_t off;
+    int afd = kvro_io_fd(io, &off);
+    if (afd >= 0 && fstat(afd, &src) == 0 && src.st_dev == st.st_dev && src.st_ino == st.st_ino)
+        return kvro_error_set(err, KVRO_E_EXISTS,
+                              "tar: index file %s: is the archive itself; not overwritten", path);
+    int fd = S_ISREG(st.st_mode) ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) : -1;
+    bool ok = fd >= 0 && looks_like_index(fd, st.st_size);
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return kvro_error_set(err, KVRO_E_EXISTS,
+                              "tar: index file %s: exists and is not a kvro index%s; not "
+                              "overwritten",
+                              path, S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    return KVRO_OK;
 }
 
 /* CRC-32 of the archive's first and last 64 KiB: catches a rewrite that
@@ -219,7 +297,7 @@ static void w_u(writer *w, uint64_t v, int bytes)
 }
 
 static void w_header(writer *w, const kvro__io_id *id, const uint32_t crc[2], const tar_index *ix,
-                     const tar_gz *gz, const tar_warnings *warn)
+                     const tar_gz *gz, const tar_warnings *warn, size_t path_len)
 {
     w_bytes(w, MAGIC, 8);
     w_u(w, VERSION, 4);
@@ -231,7 +309,7 @@ static void w_header(writer *w, const kvro__io_id *id, const uint32_t crc[2], co
     w_u(w, (uint64_t)gz->usize, 8);
     w_u(w, gz->npoints, 4);
     w_u(w, ix->n, 4);
-    w_u(w, ix->arena_len, 8);
+    w_u(w, ix->arena_len + path_len + 1, 8);
     w_u(w, gz->wins_len, 8);
     w_u(w, (uint64_t)warn->count, 8);
     char first[TAR_WARNING_MAX] = {0};
@@ -241,7 +319,8 @@ static void w_header(writer *w, const kvro__io_id *id, const uint32_t crc[2], co
     w_u(w, ix->nregions, 8);
 }
 
-static void w_meta(writer *w, const tar_index *ix, const tar_gz *gz)
+static void w_meta(writer *w, const tar_index *ix, const tar_gz *gz, const char *path,
+                   size_t path_len)
 {
     for (size_t i = 0; i < gz->npoints; i++) {
         const tar_gz_point *p = &gz->points[i];
@@ -277,6 +356,7 @@ static void w_meta(writer *w, const tar_index *ix, const tar_gz *gz)
         w_u(w, (uint64_t)ix->regions[i].data, 8);
     }
     w_bytes(w, ix->arena, ix->arena_len);
+    w_bytes(w, path, path_len + 1);
 }
 
 static void note_set(char *note, size_t size, const char *fmt, ...) KVRO_PRINTF(3, 4);
@@ -304,9 +384,33 @@ static void make_parents(const char *cache)
     free(dir);
 }
 
-bool kvro__tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const kvro__io_id *id,
-                    const tar_index *ix, const tar_gz *gz, const tar_warnings *warn, char *note,
-                    size_t note_size)
+/* Writes the whole index to the new file W->fd; its size into *SIZE. */
+static bool w_all(writer *w, const kvro__io_id *id, const uint32_t crc[2], const tar_index *ix,
+                  const tar_gz *gz, const tar_warnings *warn, int64_t *size)
+{
+    char *abs = archive_path(id);
+    const char *path = abs && strlen(abs) < ARCHIVE_PATH_MAX ? abs : "";
+    w->failed = false;
+    w->n = 0;
+    w->crc = crc32(0, NULL, 0);
+    w_header(w, id, crc, ix, gz, warn, strlen(path));
+    w_meta(w, ix, gz, path, strlen(path));
+    free(abs);
+    uint32_t sum = (uint32_t)w->crc;
+    w_u(w, sum, 4);
+    if (gz->wins_len)
+        w_bytes(w, gz->wins, gz->wins_len); /* their CRCs are in the points */
+    w_flush(w);
+    struct stat st;
+    if (w->failed || fstat(w->fd, &st) != 0)
+        return false;
+    *size = st.st_size;
+    return true;
+}
+
+bool kvro__tar_cache_save(const char *cache, int64_t cap, kvro_io *io, const kvro__io_id *id,
+                          const tar_index *ix, const tar_gz *gz, const tar_warnings *warn,
+                          char *note, size_t note_size)
 {
     uint32_t crc[2];
     if (gz->wins_len && !gz->wins) { /* a loaded index: its windows are not in memory */
@@ -317,7 +421,7 @@ bool kvro__tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const 
         note_set(note, note_size, "not saved: cannot read the archive");
         return false;
     }
-    if (make_dirs)
+    if (cap > 0)
         make_parents(cache);
     size_t n = strlen(cache);
     char *tmp = malloc(n + 8);
@@ -336,21 +440,30 @@ bool kvro__tar_cache_save(const char *cache, bool make_dirs, kvro_io *io, const 
         free(w);
         return false;
     }
-    w->failed = false;
-    w->n = 0;
-    w->crc = crc32(0, NULL, 0);
-    w_header(w, id, crc, ix, gz, warn);
-    w_meta(w, ix, gz);
-    uint32_t sum = (uint32_t)w->crc;
-    w_u(w, sum, 4);
-    if (gz->wins_len)
-        w_bytes(w, gz->wins, gz->wins_len); /* their CRCs are in the points */
-    w_flush(w);
-    bool ok = !w->failed && close(w->fd) == 0 && rename(tmp, cache) == 0;
+    int64_t size = 0;
+    bool ok = w_all(w, id, crc, ix, gz, warn, &size);
+    int e = ok ? 0 : errno ? errno : EIO;
+    if (close(w->fd) != 0 && ok)
+        ok = false, e = errno;
+    kvro_error why;
     if (!ok) {
-        note_set(note, note_size, "not saved: %s", strerror(errno ? errno : EIO));
-        unlink(tmp);
+        note_set(note, note_size, "not saved: %s", strerror(e));
+    } else if (cap > 0 && size > cap) { /* it would evict everything, itself last */
+        ok = false;
+        note_set(note, note_size, "not saved: its %lld bytes exceed the cache's cap of %lld",
+                 (long long)size, (long long)cap);
+    } else if (kvro__tar_cache_check_target(cache, io, &why) != KVRO_OK) {
+        /* Checked at open, and again here: the build took a while. */
+        ok = false;
+        note_set(note, note_size, "not saved: %s", why.detail);
+    } else if (rename(tmp, cache) != 0) {
+        ok = false;
+        note_set(note, note_size, "not saved: %s", strerror(errno));
     }
+    if (!ok)
+        unlink(tmp);
+    else if (cap > 0) /* after the rename: the new entry is never what makes room */
+        kvro__tar_cache_evict(cache, cap);
     free(tmp);
     free(w);
     return ok;
@@ -488,6 +601,54 @@ static bool read_nodes(reader *r, tar_index *ix, const header *h, char *note, si
     return true;
 }
 
+/* The archive's path: the arena's last string, which ends the metadata
+ * but for its CRC (at META - 4). malloc'd, or NULL if it is not there. */
+static char *read_archive_path(int fd, const header *h, uint64_t meta)
+{
+    size_t n = h->arena < ARCHIVE_PATH_MAX + 1 ? (size_t)h->arena : ARCHIVE_PATH_MAX + 1;
+    char *buf = malloc(n + 1);
+    if (!buf || n < 2 || !pread_all(fd, buf, n, (int64_t)(meta - 4 - n)) || buf[n - 1]) {
+        free(buf);
+        return NULL;
+    }
+    /* The root's name ("", at offset 0) comes first: a NUL always precedes
+     * the path in an arena, unless the path is too long to be one. */
+    size_t at = n - 1;
+    while (at > 0 && buf[at - 1])
+        at--;
+    if (at == 0 && n == ARCHIVE_PATH_MAX + 1) {
+        free(buf);
+        return NULL;
+    }
+    memmove(buf, buf + at, n - at);
+    return buf;
+}
+
+bool kvro__tar_cache_info(int fd, tar_cache_info *info)
+{
+    memset(info, 0, sizeof *info);
+    struct stat st;
+    unsigned char head[HEADER_SIZE];
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 8 ||
+        !pread_all(fd, head, 8, 0) || memcmp(head, MAGIC, 8) != 0)
+        return false;
+    uint64_t len = (uint64_t)st.st_size;
+    reader r = {head + 8};
+    if (len < HEADER_SIZE + 4 || !pread_all(fd, head, HEADER_SIZE, 0) || r_u(&r, 4) != VERSION)
+        return true; /* an index, of another version or cut: never loaded again */
+    header h;
+    decode_header(head, &h);
+    uint64_t meta = meta_len(&h);
+    if (meta == 0 || h.wins > len || meta + h.wins != len ||
+        !(info->archive = read_archive_path(fd, &h, meta)))
+        return true;
+    info->current = true;
+    info->size = (int64_t)h.csize;
+    info->mtime = (int64_t)h.sec;
+    info->mtime_nsec = (int32_t)h.nsec;
+    return true;
+}
+
 /* Reads the metadata of the cache file CFD (FILE_LEN bytes) into *BUF
  * (*LEN bytes, CRC checked) and its header into H. Nothing past the
  * metadata is read, and nothing is allocated before the counts agree
@@ -570,8 +731,9 @@ static bool decode(const unsigned char *buf, const header *h, kvro_io *io, const
     return true;
 }
 
-bool kvro__tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id, tar_index *ix, tar_gz *gz,
-                    tar_warnings *w, char *note, size_t note_size)
+bool kvro__tar_cache_load(const char *cache, bool touch, kvro_io *io, const kvro__io_id *id,
+                          tar_index *ix, tar_gz *gz, tar_warnings *w, char *note,
+                          size_t note_size)
 {
     memset(ix, 0, sizeof *ix);
     int cfd = open(cache, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -611,6 +773,10 @@ bool kvro__tar_cache_load(const char *cache, kvro_io *io, const kvro__io_id *id,
         w->first[0] = '\0';
         return false;
     }
+    /* Its mtime says when it was last used, for the cache's LRU eviction:
+     * atime would say so too, but not on a noatime or relatime mount. */
+    if (touch)
+        futimens(cfd, NULL);
     /* The windows stay in the file: tar_gz.c reads one when it needs it. */
     gz->index_fd = cfd;
     gz->index_path = path;
