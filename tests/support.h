@@ -17,39 +17,12 @@
 /* Paths known at build time (set by tests/CMakeLists.txt). */
 #ifndef KVRO_TEST_MKKV
 #define KVRO_TEST_MKKV "mkkv"
-/* Checked constructors for tests: the object, or the test fails. */
-kvro_io *t_mem_io(const void *data, size_t len);
-kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
-/* Whether descriptor FD is open / was closed (EBADF). */
-bool t_fd_open(int fd);
-bool t_fd_closed(int fd);
-/* Fails the test unless E's detail mentions NEEDLE. */
-void t_want_detail(const kvro_error *e, const char *needle);
-
 #endif
 #ifndef KVRO_TEST_SOURCE_DIR
 #define KVRO_TEST_SOURCE_DIR "."
-/* Checked constructors for tests: the object, or the test fails. */
-kvro_io *t_mem_io(const void *data, size_t len);
-kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
-/* Whether descriptor FD is open / was closed (EBADF). */
-bool t_fd_open(int fd);
-bool t_fd_closed(int fd);
-/* Fails the test unless E's detail mentions NEEDLE. */
-void t_want_detail(const kvro_error *e, const char *needle);
-
 #endif
 #ifndef KVRO_TEST_BINARY_DIR
 #define KVRO_TEST_BINARY_DIR "."
-/* Checked constructors for tests: the object, or the test fails. */
-kvro_io *t_mem_io(const void *data, size_t len);
-kvro_io *t_window(kvro_io *base, int64_t off, int64_t len);
-/* Whether descriptor FD is open / was closed (EBADF). */
-bool t_fd_open(int fd);
-bool t_fd_closed(int fd);
-/* Fails the test unless E's detail mentions NEEDLE. */
-void t_want_detail(const kvro_error *e, const char *needle);
-
 #endif
 
 /* A fresh directory under $TMPDIR (or /tmp); free() the result. */
