@@ -21,7 +21,7 @@ typedef struct command {
     const char *help;    /* full text for mkkv CMD --help */
 } command;
 
-extern const command cmd_ls, cmd_cat, cmd_stat, cmd_verify, cmd_tar;
+extern const command cmd_ls, cmd_cat, cmd_stat, cmd_verify, cmd_tar, cmd_cache;
 
 /* Options every command that opens a source understands. */
 typedef struct common_opts {
@@ -58,7 +58,8 @@ enum {
     "      --image-offset N  the image starts N bytes into SOURCE (a partition of a\n"            \
     "                        disk image, an archive appended to a program)\n"                     \
     "      --image-length N  the image is N bytes long (default: up to SOURCE's end)\n"           \
-    "      --index FILE      tar.gz: keep the access index in FILE\n"                             \
+    "      --index FILE      tar.gz: keep the access index in FILE (a new file or a\n"            \
+    "                        kvro index; never the archive or any other file)\n"                  \
     "      --no-index-cache  tar.gz: do not save the access index\n"                              \
     "  -q, --quiet           no progress output\n"                                                \
     "  -h, --help            show this help\n"                                                    \
@@ -157,5 +158,9 @@ typedef struct progress {
 void progress_start(progress *p, const char *what, bool quiet);
 void progress_update(progress *p, int64_t items, int64_t bytes, int64_t total_bytes);
 void progress_done(progress *p);
+/* BYTES for people: "512 B", "1.5 KiB", "2.0 GiB". */
+void format_bytes(char *buf, size_t n, int64_t bytes);
+/* BYTES in binary units for people: "1.2 MiB", "512 B". */
+void human_bytes(char *buf, size_t n, int64_t bytes);
 
 #endif

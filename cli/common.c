@@ -133,6 +133,16 @@ static void human(char *buf, size_t n, double v)
     snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
+void human_bytes(char *buf, size_t n, int64_t bytes)
+{
+    human(buf, n, (double)bytes);
+}
+
+void format_bytes(char *buf, size_t n, int64_t bytes)
+{
+    human(buf, n, (double)bytes);
+}
+
 void progress_update(progress *p, int64_t items, int64_t bytes, int64_t total)
 {
     if (!p->on)

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+extern const command cmd_crunch; /* build_crunch.c */
+
 static const command *const commands[] = {
-    &cmd_ls, &cmd_cat, &cmd_stat, &cmd_verify, &cmd_tar, NULL,
+    &cmd_ls, &cmd_cat, &cmd_stat, &cmd_verify, &cmd_tar, &cmd_crunch, &cmd_cache, NULL,
 };
 
 static void help(FILE *f)

@@ -10,26 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* -------------------------------------------------------------- registry */
-
-size_t kvro_backend_count(void)
-{
-    size_t n = 0;
-    while (kvro__backends[n])
-        n++;
-    return n;
-}
-
-const char *kvro_backend_name(size_t i)
-{
-    return i < kvro_backend_count() ? kvro__backends[i]->name : NULL;
-}
-
-const char *kvro_backend_description(size_t i)
-{
-    return i < kvro_backend_count() ? kvro__backends[i]->description : NULL;
-}
-
 /* ---------------------------------------------------------------- handle */
 
 kvro_status kvro__kv_new(const kvro_backend *b, void *self, const char *name, const char *source,

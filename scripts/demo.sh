@@ -37,5 +37,21 @@ step "$mkkv" cat "${gz[@]}" --offset 2 --length 40 "$out/sample.tar.gz" docs/caf
 step "$mkkv" verify "${gz[@]}" "$out/sample.tar.gz" "$site"
 # And by the real tools.
 step tar -tzf "$out/sample.tar.gz" docs/café.md
+
+# Mounted: kvfuse serves the tar read-only; it is ready when it returns.
+kvfuse=build/fuse/kvfuse
+if [ ! -x "$kvfuse" ]; then
+  echo; echo "(kvfuse skipped: not built — libfuse3-dev missing)"
+elif [ ! -w /dev/fuse ] || ! command -v fusermount3 > /dev/null; then
+  echo; echo "(kvfuse skipped: /dev/fuse is not usable or fusermount3 is missing)"
+else
+  mkdir -p "$out/mnt"
+  step "$kvfuse" "$out/sample.tar" "$out/mnt"
+  trap 'fusermount3 -u "$out/mnt" 2> /dev/null || true' EXIT
+  step ls -l "$out/mnt" "$out/mnt/docs"
+  step diff -r "$site" "$out/mnt" && echo "(the mount holds the tree, byte for byte)"
+  step fusermount3 -u "$out/mnt"
+  trap - EXIT
+fi
 echo
 echo "demo: ok"

@@ -17,6 +17,9 @@ build=(
 )
 test=(
   libcmocka-dev
+  # test_crunch compiles the generated C as a user would, C++ included;
+  # tests/crunch_cmake.sh builds a consumer with Make and with Ninja
+  g++ ninja-build
   # the real tools the tests read and write images with
   fuse3 libarchive-tools dosfstools mtools python3 xz-utils zstd bzip2
   # the fuzz harnesses (tests/fuzz/run.sh) and the clang-14 and

@@ -19,6 +19,12 @@
  * Members with a "." or ".." path component are skipped, never served, and
  * counted (kvro_stats.skipped, the first reason in kvro_stats.first_skipped).
  *
+ * Symbolic links are listed as stored and described by lstat/readlink with
+ * their linkname as written (absolute and escaping ones too: text, never
+ * followed out); stat and read follow them inside the archive only. A hard
+ * link is another name of the member it names: kvro_info.id is that
+ * member's index + 1 and nlink its count of names, like st_ino/st_nlink.
+ *
  * Environment: KVRO_TARGZ_SPACING=BYTES sets the access-point spacing and
  * turns off the 2% size budget (for tuning and tests); the cache file
  * records the points, so the setting matters when the index is built.
@@ -100,10 +106,15 @@ static kvro_status open_plain(tar_handle *t, const kvro_options *o, kvro_error *
 
 static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err)
 {
-    kvro_status s = kvro__tar_gz_init(&t->gz, t->io, t->size, err);
+    kvro_status s = kvro__tar_gz_init(&t->gz, t->io, t->size, o->read_cache_bytes, err);
     if (s != KVRO_OK)
         return s;
     t->is_gz = true;
+    /* The caller named the index file: it is checked before any work and
+     * never written over anything but an index (tar_cache.c). */
+    if (o->index_path && !o->no_index_cache &&
+        (s = kvro__tar_cache_check_target(o->index_path, t->io, err)) != KVRO_OK)
+        return s;
     /* A file is keyed by its path and stat; anything else by its size and
      * its edge CRCs alone (mtime 0), and only in an explicit index_path. */
     kvro__io_id id;
@@ -122,8 +133,8 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
              : o->no_index_cache ? "cache off"
              : id.path           ? "no cache directory"
                                  : "no path to key a cache on: built in memory");
-    if (cache && kvro__tar_cache_load(cache, t->io, &id, &t->ix, &t->gz, &t->warn, t->cache_note,
-                                sizeof t->cache_note)) {
+    if (cache && kvro__tar_cache_load(cache, !o->index_path, t->io, &id, &t->ix, &t->gz,
+                                      &t->warn, t->cache_note, sizeof t->cache_note)) {
         t->from_cache = true;
         free(cache);
         return KVRO_OK;
@@ -153,10 +164,18 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
      * archive is scanned at every open, so every open warns. */
     if (s == KVRO_OK && cache && !o->no_index_cache && !t->warn.ignored) {
         char note[sizeof t->cache_note];
-        t->cache_saved = kvro__tar_cache_save(cache, !o->index_path, t->io, &id, &t->ix, &t->gz,
-                                        &t->warn, note, sizeof note);
+        int64_t cap = o->index_path ? 0 : kvro_cache_cap(o->index_cache_max);
+        t->cache_saved = kvro__tar_cache_save(cache, cap, t->io, &id, &t->ix, &t->gz, &t->warn,
+                                              note, sizeof note);
         if (!t->cache_saved)
             snprintf(t->cache_note, sizeof t->cache_note, "%s", note);
+        /* The open stands (its index is in memory), but a file the caller
+         * asked for and did not get is worth a word. */
+        if (!t->cache_saved && o->index_path && o->warning) {
+            char msg[sizeof note + 64];
+            snprintf(msg, sizeof msg, "tar: index file %s %s", o->index_path, note);
+            o->warning(o->warning_arg, msg);
+        }
     }
     free(cache);
     return s;
@@ -179,6 +198,8 @@ static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **s
     /* The probe read the head already: the gzip magic (RFC 1952) decides. */
     bool gz = p->head_len >= 2 && p->head[0] == 0x1f && p->head[1] == 0x8b;
     kvro_status s = gz ? open_gz(t, o, err) : open_plain(t, o, err);
+    if (s == KVRO_OK) /* scanned or loaded alike: hard links' counts */
+        s = kvro__tar_index_links(&t->ix, err);
     if (s != KVRO_OK) {
         tar_close(t, NULL);
         return s;
@@ -203,20 +224,66 @@ static kvro_status tar_open(const kvro_probe *p, const kvro_options *o, void **s
 
 /* ------------------------------------------------------------ read side */
 
+/* Node I (a directory, a file or a symlink) as kvro_info. Its id is the
+ * index of the member that holds the data, so hard links share it. */
+static void fill_info(const tar_handle *t, uint32_t i, kvro_info *st)
+{
+    const tar_node *d = &t->ix.nodes[i];
+    st->kind = d->kind == TAR_K_DIR       ? KVRO_KIND_DIR
+               : d->kind == TAR_K_SYMLINK ? KVRO_KIND_LINK
+                                          : KVRO_KIND_FILE;
+    st->size = d->kind == TAR_K_DIR       ? 0
+               : d->kind == TAR_K_SYMLINK ? (int64_t)strlen(t->ix.arena + d->link)
+                                          : d->size;
+    st->mtime = d->mtime;
+    st->mtime_nsec = d->nsec;
+    st->mode = d->mode;
+    st->has_mode = (d->flags & TAR_F_EXPLICIT) != 0;
+    st->id = (uint64_t)i + 1; /* 0 means "unknown"; node 0 is the root */
+    st->nlink = kvro__tar_index_nlink(&t->ix, i);
+}
+
 static kvro_status tar_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     tar_handle *t = self;
     uint32_t i;
     kvro_status s = kvro__tar_index_resolve(&t->ix, key, &i, err);
+    if (s == KVRO_OK)
+        fill_info(t, i, st);
+    return s;
+}
+
+static kvro_status tar_lstat(void *self, const char *key, kvro_info *st, kvro_error *err)
+{
+    tar_handle *t = self;
+    uint32_t i;
+    kvro_status s = kvro__tar_index_lookup(&t->ix, key, &i, err);
+    if (s == KVRO_OK)
+        fill_info(t, i, st);
+    return s;
+}
+
+/* The symlink member's linkname as the archive has it: not normalised,
+ * not resolved (an absolute or escaping target is only text here). */
+static kvro_status tar_readlink(void *self, const char *key, char *buf, size_t size,
+                                size_t *len, kvro_error *err)
+{
+    tar_handle *t = self;
+    uint32_t i;
+    kvro_status s = kvro__tar_index_lookup(&t->ix, key, &i, err);
     if (s != KVRO_OK)
         return s;
     const tar_node *d = &t->ix.nodes[i];
-    st->kind = d->kind == TAR_K_DIR ? KVRO_KIND_DIR : KVRO_KIND_FILE;
-    st->size = d->kind == TAR_K_DIR ? 0 : d->size;
-    st->mtime = d->mtime;
-    st->mtime_nsec = d->nsec;
-    st->mode = d->mode;
-    st->has_mode = (d->flags & TAR_F_EXPLICIT) != 0;
+    if (d->kind != TAR_K_SYMLINK)
+        return kvro_error_set(err, KVRO_E_INVALID, "not a symbolic link");
+    const char *target = t->ix.arena + d->link;
+    size_t n = strlen(target), k = size && n >= size ? size - 1 : n;
+    if (size) {
+        memcpy(buf, target, k);
+        buf[k] = '\0';
+    }
+    if (len)
+        *len = n;
     return KVRO_OK;
 }
 
@@ -347,13 +414,24 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
     for (uint32_t c = t->ix.nodes[i].child; c != TAR_NONE; c = t->ix.nodes[c].sibling) {
         uint32_t target = c;
         const char *name = tar_node_name(&t->ix, c);
-        uint8_t kind = t->ix.nodes[c].kind;
-        /* Links are listed as what they lead to, resolved as the child's key
-         * would be (so a loop back through DIR is caught); one that leads
-         * nowhere we serve is not a key, nor are devices and FIFOs. */
+        kvro_error ignored;
+        /* A hard link is the member it names (one that names none is not
+         * a key); symlinks are listed as stored, every one, and the core
+         * resolves them for callers that follow (backend.h). Devices and
+         * FIFOs are not keys. */
+        if (kvro__tar_index_owner(&t->ix, c, &target, &ignored) != KVRO_OK)
+            continue;
+        uint8_t kind = t->ix.nodes[target].kind;
         if (kind == TAR_K_SPECIAL)
             continue;
-        if (kind == TAR_K_SYMLINK || kind == TAR_K_HARDLINK || (kind == TAR_K_DIR && !direct)) {
+        if (kind == TAR_K_SYMLINK) {
+            if (fn(arg, name, KVRO_KIND_LINK))
+                break;
+            continue;
+        }
+        /* Reached through a link, a subdirectory is resolved as the child's
+         * key would be, so a loop back through DIR is caught. */
+        if (kind == TAR_K_DIR && !direct) {
             size_t n = strlen(name);
             char *k = realloc(child, dlen + n + 2);
             if (!k) {
@@ -362,7 +440,6 @@ static kvro_status tar_list(void *self, const char *dir, kvro_list_fn fn, void *
             }
             child = k;
             snprintf(child, dlen + n + 2, "%s%s%s", dir, dlen ? "/" : "", name);
-            kvro_error ignored;
             if (kvro__tar_index_resolve(&t->ix, child, &target, &ignored) != KVRO_OK)
                 continue;
         }
@@ -424,6 +501,93 @@ static kvro_status tar_locate(void *self, const char *key, kvro_io **io, int64_t
     return KVRO_OK;
 }
 
+/* ------------------------------------------------------- storage order */
+
+/* One entry to give in kvro_each, placed where its bytes lie. */
+typedef struct each_item {
+    int64_t at;    /* its data's offset: a hard link's is its owner's */
+    uint32_t node; /* the entry */
+    uint32_t data; /* whose stat it shows (a hard link's owner) */
+} each_item;
+
+static int by_place(const void *a, const void *b)
+{
+    const each_item *x = a, *y = b;
+    return x->at != y->at ? (x->at < y->at ? -1 : 1) : (x->node > y->node) - (x->node < y->node);
+}
+
+typedef struct each_run {
+    const tar_handle *t;
+    kvro_list_info_fn fn;
+    void *arg;
+    uint8_t *done;  /* per node: given already */
+    uint32_t *up;   /* ancestors still to give, deepest first */
+    char key[KVRO_KEY_MAX + 2];
+} each_run;
+
+/* Gives NODE (showing DATA's stat), after any ancestor not given yet, so
+ * that a directory always comes before its contents (an implied one just
+ * before the first thing in it). Non-zero: the caller stopped. */
+static int each_give(each_run *r, uint32_t node, uint32_t data)
+{
+    const tar_index *ix = &r->t->ix;
+    uint32_t n = 0;
+    for (uint32_t p = ix->nodes[node].parent; p != 0 && !r->done[p]; p = ix->nodes[p].parent)
+        r->up[n++] = p;
+    while (n || !r->done[node]) {
+        uint32_t i = n ? r->up[--n] : node;
+        r->done[i] = 1;
+        kvro_info st;
+        memset(&st, 0, sizeof st);
+        fill_info(r->t, i == node ? data : i, &st);
+        kvro__tar_index_path(ix, i, r->key, sizeof r->key);
+        bool named = strlen(r->key) <= KVRO_KEY_MAX; /* else no key reaches it */
+        if (r->fn(r->arg, r->key, named ? KVRO_OK : KVRO_E_BAD_KEY, named ? &st : NULL))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every member in the order its data lies in the archive, so that reading
+ * each as it comes reads (or inflates) the archive once, front to back. A
+ * hard link comes right after the member that holds its data. */
+static kvro_status tar_each(void *self, kvro_list_info_fn fn, void *arg, kvro_error *err)
+{
+    tar_handle *t = self;
+    const tar_index *ix = &t->ix;
+    each_item *v = malloc((size_t)ix->n * sizeof *v);
+    each_run *r = malloc(sizeof *r);
+    uint8_t *done = calloc(ix->n, 1);
+    uint32_t *up = malloc((size_t)ix->n * sizeof *up);
+    kvro_status s = KVRO_OK;
+    if (!v || !r || !done || !up)
+        s = kvro_error_set(err, KVRO_E_NOMEM, "tar: out of memory");
+    size_t n = 0;
+    for (uint32_t i = 1; s == KVRO_OK && i < ix->n; i++) {
+        const tar_node *d = &ix->nodes[i];
+        uint32_t data = i;
+        kvro_error ignored;
+        if (d->kind == TAR_K_SPECIAL || (d->kind == TAR_K_DIR && !(d->flags & TAR_F_EXPLICIT)))
+            continue; /* not keys / given just before their contents */
+        if (kvro__tar_index_owner(ix, i, &data, &ignored) != KVRO_OK)
+            continue; /* a hard link that names nothing is never served */
+        v[n++] = (each_item){ix->nodes[data].off, i, data};
+    }
+    if (s == KVRO_OK) {
+        qsort(v, n, sizeof *v, by_place);
+        *r = (each_run){.t = t, .fn = fn, .arg = arg, .done = done, .up = up};
+        for (size_t i = 0; i < n && !each_give(r, v[i].node, v[i].data); i++)
+            ;
+    }
+    /* Directories with nothing in them and no member of their own do not
+     * exist (an implied directory has contents), so nothing is left. */
+    free(v);
+    free(r);
+    free(done);
+    free(up);
+    return s;
+}
+
 static void tar_fill_stats(void *self, kvro_stats *st)
 {
     const tar_handle *t = self;
@@ -452,7 +616,10 @@ const kvro_backend kvro__backend_tar = {
     .stat = tar_stat,
     .read = tar_read,
     .list = tar_list,
+    .lstat = tar_lstat,
+    .readlink = tar_readlink,
     .locate = tar_locate,
     .regions = tar_regions,
+    .each = tar_each,
     .stats = tar_fill_stats,
 };

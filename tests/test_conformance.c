@@ -109,6 +109,10 @@ static void make_ref_tree(const char *root)
 /* ------------------------------------------------------------- backends */
 
 typedef struct backend backend;
+
+/* The images the image rows read: packed by GNU tar (and gzip -n), or
+ * made by mkfs.fat and filled by mcopy. */
+enum { FMT_TAR, FMT_TARGZ, FMT_FAT12, FMT_FAT16, FMT_FAT32, FMT_COUNT };
 typedef kvro_status (*maker_fn)(const backend *b, const char *refdir, const char *workdir,
                                 kvro **kv, kvro_error *err);
 
@@ -132,7 +136,7 @@ struct backend {
     maker_fn make;
     /* Optional: runs after kvro_close; non-zero fails the test. */
     int (*done)(const backend *b);
-    bool gz; /* image rows: the .tar.gz, else the plain tar */
+    int fmt; /* image rows: which image (FMT_*) */
     via how; /* image rows: what the archive is read through */
 };
 
@@ -193,15 +197,33 @@ typedef struct image {
     unsigned char *bytes, *padded;
     size_t len;
 } image;
-static image images[2]; /* [gz] */
+static image images[FMT_COUNT];
 
-static kvro_status archive_of(const char *refdir, bool gz, const image **out, kvro_error *err)
+/* The mkfs.fat command for FAT12, 16, 32 images of the reference tree. */
+static char *fat_command(const char *refdir, int fmt, const char *img)
 {
-    image *im = &images[gz];
+    /* mtools tells FAT32 by cluster count: it needs 65525 to fill one. */
+    static const char *const how[] = {"-F 12 -C '%s' 4096", "-F 16 -s 1 -C '%s' 8192",
+                                      "-F 32 -s 1 -C '%s' 34000"};
+    char *mkfs = t_fmt(how[fmt - FMT_FAT12], img);
+    char *cmd = t_fmt("mkfs.fat %s >/dev/null 2>&1 && cd '%s' && MTOOLS_SKIP_CHECK=1 "
+                      "mcopy -s -i '%s' * ::",
+                      mkfs, refdir, img);
+    free(mkfs);
+    return cmd;
+}
+
+static kvro_status archive_of(const char *refdir, int fmt, const image **out, kvro_error *err)
+{
+    image *im = &images[fmt];
+    bool gz = fmt == FMT_TARGZ;
     if (!im->path) {
-        char *tar = t_join(archives, "ref.tar");
-        char *cmd = gz ? t_fmt("tar -C '%s' --format=gnu -cf - . | gzip -n > '%s.gz'", refdir, tar)
-                       : t_fmt("tar -C '%s' --format=gnu -cf '%s' .", refdir, tar);
+        int bits = fmt == FMT_FAT12 ? 12 : fmt == FMT_FAT16 ? 16 : 32;
+        char *tar = fmt >= FMT_FAT12 ? t_fmt("%s/ref.fat%d", archives, bits)
+                                     : t_join(archives, "ref.tar");
+        char *cmd = fmt >= FMT_FAT12 ? fat_command(refdir, fmt, tar)
+                    : gz ? t_fmt("tar -C '%s' --format=gnu -cf - . | gzip -n > '%s.gz'", refdir, tar)
+                         : t_fmt("tar -C '%s' --format=gnu -cf '%s' .", refdir, tar);
         int rc = t_run(cmd, NULL, NULL);
         free(cmd);
         if (rc != 0) {
@@ -224,7 +246,7 @@ static kvro_status archive_of(const char *refdir, bool gz, const image **out, kv
 
 static void images_free(void)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < FMT_COUNT; i++) {
         free(images[i].path);
         free(images[i].padded_path);
         free(images[i].bytes);
@@ -286,7 +308,7 @@ static kvro_status make_image(const backend *b, const char *refdir, const char *
                               kvro_error *err)
 {
     const image *im = NULL;
-    kvro_status s = archive_of(refdir, b->gz, &im, err);
+    kvro_status s = archive_of(refdir, b->fmt, &im, err);
     if (s != KVRO_OK)
         return s;
     char *idx = t_join(workdir, "ref.idx");
@@ -334,22 +356,25 @@ static int done_image(const backend *b)
     return rc;
 }
 
-#define IMAGE_ROWS(name, gz)                                                                       \
-    {name, make_image, done_image, gz, VIA_PATH},                                                  \
-        {name "/io-path", make_image, done_image, gz, VIA_IO_PATH},                                \
-        {name "/fd", make_image, done_image, gz, VIA_FD},                                          \
-        {name "/fd-owned", make_image, done_image, gz, VIA_FD_OWNED},                              \
-        {name "/memory", make_image, done_image, gz, VIA_MEMORY},                                  \
-        {name "/window-memory", make_image, done_image, gz, VIA_WINDOW_MEMORY},                    \
-        {name "/window-file", make_image, done_image, gz, VIA_WINDOW_FILE},                        \
-        {name "/callbacks", make_image, done_image, gz, VIA_CALLBACKS}
+#define IMAGE_ROWS(name, fmt)                                                                      \
+    {name, make_image, done_image, fmt, VIA_PATH},                                                 \
+        {name "/io-path", make_image, done_image, fmt, VIA_IO_PATH},                               \
+        {name "/fd", make_image, done_image, fmt, VIA_FD},                                         \
+        {name "/fd-owned", make_image, done_image, fmt, VIA_FD_OWNED},                             \
+        {name "/memory", make_image, done_image, fmt, VIA_MEMORY},                                 \
+        {name "/window-memory", make_image, done_image, fmt, VIA_WINDOW_MEMORY},                   \
+        {name "/window-file", make_image, done_image, fmt, VIA_WINDOW_FILE},                       \
+        {name "/callbacks", make_image, done_image, fmt, VIA_CALLBACKS}
 
 static const backend BACKENDS[] = {
     {"dir", make_dir, NULL, false, VIA_PATH},
     {"fs-adaptor", make_fs_adaptor, NULL, false, VIA_PATH},
     {"fs-adaptor-borrowed", make_fs_borrowed, done_fs_borrowed, false, VIA_PATH},
-    IMAGE_ROWS("tar", false),
-    IMAGE_ROWS("tar.gz", true),
+    IMAGE_ROWS("tar", FMT_TAR),
+    IMAGE_ROWS("tar.gz", FMT_TARGZ),
+    IMAGE_ROWS("fat12", FMT_FAT12),
+    IMAGE_ROWS("fat16", FMT_FAT16),
+    IMAGE_ROWS("fat32", FMT_FAT32),
 };
 
 static char *refdir;

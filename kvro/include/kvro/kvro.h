@@ -435,8 +435,85 @@ typedef struct kvro_stats {
     int64_t index_bytes;      /* the access index's size as stored */
     int64_t index_bytes_read; /* bytes of the saved index read at open */
     int64_t damaged_windows;  /* saved-index windows found damaged by reads (then dropped) */
+    /* Disk images: the filesystem found (e.g. "FAT16, 4084 clusters of 2048
+     * bytes, 512-byte sectors"), then one line per partition of a partition
+     * table, the one opened marked '*' ("* MBR1: FAT32 LBA (0x0c) at byte
+     * 1048576, 33554432 bytes, FAT"). */
+    char layout[512];
 } kvro_stats;
 KVRO_EXPORT kvro_status kvro_get_stats(kvro *kv, kvro_stats *st, kvro_error *err);
+
+/* ----------------------------------------------------------- index cache */
+
+/* A .tar.gz opened by path keeps its access index in a shared cache: one
+ * file per archive (its path, size and mtime), "<16 hex digits>.tgzidx" in
+ * the cache directory. Saving an entry trims the cache to its cap
+ * (kvro_options.index_cache_max, see kvro_cache_cap), least recently used
+ * entries first; an entry is used when it is written or loaded (its mtime
+ * says when). Only files named so that start with the index's magic are
+ * ever removed, by these calls or by a save. A process that opened an
+ * entry before it was removed reads it on, whole.
+ *
+ * An explicit kvro_options.index_path is the caller's file, never part of
+ * the cache, and is written only where nothing is (in a directory that
+ * exists) or over a kvro index: an open that would write it over the
+ * archive itself (under any name: the same device and inode), over any
+ * other file or into a missing directory fails before inflating anything,
+ * with KVRO_E_EXISTS or KVRO_E_NOT_FOUND and a detail naming the file and
+ * why. With no_index_cache set nothing is written, so nothing is refused. */
+
+/* The cache directory: $XDG_CACHE_HOME/kvro if that is an absolute path,
+ * else $HOME/.cache/kvro. It may not exist yet. *DIR is malloc'd: free()
+ * it. KVRO_E_NOT_FOUND if neither variable is usable. */
+KVRO_EXPORT kvro_status kvro_cache_dir(char **dir, kvro_error *err);
+
+/* The cap in bytes that kvro_options.index_cache_max MAX stands for: MAX
+ * if > 0, else $KVRO_CACHE_MAX if it is a positive byte count (decimal,
+ * with an optional K, M, G or T suffix, x1024), else 1 GiB. */
+#define KVRO_CACHE_MAX_DEFAULT ((int64_t)1 << 30)
+KVRO_EXPORT int64_t kvro_cache_cap(int64_t max);
+
+typedef struct kvro_cache_entry {
+    const char *file;      /* the entry's path */
+    const char *archive;   /* the absolute path of the archive it indexes; "" if it does not
+                              say (an entry of an older format, never loaded again) */
+    int64_t bytes;         /* the entry's size */
+    int64_t last_used;     /* when it was last written or loaded: seconds since the epoch */
+    int32_t last_used_nsec;
+    bool archive_exists;   /* ARCHIVE names a file now */
+    bool usable;           /* ... with the size and mtime it was indexed with: an open of
+                              ARCHIVE would load this entry. One that is not usable never
+                              will be again. */
+} kvro_cache_entry;
+
+/* Called per entry, most recently used first; non-zero stops the listing.
+ * ENTRY and its strings are valid during the call only. */
+typedef int (*kvro_cache_fn)(void *arg, const kvro_cache_entry *entry);
+
+/* Lists the cache's entries. A missing cache directory is an empty cache. */
+KVRO_EXPORT kvro_status kvro_cache_list(kvro_cache_fn fn, void *arg, kvro_error *err);
+
+/* What kvro_cache_trim or kvro_cache_clear did. */
+typedef struct kvro_cache_result {
+    int64_t removed, removed_bytes; /* entries (and temporaries left behind) removed */
+    int64_t kept, kept_bytes;       /* entries left */
+} kvro_cache_result;
+
+/* kvro_cache_trim's flags. */
+enum {
+    KVRO_CACHE_STALE = 1, /* first remove the entries that are not usable */
+};
+
+/* Removes the least recently used entries until the others take at most
+ * kvro_cache_cap(MAX) bytes; with KVRO_CACHE_STALE first every entry that
+ * is not usable (its archive deleted or changed, an older format). Also
+ * removes temporaries that writers left behind (an hour old). RES
+ * (optional) says what went and what is left. */
+KVRO_EXPORT kvro_status kvro_cache_trim(int64_t max, int flags, kvro_cache_result *res,
+                                        kvro_error *err);
+
+/* Removes every entry (a writer's temporary only once left behind). */
+KVRO_EXPORT kvro_status kvro_cache_clear(kvro_cache_result *res, kvro_error *err);
 
 /* -------------------------------------------------------------------- FS */
 
