@@ -12,9 +12,12 @@
  * the coarser of the two sides' precisions (a ustar header has whole
  * seconds, a host directory nanoseconds).
  *
- * Each value is read once, a chunk at a time from each side. An entry that
- * cannot be listed or read is reported and the walk goes on, so one bad
- * member does not hide the state of the rest.
+ * The walk compares names, kinds, link targets and metadata; the files'
+ * bytes are compared after it, in the order SOURCE stores them (kvro_each),
+ * each value read once, a chunk at a time from each side: an archive is
+ * read front to back once, a .tar.gz inflated once. An entry that cannot
+ * be listed or read is reported and the walk goes on, so one bad member
+ * does not hide the state of the rest.
  */
 #include "cli.h"
 
@@ -33,7 +36,6 @@ typedef struct side {
     kvro *kv;
     const char *name; /* as messages show it */
     char *buf;        /* CHUNK bytes */
-    char *real;       /* a host directory's real path ("" for "/"), else NULL */
 } side;
 
 /* One entry of a directory listing, with the lstat the listing made. */
@@ -49,9 +51,19 @@ typedef struct listing {
     bool oom;
 } listing;
 
+/* A file found on both sides with the same kind, its bytes still to be
+ * compared: after the walk, in the order SOURCE stores them. */
+typedef struct pending {
+    char *key;
+    int64_t size_a, size_b;
+    bool done;
+} pending;
+
 typedef struct verify_ctx {
     side a, b; /* SOURCE, DIR */
     bool metadata;
+    pending *todo;
+    size_t ntodo, todo_cap;
     int64_t files, dirs, links, bytes, diffs, errors;
     progress p;
 } verify_ctx;
@@ -253,16 +265,14 @@ static bool read_both(verify_ctx *v, const char *key, int64_t off, int64_t *na, 
 
 /* Sizes from the listing, so each value is read once and only if the sizes
  * agree. */
-static void compare_files(verify_ctx *v, const char *key, const kvro_info *ia, const kvro_info *ib)
+static void compare_bytes(verify_ctx *v, const char *key, int64_t size_a, int64_t size_b)
 {
-    v->files++;
-    if (ia->size != ib->size) {
+    if (size_a != size_b) {
         difference(v, "size differs: %s: %lld bytes in %s, %lld in %s", quoted(key),
-                   (long long)ia->size, quoted(v->a.name), (long long)ib->size,
-                   quoted(v->b.name));
+                   (long long)size_a, quoted(v->a.name), (long long)size_b, quoted(v->b.name));
         return;
     }
-    for (int64_t off = 0; off < ia->size;) {
+    for (int64_t off = 0; off < size_a;) {
         int64_t na, nb;
         if (!read_both(v, key, off, &na, &nb))
             return;
@@ -280,6 +290,67 @@ static void compare_files(verify_ctx *v, const char *key, const kvro_info *ia, c
         v->bytes += n;
         progress_update(&v->p, v->files, v->bytes, 0);
     }
+}
+
+/* Queues file KEY for compare_pending. */
+static void compare_files(verify_ctx *v, const char *key, const kvro_info *ia, const kvro_info *ib)
+{
+    v->files++;
+    if (v->ntodo == v->todo_cap) {
+        size_t cap = v->todo_cap ? v->todo_cap * 2 : 256;
+        pending *t = realloc(v->todo, cap * sizeof *t);
+        if (!t) {
+            out_of_memory(v, &v->a, key);
+            return;
+        }
+        v->todo = t;
+        v->todo_cap = cap;
+    }
+    char *k = strdup(key);
+    if (!k) {
+        out_of_memory(v, &v->a, key);
+        return;
+    }
+    v->todo[v->ntodo++] = (pending){k, ia->size, ib->size, false};
+}
+
+static int by_key(const void *x, const void *y)
+{
+    return strcmp(((const pending *)x)->key, ((const pending *)y)->key);
+}
+
+static int in_storage_order(void *arg, const char *key, kvro_status s, const kvro_info *info)
+{
+    verify_ctx *v = arg;
+    (void)s, (void)info;
+    pending want = {.key = (char *)key};
+    pending *p = bsearch(&want, v->todo, v->ntodo, sizeof *v->todo, by_key);
+    if (p && !p->done) {
+        p->done = true;
+        compare_bytes(v, p->key, p->size_a, p->size_b);
+    }
+    return 0;
+}
+
+/* The bytes of every file found on both sides, read in the order SOURCE
+ * stores them (kvro_each), so a .tar.gz is inflated once front to back and
+ * a plain tar read sequentially, whatever the names' order. */
+static void compare_pending(verify_ctx *v)
+{
+    if (!v->ntodo)
+        return;
+    qsort(v->todo, v->ntodo, sizeof *v->todo, by_key);
+    kvro_error err;
+    if (kvro_each(v->a.kv, in_storage_order, v, &err) != KVRO_OK)
+        failed(v, &err);
+    for (size_t i = 0; i < v->ntodo; i++) { /* anything the pass did not reach */
+        if (!v->todo[i].done)
+            compare_bytes(v, v->todo[i].key, v->todo[i].size_a, v->todo[i].size_b);
+        free(v->todo[i].key);
+    }
+    free(v->todo);
+    v->todo = NULL;
+    v->ntodo = v->todo_cap = 0;
 }
 
 /* Link KEY's target text on side S, malloc'd; NULL (reported) if not. */
@@ -305,79 +376,12 @@ static char *read_target(verify_ctx *v, const side *s, const char *key)
     }
 }
 
-/* The key link KEY's TARGET names on side S, read as a path without
- * following links ("." and ".." taken as they are written, an absolute
- * target under a host directory's real path as from its root); malloc'd,
- * NULL if it leads outside the root (or out of memory). */
-static char *target_key(const side *s, const char *key, const char *target)
-{
-    size_t keep = 0; /* bytes of KEY that are the link's directory */
-    if (*target == '/') {
-        size_t n = s->real ? strlen(s->real) : 0;
-        if (!s->real || strncmp(target, s->real, n) != 0 || (target[n] && target[n] != '/'))
-            return NULL;
-        target += n;
-    } else {
-        const char *slash = strrchr(key, '/');
-        keep = slash ? (size_t)(slash - key) : 0;
-    }
-    char *out = malloc(keep + strlen(target) + 2);
-    if (!out)
-        return NULL;
-    memcpy(out, key, keep);
-    size_t len = keep;
-    for (const char *c = target; *c;) {
-        size_t n = strcspn(c, "/");
-        if (n == 2 && c[0] == '.' && c[1] == '.') {
-            if (len == 0) { /* above the root */
-                free(out);
-                return NULL;
-            }
-            while (len > 0 && out[len - 1] != '/')
-                len--;
-            len -= len > 0;
-        } else if (n && !(n == 1 && c[0] == '.')) {
-            if (len)
-                out[len++] = '/';
-            memcpy(out + len, c, n);
-            len += n;
-        }
-        c += n + (c[n] == '/');
-    }
-    out[len] = '\0';
-    return out;
-}
-
-/* Whether on side S keys K1, K2 and K3, followed as every reader follows
- * them, are one stored entry. */
-static bool one_entry(const side *s, const char *k1, const char *k2, const char *k3)
-{
-    kvro_info i1, i2, i3;
-    return kvro_stat(s->kv, k1, &i1, NULL) == KVRO_OK &&
-           kvro_stat(s->kv, k2, &i2, NULL) == KVRO_OK &&
-           kvro_stat(s->kv, k3, &i3, NULL) == KVRO_OK && i1.id != 0 && i1.id == i2.id &&
-           i2.id == i3.id;
-}
-
-/* Targets written differently may still lead to the same place: mkkv tar
- * stores an absolute target under SOURCE as the relative one ("../a"), and
- * "./a" is "a". They are the same if, on each side, the link and both
- * targets lead to one entry. */
-static bool same_place(const verify_ctx *v, const char *key, const char *ta, const char *tb)
-{
-    char *ka = target_key(&v->a, key, ta), *kb = target_key(&v->b, key, tb);
-    bool same = ka && kb && one_entry(&v->a, key, ka, kb) && one_entry(&v->b, key, ka, kb);
-    free(ka);
-    free(kb);
-    return same;
-}
-
 static void compare_links(verify_ctx *v, const char *key)
 {
     v->links++;
     char *ta = read_target(v, &v->a, key);
     char *tb = ta ? read_target(v, &v->b, key) : NULL;
-    if (ta && tb && strcmp(ta, tb) != 0 && !same_place(v, key, ta, tb))
+    if (ta && tb && strcmp(ta, tb) != 0)
         difference(v, "link target differs: %s: %s in %s, %s in %s", quoted(key), quoted(ta),
                    quoted(v->a.name), quoted(tb), quoted(v->b.name));
     free(ta);
@@ -505,16 +509,6 @@ static void print_mismatch(const verify_ctx *v)
                 a, b, errors);
 }
 
-/* PATH's real path, "" for "/" (so "ROOT/KEY" works for both), NULL if
- * unknown: then absolute link targets are only compared as text. */
-static char *real_root(const char *path)
-{
-    char *r = realpath(path, NULL);
-    if (r && !strcmp(r, "/"))
-        r[0] = '\0';
-    return r;
-}
-
 static int verify_opt(int c, const char *arg, void *ctx)
 {
     (void)arg;
@@ -548,8 +542,6 @@ static int verify_run(int argc, char **argv)
         kvro_close(v.a.kv);
         return rc;
     }
-    v.a.real = strcmp(kvro_backend_of(v.a.kv), "dir") ? NULL : real_root(argv[optind]);
-    v.b.real = real_root(v.b.name);
     v.a.buf = malloc(CHUNK);
     v.b.buf = malloc(CHUNK);
     if (!v.a.buf || !v.b.buf) {
@@ -560,6 +552,7 @@ static int verify_run(int argc, char **argv)
         if (v.metadata)
             compare_root_metadata(&v);
         compare_dirs(&v, "");
+        compare_pending(&v);
         progress_done(&v.p);
         if (v.diffs || v.errors) {
             print_mismatch(&v);
@@ -570,8 +563,6 @@ static int verify_run(int argc, char **argv)
     }
     free(v.a.buf);
     free(v.b.buf);
-    free(v.a.real);
-    free(v.b.real);
     kvro_close(v.a.kv);
     kvro_close(v.b.kv);
     return rc;
@@ -583,10 +574,10 @@ const command cmd_verify = {
     "Check that SOURCE holds exactly the tree of host directory DIR. By default\n"
     "that means the same keys on each side, each of the same kind (a file, a\n"
     "directory or a symbolic link), every file with the same bytes and every\n"
-    "link with the same target text, or one naming the same entry (an absolute\n"
-    "target under DIR against the relative one mkkv tar stores for it). Links\n"
-    "are compared as links, never followed: a link on one side and a file (even\n"
-    "with the same bytes) on the other is a difference in kind. Modes and\n"
+    "link with the same target text. Links are compared as links, never\n"
+    "followed: a link on one side and a file (even with the same bytes) on the\n"
+    "other is a difference in kind. Files are read in the order SOURCE stores\n"
+    "them, so an archive is read (a .tar.gz inflated) once. Modes and\n"
     "modification times count only with --metadata. (A source whose backend\n"
     "does not report links shows each as what it leads to.)\n"
     "\n"
