@@ -24,13 +24,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 typedef struct dir_root {
     int fd;             /* descriptor of the root */
     dev_t dev;          /* its device, for entry_id */
+    bool walk_only;     /* $KVRO_DIR_WALK_ONLY: no fast path (tests of the walk) */
     char *real;         /* its real path, "" for "/" */
     kvro__walk_ops ops; /* the tree for walk.c, rooted at FD */
 } dir_root;
@@ -226,10 +233,80 @@ static void fill_info(const dir_root *r, const struct stat *hs, kvro_kind kind, 
     st->nlink = hs->st_nlink > UINT32_MAX ? UINT32_MAX : (uint32_t)hs->st_nlink;
 }
 
+/* ------------------------------------------------------------ fast path */
+
+/* Most keys name no link at all, and for those the walk above costs three
+ * calls per component. openat2(2) resolves such a key in one call with the
+ * same confinement (RESOLVE_BENEATH: nothing leaves the root) while
+ * refusing every symbolic link on the way (RESOLVE_NO_SYMLINKS), so a key
+ * it resolves is one the walk would resolve to the same file; anything
+ * else (a link, a missing name, a kernel or sandbox without openat2) goes
+ * to the walk, whose answers and messages stay the only ones. The result
+ * is an O_PATH descriptor: nothing is opened for reading until we know it
+ * is a regular file (a device is never opened, a FIFO never waited on).
+ * KVRO_DIR_WALK_ONLY=1 in the environment turns it off (the test suite
+ * runs the directory tests both ways). */
+static atomic_bool no_openat2;
+
+static int fast_resolve(const dir_root *r, const char *key, bool follow_last)
+{
+#ifdef SYS_openat2
+    if (!*key || r->walk_only || atomic_load_explicit(&no_openat2, memory_order_relaxed))
+        return -1;
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, r->fd, key, &how, sizeof how);
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG))
+        atomic_store_explicit(&no_openat2, true, memory_order_relaxed);
+    return fd < 0 ? -1 : (int)fd;
+#else
+    (void)r, (void)key, (void)follow_last;
+    return -1;
+#endif
+}
+
+/* KEY's stat by the fast path: true with *HS filled, or false (walk). */
+static bool fast_stat(const dir_root *r, const char *key, bool follow_last, struct stat *hs)
+{
+    int fd = fast_resolve(r, key, follow_last);
+    if (fd < 0)
+        return false;
+    bool ok = fstat(fd, hs) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Regular file KEY opened for reading by the fast path (its stat in *HS):
+ * the descriptor, or -1 (walk). An O_PATH descriptor is turned into a
+ * readable one through /proc/self/fd, which names that very file. */
+static int fast_open(const dir_root *r, const char *key, struct stat *hs)
+{
+    int pfd = fast_resolve(r, key, true);
+    if (pfd < 0)
+        return -1;
+    int fd = -1;
+    if (fstat(pfd, hs) == 0 && S_ISREG(hs->st_mode)) {
+        char proc[32];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    }
+    close(pfd);
+    return fd;
+}
+
 static kvro_status dir_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     dir_at at;
     kvro_kind kind;
+    struct stat hs;
+    if (fast_stat(self, key, true, &hs)) {
+        kvro_status s = kind_of(&hs, &kind, err);
+        if (s == KVRO_OK)
+            fill_info(self, &hs, kind, st);
+        return s;
+    }
     kvro_status s = walk_existing(self, key, &at, &kind, err);
     if (s != KVRO_OK)
         return s;
@@ -254,6 +331,14 @@ static kvro_status walk_nofollow(const dir_root *r, const char *key, dir_at *at,
 static kvro_status dir_lstat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     dir_at at;
+    struct stat hs;
+    if (fast_stat(self, key, false, &hs)) {
+        kvro_kind kind = KVRO_KIND_LINK;
+        kvro_status s = S_ISLNK(hs.st_mode) ? KVRO_OK : kind_of(&hs, &kind, err);
+        if (s == KVRO_OK)
+            fill_info(self, &hs, kind, st);
+        return s;
+    }
     kvro_status s = walk_nofollow(self, key, &at, err);
     if (s != KVRO_OK)
         return s;
@@ -299,18 +384,24 @@ static kvro_status dir_read(void *self, const char *key, int64_t off, int64_t le
 {
     dir_at at;
     kvro_kind kind;
-    int fd;
-    kvro_status s = walk_existing(self, key, &at, &kind, err);
-    if (s != KVRO_OK)
-        return s;
-    if (kind == KVRO_KIND_DIR) {
+    kvro_status s = KVRO_OK;
+    int fd = fast_open(self, key, &at.st);
+    if (fd >= 0) {
+        const char *slash = strrchr(key, '/');
+        snprintf(at.name, sizeof at.name, "%s", slash ? slash + 1 : key); /* for messages */
+    } else {
+        s = walk_existing(self, key, &at, &kind, err);
+        if (s != KVRO_OK)
+            return s;
+        if (kind == KVRO_KIND_DIR) {
+            at_done(&at);
+            return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
+        }
+        s = open_file(&at, O_RDONLY, &fd, err);
         at_done(&at);
-        return kvro_error_set(err, KVRO_E_IS_DIR, "is a directory, not a value");
+        if (s != KVRO_OK)
+            return s;
     }
-    s = open_file(&at, O_RDONLY, &fd, err);
-    at_done(&at);
-    if (s != KVRO_OK)
-        return s;
     int64_t size = (int64_t)at.st.st_size;
     int64_t want = off >= size ? 0 : (len < size - off ? len : size - off);
     size_t got; /* short if it shrank since fstat: the end is there */
@@ -541,6 +632,8 @@ static kvro_status dir_open(const kvro_probe *p, const kvro_options *o, bool wri
     if (!r)
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
     /* The probe's descriptor, so the directory bid on is the one served. */
+    const char *w = getenv("KVRO_DIR_WALK_ONLY");
+    r->walk_only = w && *w && strcmp(w, "0") != 0;
     r->fd = fcntl(p->dir_fd, F_DUPFD_CLOEXEC, 0);
     struct stat st;
     if (r->fd < 0 || fstat(r->fd, &st) != 0) {
