@@ -73,7 +73,9 @@ static void test_storage_order(void **state)
 
     /* The same from a .tar.gz. */
     char *gz = t_fmt("%s.gz", p);
-    assert_int_equal(t_run(t_fmt("gzip -kn < '%s' > '%s'", p, gz), NULL, NULL), 0);
+    char *cmd = t_fmt("gzip -n < '%s' > '%s'", p, gz);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
     kv = open_ok(gz, false);
     memset(w.order, 0, sizeof w.order);
     w.kv = kv;
@@ -121,7 +123,9 @@ static void test_gnu_tar_order(void **state)
     }
     char *tar = t_join(tb_dir, "gnu.tar");
     /* Unsorted on purpose: GNU tar stores readdir order. */
-    assert_int_equal(t_run(t_fmt("tar -C '%s' -cf '%s' .", dir, tar), NULL, NULL), 0);
+    char *cmd = t_fmt("tar -C '%s' -cf '%s' .", dir, tar);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
     kvro *kv = open_ok(tar, false);
     offsets o = {.kv = kv, .last = -1};
     kvro_error e;
