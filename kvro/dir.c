@@ -299,7 +299,7 @@ static int fast_open(const dir_root *r, const char *key, struct stat *hs)
 static kvro_status dir_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     dir_at at;
-    kvro_kind kind;
+    kvro_kind kind = KVRO_KIND_FILE;
     struct stat hs;
     if (fast_stat(self, key, true, &hs)) {
         kvro_status s = kind_of(&hs, &kind, err);
@@ -383,7 +383,7 @@ static kvro_status dir_read(void *self, const char *key, int64_t off, int64_t le
                             int64_t *nread, kvro_error *err)
 {
     dir_at at;
-    kvro_kind kind;
+    kvro_kind kind = KVRO_KIND_FILE;
     kvro_status s = KVRO_OK;
     int fd = fast_open(self, key, &at.st);
     if (fd >= 0) {
@@ -419,7 +419,7 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
                             kvro_error *err)
 {
     dir_at at;
-    kvro_kind kind;
+    kvro_kind kind = KVRO_KIND_FILE;
     kvro_status s = walk_existing(self, dir, &at, &kind, err);
     if (s != KVRO_OK)
         return s;
@@ -578,7 +578,7 @@ static kvro_status dir_write(void *self, const char *key, int64_t off, const voi
                              int64_t len, kvro_error *err)
 {
     dir_at at;
-    kvro_kind kind;
+    kvro_kind kind = KVRO_KIND_FILE;
     int fd;
     kvro_status s = walk_existing(self, key, &at, &kind, err);
     if (s != KVRO_OK)
