@@ -41,15 +41,14 @@
  * data within 2 GiB of the code, x86-64's default) and their memory give
  * out; such trees belong in an image read at run time (mkkv tar). */
 #define MAX_DATA ((int64_t)1 << 30)
-#define LINE_WIDTH 160 /* characters of literal per line of OUT.c */
 
-enum { OPT_NAME = OPT_FIRST_CMD, OPT_COMPRESS, OPT_INCLUDE, OPT_EXCLUDE, OPT_DEPFILE };
+enum { OPT_NAME = OPT_FIRST_CMD, OPT_COMPRESS, OPT_INCLUDE, OPT_EXCLUDE, OPT_DEPFILE, OPT_INCBIN };
 
 extern const command cmd_crunch;
 
 typedef struct crunch_opts {
     const char *name, *depfile;
-    bool compress;
+    bool compress, incbin;
     const char **include, **exclude;
     size_t n_include, n_exclude;
 } crunch_opts;
@@ -72,69 +71,20 @@ typedef struct gen {
     size_t n, cap;
     char **dirs; /* directory keys still to list */
     size_t n_dirs, cap_dirs;
+    char **walked; /* directory keys listed: every one goes in the depfile */
+    size_t n_walked;
     bool has_epoch;
     int64_t epoch;
     FILE *c;          /* OUT.c's temporary file */
+    FILE *bin;        /* --incbin: OUT.bin's, which gets the data instead */
+    lit_writer *lit;  /* the data (or names) literal being written */
     uint32_t *blocks; /* the block table, as it grows */
     size_t n_blocks, cap_blocks;
     uint64_t data_size;
     bool any_deflated;
-    /* the literal being written */
-    size_t col;
-    int pending; /* a byte whose escape waits to see the next byte, or -1 */
 } gen;
 
 /* ------------------------------------------------------------- options */
-
-static bool is_ident(const char *s)
-{
-    if (!*s || isdigit((unsigned char)*s))
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_')
-            return false;
-    return true;
-}
-
-/* C and C++ keywords a default name could collide with. */
-static bool is_keyword(const char *s)
-{
-    static const char *const kw[] = {
-        "auto",     "break",    "case",    "char",   "const",    "continue", "default", "do",
-        "double",   "else",     "enum",    "extern", "float",    "for",      "goto",    "if",
-        "inline",   "int",      "long",    "register", "restrict", "return", "short",   "signed",
-        "sizeof",   "static",   "struct",  "switch", "typedef",  "union",    "unsigned", "void",
-        "volatile", "while",    "bool",    "class",  "delete",   "new",      "private", "public",
-        "template", "this",     "throw",   "try",    "using",    "virtual",  "namespace",
-        "operator", "friend",   "true",    "false",  "main"};
-    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
-        if (!strcmp(s, kw[i]))
-            return true;
-    return !strncmp(s, "crunch__", 8); /* the generated file's own statics */
-}
-
-/* OUT's base name less ".c", made an identifier: "site-assets.c" gives
- * site_assets, "3d.c" _3d. Malloc'd. */
-static char *default_name(const char *out)
-{
-    const char *slash = strrchr(out, '/');
-    const char *base = slash ? slash + 1 : out;
-    size_t n = strlen(base) - 2;
-    char *s = malloc(n + 3);
-    if (!s)
-        return NULL;
-    size_t o = 0;
-    if (!n || isdigit((unsigned char)base[0]))
-        s[o++] = '_';
-    for (size_t i = 0; i < n; i++)
-        s[o++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
-    s[o] = '\0';
-    if (is_keyword(s)) {
-        s[o++] = '_';
-        s[o] = '\0';
-    }
-    return s;
-}
 
 static bool push_glob(const char ***v, size_t *n, const char *g)
 {
@@ -151,7 +101,7 @@ static int crunch_opt(int c, const char *arg, void *ctx)
     crunch_opts *o = ctx;
     switch (c) {
     case OPT_NAME:
-        if (!is_ident(arg) || is_keyword(arg))
+        if (!crunch_is_ident(arg) || crunch_is_keyword(arg))
             return usage_error(&cmd_crunch,
                                "--name '%s' is not a C identifier a table can have "
                                "([A-Za-z_][A-Za-z0-9_]*, not a keyword or crunch__...)",
@@ -160,6 +110,9 @@ static int crunch_opt(int c, const char *arg, void *ctx)
         return -1;
     case OPT_COMPRESS:
         o->compress = true;
+        return -1;
+    case OPT_INCBIN:
+        o->incbin = true;
         return -1;
     case OPT_DEPFILE:
         o->depfile = arg;
@@ -287,11 +240,24 @@ static int walk(gen *g)
     }
     g->cap_dirs = 64;
     g->dirs[g->n_dirs++] = root;
+    size_t cap_walked = 0;
     while (g->n_dirs) {
         char *dir = g->dirs[--g->n_dirs];
+        /* Kept for the depfile whether or not anything in it is kept: a
+         * file added later may match --include. */
+        if (g->n_walked == cap_walked) {
+            size_t cap = cap_walked ? 2 * cap_walked : 64;
+            char **v = realloc(g->walked, cap * sizeof *v);
+            if (!v) {
+                free(dir);
+                fprintf(stderr, "mkkv: out of memory\n");
+                return EXIT_FAIL;
+            }
+            g->walked = v, cap_walked = cap;
+        }
+        g->walked[g->n_walked++] = dir;
         walk_ctx w = {g, dir, false};
         kvro_status s = kvro_list_info(g->kv, dir, KVRO_NOFOLLOW, walk_entry, &w, &err);
-        free(dir);
         if (w.oom) {
             fprintf(stderr, "mkkv: out of memory\n");
             return EXIT_FAIL;
@@ -365,60 +331,6 @@ static int settle(gen *g)
     return EXIT_OK;
 }
 
-/* ------------------------------------------------------------ literals */
-
-static void lit_open(gen *g)
-{
-    fputs("\n\"", g->c);
-    g->col = 1;
-    g->pending = -1;
-}
-
-/* Writes the escape of the byte held back, now that NEXT (the next byte,
- * or -1 at the end of the literal) is known: three digits only when NEXT
- * will be written as itself and is an octal digit. */
-static void lit_flush_pending(gen *g, int next)
-{
-    if (g->pending < 0)
-        return;
-    unsigned b = (unsigned)g->pending;
-    bool digit_follows = next >= '0' && next <= '7';
-    g->col += (size_t)fprintf(g->c, digit_follows ? "\\%03o" : "\\%o", b);
-    g->pending = -1;
-}
-
-static void lit_byte(gen *g, unsigned char b)
-{
-    bool plain = b >= 0x20 && b < 0x7f && b != '"' && b != '\\' && b != '?';
-    lit_flush_pending(g, plain ? b : -1);
-    if (g->col >= LINE_WIDTH) { /* adjacent literals are joined after escapes */
-        fputs("\"\n\"", g->c);
-        g->col = 1;
-    }
-    if (plain) {
-        putc(b, g->c);
-        g->col++;
-    } else if (b == '"' || b == '\\' || b == '?') {
-        putc('\\', g->c);
-        putc(b, g->c);
-        g->col += 2;
-    } else {
-        g->pending = b;
-    }
-}
-
-static void lit_close(gen *g)
-{
-    lit_flush_pending(g, -1);
-    fputs("\"", g->c);
-}
-
-static void lit_bytes(gen *g, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        lit_byte(g, p[i]);
-}
-
 /* ---------------------------------------------------------------- data */
 
 static int read_fail(gen *g, const item *e, kvro_error *err, const char *what)
@@ -485,7 +397,10 @@ static int put_file(gen *g, item *e, unsigned char *in, unsigned char *out, z_st
                 shrank = true;
             }
         }
-        lit_bytes(g, put, put_n);
+        if (g->bin)
+            fwrite(put, 1, put_n, g->bin);
+        else
+            lit_bytes(g->lit, put, put_n);
         stored += put_n;
         g->data_size += put_n;
         if (g->data_size > (uint64_t)MAX_DATA) {
@@ -511,11 +426,52 @@ static int put_file(gen *g, item *e, unsigned char *in, unsigned char *out, z_st
 /* The size of the data array, written when known into the room left. */
 #define SIZE_ROOM 24
 
+/* gcc 15 warns (-Wunterminated-string-initialization, in -Wextra) when a
+ * string literal fills its array with no room for the NUL, which is the
+ * exact-size form on purpose: the nonstring attribute says so, and gcc has
+ * had it since 8. Clang has no such warning (nor the attribute). */
+static const char nonstring_def[] =
+    "#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8\n"
+    "#define CRUNCH__NONSTRING __attribute__((__nonstring__))\n"
+    "#else\n"
+    "#define CRUNCH__NONSTRING\n"
+    "#endif\n"
+    "\n";
+
+/* --incbin: the data goes to OUT.bin, which the assembler pulls in (GNU
+ * as, or clang's integrated one) from the include path. A top-level asm
+ * statement in OUT.c, not a separate .S, so that building OUT.c is the
+ * same with or without it (no assembler language to enable in CMake); the
+ * symbol is hidden, so it stays inside a shared library. BASE is OUT.bin's
+ * name, which crunch_run checked needs no escaping. */
+static void put_incbin(gen *g, const char *ident, const char *base)
+{
+    fprintf(g->c,
+            "/* --incbin: the data is %s, read by the assembler from the include\n"
+            " * path: compile with -I and this file's directory. */\n"
+            "__asm__(\n"
+            "    \"\\t.section .rodata\\n\"\n"
+            "    \"\\t.p2align 4\\n\"\n"
+            "    \"\\t.globl kvro__crunch_data_%s\\n\"\n"
+            "    \"\\t.hidden kvro__crunch_data_%s\\n\"\n"
+            "    \"\\t.type kvro__crunch_data_%s, %%object\\n\"\n"
+            "    \"kvro__crunch_data_%s:\\n\"\n"
+            "    \"\\t.incbin \\\"%s\\\"\\n\"\n"
+            "    \"\\t.byte 0\\n\" /* an empty tree's data is still an object */\n"
+            "    \"\\t.size kvro__crunch_data_%s, . - kvro__crunch_data_%s\\n\"\n"
+            "    \"\\t.previous\\n\");\n"
+            "extern const unsigned char kvro__crunch_data_%s[];\n",
+            base, ident, ident, ident, ident, base, ident, ident, ident);
+}
+
 static int put_data(gen *g, long *size_at)
 {
-    fputs("static const unsigned char crunch__data[", g->c);
-    *size_at = ftell(g->c);
-    fprintf(g->c, "%*s] =", SIZE_ROOM, "");
+    if (!g->bin) {
+        fputs("static const unsigned char crunch__data[", g->c);
+        *size_at = ftell(g->c);
+        fprintf(g->c, "%*s] CRUNCH__NONSTRING =", SIZE_ROOM, "");
+        lit_open(g->lit, g->c);
+    }
     unsigned char *in = malloc(KVRO_CRUNCH_BLOCK + 1), *out = malloc(KVRO_CRUNCH_BLOCK);
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -525,12 +481,13 @@ static int put_data(gen *g, long *size_at)
         fprintf(stderr, "mkkv: out of memory\n");
         rc = EXIT_FAIL;
     }
-    lit_open(g);
     for (size_t i = 0; rc == EXIT_OK && i < g->n; i++)
         if (g->v[i].info.kind == KVRO_KIND_FILE)
             rc = put_file(g, &g->v[i], in, out, &z);
-    lit_close(g);
-    fputs(";\n", g->c);
+    if (!g->bin) {
+        lit_close(g->lit);
+        fputs(";\n", g->c);
+    }
     if (g->o->compress)
         deflateEnd(&z);
     free(in);
@@ -562,11 +519,12 @@ static int put_table(gen *g, const char *ident)
         }
     }
     if (g->n) {
-        fprintf(c, "\nstatic const char crunch__names[%llu] =", (unsigned long long)names);
-        lit_open(g);
+        fprintf(c, "\nstatic const char crunch__names[%llu] CRUNCH__NONSTRING =",
+                (unsigned long long)names);
+        lit_open(g->lit, g->c);
         for (size_t i = 0; i < g->n; i++)
-            lit_bytes(g, (const unsigned char *)g->v[i].key, strlen(g->v[i].key) + 1);
-        lit_close(g);
+            lit_bytes(g->lit, (const unsigned char *)g->v[i].key, strlen(g->v[i].key) + 1);
+        lit_close(g->lit);
         fputs(";\n", c);
     }
     if (g->n_blocks) {
@@ -601,17 +559,18 @@ static int put_table(gen *g, const char *ident)
             "\nconst kvro_crunch %s = {\n"
             "    KVRO_CRUNCH_MAGIC, %d, \"%s\", %zu,\n"
             "    %s, %s,\n"
-            "    %s, %llu,\n"
+            "    %s%s, %llu,\n"
             "    %s, %s,\n"
             "};\n",
             ident, KVRO_CRUNCH_VERSION, ident, g->n, g->n ? "crunch__entries" : "NULL",
-            g->n ? "crunch__names" : "NULL", "crunch__data",
+            g->n ? "crunch__names" : "NULL", g->bin ? "kvro__crunch_data_" : "crunch__",
+            g->bin ? ident : "data",
             (unsigned long long)g->data_size, g->n_blocks ? "crunch__blocks" : "NULL",
             g->any_deflated ? "kvro_crunch_inflate" : "NULL");
     return EXIT_OK;
 }
 
-static int put_c(gen *g, const char *ident, const char *header_base)
+static int put_c(gen *g, const char *ident, const char *header_base, const char *bin_base)
 {
     fprintf(g->c,
             "/* Generated by mkkv crunch (kvro %s): a tree as a kvro_crunch table.\n"
@@ -626,11 +585,14 @@ static int put_c(gen *g, const char *ident, const char *header_base)
             "#endif\n"
             "\n",
             KVRO_VERSION_STRING, ident, header_base, KVRO_CRUNCH_VERSION, KVRO_CRUNCH_VERSION);
-    long size_at;
+    fputs(nonstring_def, g->c);
+    long size_at = 0;
     int rc = put_data(g, &size_at);
+    if (rc == EXIT_OK && g->bin)
+        put_incbin(g, ident, bin_base);
     if (rc == EXIT_OK)
         rc = put_table(g, ident);
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && !g->bin) {
         /* An empty tree still has a one-byte array (""): C has no empty ones. */
         fseek(g->c, size_at, SEEK_SET);
         fprintf(g->c, "%*llu", SIZE_ROOM, (unsigned long long)(g->data_size ? g->data_size : 1));
@@ -661,35 +623,41 @@ static void put_h(FILE *f, const char *ident)
             KVRO_VERSION_STRING, ident, ident, ident);
 }
 
-/* A path as Make reads it in a rule: blanks, '#' and '$' escaped. */
-static bool put_make_path(FILE *f, const char *p)
+static int str_cmp(const void *a, const void *b)
 {
-    for (; *p; p++) {
-        if (*p == '\n' || *p == '\r')
-            return false;
-        if (*p == ' ' || *p == '\t' || *p == '#' || *p == '\\')
-            putc('\\', f);
-        if (*p == '$')
-            putc('$', f);
-        putc(*p, f);
-    }
-    return true;
+    return path_cmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* OUT.c (and OUT.h): SOURCE itself, and for a directory every directory
- * walked (so that adding or removing a file shows in its mtime) and every
- * file kept; then an empty rule per input, as gcc -MP writes, so that a
- * removed one is not an error to Make. */
+/* The key of depfile input I (after SOURCE itself): every directory
+ * walked, sorted, then every file kept. NULL past the end. */
+static const char *dep_key(const gen *g, size_t i, size_t *file)
+{
+    if (i < g->n_walked)
+        return g->walked[i];
+    while (*file < g->n && g->v[*file].info.kind != KVRO_KIND_FILE)
+        ++*file;
+    return *file < g->n ? g->v[(*file)++].key : NULL;
+}
+
+/* OUT.c (and OUT.h, OUT.bin): SOURCE itself, and for a directory every
+ * directory walked, whether or not it holds anything kept (adding or
+ * removing a file shows in its directory's mtime, and an added file may
+ * match --include), and every file kept; then an empty rule per input, as
+ * gcc -MP writes, so that a removed one is not an error to Make. */
 static int put_depfile(gen *g, FILE *f)
 {
     struct stat st;
     bool is_dir = stat(g->source, &st) == 0 && S_ISDIR(st.st_mode);
-    size_t n_deps = 1 + (is_dir ? g->n : 0);
+    /* walked[0] is the root, SOURCE itself, written first anyway. */
+    if (g->n_walked > 1)
+        qsort(g->walked + 1, g->n_walked - 1, sizeof *g->walked, str_cmp);
     put_make_path(f, g->out);
     fputs(":", f);
     for (size_t pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < n_deps; i++) {
-            char *p = i ? key_join(g->source, g->v[i - 1].key) : strdup(g->source);
+        size_t file = 0;
+        const char *key = NULL;
+        for (size_t i = 0; i == 0 || (is_dir && (key = dep_key(g, i, &file))); i++) {
+            char *p = i ? key_join(g->source, key) : strdup(g->source);
             if (!p)
                 return EXIT_FAIL;
             fputs(pass ? "\n" : " \\\n  ", f);
@@ -698,7 +666,7 @@ static int put_depfile(gen *g, FILE *f)
             if (!ok) {
                 fprintf(stderr, "mkkv: %s: %s: a name with a line break cannot go in a "
                                 "depfile\n",
-                        quoted(source_name(g->source)), i ? quoted(g->v[i - 1].key) : "");
+                        quoted(source_name(g->source)), i ? quoted(key) : "");
                 return EXIT_FAIL;
             }
             if (pass)
@@ -712,51 +680,43 @@ static int put_depfile(gen *g, FILE *f)
 
 /* ------------------------------------------------------------- outputs */
 
-/* Whether OUT's directory lies inside SOURCE (a directory): the next run
- * would crunch the output into itself. */
-static bool out_inside(const char *source, const char *out)
-{
-    char *src = realpath(source, NULL);
-    const char *slash = strrchr(out, '/');
-    char *dir = slash ? strndup(out, (size_t)(slash - out) + (slash == out)) : strdup(".");
-    char *real = dir ? realpath(dir, NULL) : NULL;
-    size_t n = src ? strlen(src) : 0;
-    bool in = src && real && !strncmp(real, src, n) &&
-              (real[n] == '/' || real[n] == '\0' || (n == 1 && src[0] == '/'));
-    free(src);
-    free(dir);
-    free(real);
-    return in;
-}
-
-static int generate(gen *g, const char *ident, const char *h_path)
+static int generate(gen *g, const char *ident, const char *h_path, const char *bin_path)
 {
     const char *slash = strrchr(h_path, '/');
+    const char *bin_base = bin_path ? strrchr(bin_path, '/') : NULL;
+    bin_base = bin_base ? bin_base + 1 : bin_path;
     FILE *h = NULL, *d = NULL;
     int rc = EXIT_FAIL;
     tmp_signals(true);
     if (!(g->c = tmp_create(0, g->out)) || !(h = tmp_create(1, h_path)) ||
-        (g->o->depfile && !(d = tmp_create(2, g->o->depfile))))
+        (g->o->depfile && !(d = tmp_create(2, g->o->depfile))) ||
+        (bin_path && !(g->bin = tmp_create(3, bin_path))))
         goto out;
     put_h(h, ident);
     bool ok = tmp_finish(1, h, h_path);
     h = NULL;
-    if (!ok || put_c(g, ident, slash ? slash + 1 : h_path) != EXIT_OK)
+    if (!ok || put_c(g, ident, slash ? slash + 1 : h_path, bin_base) != EXIT_OK)
         goto out;
     ok = tmp_finish(0, g->c, g->out);
     g->c = NULL;
     if (!ok)
         goto out;
+    if (g->bin) {
+        ok = tmp_finish(3, g->bin, bin_path);
+        g->bin = NULL;
+        if (!ok)
+            goto out;
+    }
     if (d) {
         ok = put_depfile(g, d) == EXIT_OK && tmp_finish(2, d, g->o->depfile);
         d = NULL;
         if (!ok)
             goto out;
     }
-    /* The header first and OUT.c last: a build system that sees OUT.c new
-     * finds the rest new too. */
-    const char *final[N_OUT] = {g->out, h_path, g->o->depfile};
-    static const int order[N_OUT] = {1, 2, 0};
+    /* OUT.c last: a build system that sees OUT.c new finds the rest new
+     * too (and OUT.bin is never newer than the OUT.c that reads it). */
+    const char *final[N_OUT] = {g->out, h_path, g->o->depfile, bin_path};
+    static const int order[N_OUT] = {3, 1, 2, 0};
     for (int k = 0; k < N_OUT; k++) {
         int i = order[k];
         if (!tmp_commit(i, final[i]))
@@ -766,11 +726,13 @@ static int generate(gen *g, const char *ident, const char *h_path)
 out:
     if (g->c)
         fclose(g->c);
+    if (g->bin)
+        fclose(g->bin);
     if (h)
         fclose(h);
     if (d)
         fclose(d);
-    g->c = NULL;
+    g->c = g->bin = NULL;
     for (int i = 0; i < N_OUT; i++)
         tmp_drop(i);
     tmp_signals(false);
@@ -799,11 +761,12 @@ static int crunch_run(int argc, char **argv)
                                           {"include", required_argument, 0, OPT_INCLUDE},
                                           {"exclude", required_argument, 0, OPT_EXCLUDE},
                                           {"depfile", required_argument, 0, OPT_DEPFILE},
+                                          {"incbin", no_argument, 0, OPT_INCBIN},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     crunch_opts o = {0};
-    gen g = {.o = &o, .pending = -1};
-    char *ident = NULL, *h_path = NULL;
+    gen g = {.o = &o};
+    char *ident = NULL, *h_path = NULL, *bin_path = NULL;
     int rc = parse_args(&cmd_crunch, argc, argv, COMMON_SHORT_OPTIONS, longs, &co, crunch_opt,
                         &o);
     if (rc >= 0)
@@ -828,19 +791,31 @@ static int crunch_run(int argc, char **argv)
                                  "the epoch", env);
         goto done;
     }
-    if (!source_is_stdin(g.source) && out_inside(g.source, g.out)) {
+    if (!source_is_stdin(g.source) && crunch_out_inside(g.source, g.out)) {
         usage_error(&cmd_crunch, "OUT '%s' is inside SOURCE '%s': the next run would crunch "
                                  "it into itself", g.out, g.source);
         goto done;
     }
-    ident = o.name ? strdup(o.name) : default_name(g.out);
+    /* OUT.bin's name goes into an assembler string inside a C string. */
+    for (const char *p = base; o.incbin && *p; p++)
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            usage_error(&cmd_crunch, "--incbin: OUT '%s' must be a name of printable ASCII "
+                                     "without quotes or backslashes (OUT.bin is named in the "
+                                     "generated assembly)", g.out);
+            goto done;
+        }
+    ident = o.name ? strdup(o.name) : crunch_default_name(g.out);
     h_path = strdup(g.out);
+    bin_path = o.incbin ? malloc(out_len + 3) : NULL;
+    g.lit = malloc(sizeof *g.lit); /* the names, and the data without --incbin */
     rc = EXIT_FAIL;
-    if (!ident || !h_path) {
+    if (!ident || !h_path || (o.incbin && !bin_path) || !g.lit) {
         fprintf(stderr, "mkkv: out of memory\n");
         goto done;
     }
     h_path[out_len - 1] = 'h';
+    if (bin_path)
+        sprintf(bin_path, "%.*s.bin", (int)(out_len - 2), g.out);
     if ((rc = open_source(g.source, &co, &g.kv)) != EXIT_OK || (rc = walk(&g)) != EXIT_OK ||
         (rc = settle(&g)) != EXIT_OK)
         goto done;
@@ -858,13 +833,18 @@ static int crunch_run(int argc, char **argv)
             goto done;
         }
     }
-    rc = generate(&g, ident, h_path);
+    rc = generate(&g, ident, h_path, bin_path);
 done:
     for (size_t i = 0; i < g.n; i++)
         free(g.v[i].key);
     for (size_t i = 0; i < g.n_dirs; i++)
         free(g.dirs[i]);
     free(g.dirs);
+    for (size_t i = 0; i < g.n_walked; i++)
+        free(g.walked[i]);
+    free(g.walked);
+    free(g.lit);
+    free(bin_path);
     free(g.v);
     free(g.blocks);
     free(ident);
@@ -877,8 +857,8 @@ done:
 
 const command cmd_crunch = {
     "crunch", crunch_run, "compile a source's tree into C (OUT.c, OUT.h) for kvro_open_crunch",
-    "Usage: mkkv crunch [--name IDENT] [--compress] [--include GLOB]... [--exclude GLOB]...\n"
-    "                   [--depfile FILE] [-q] [-t TYPE] SOURCE OUT.c\n"
+    "Usage: mkkv crunch [--name IDENT] [--compress] [--incbin] [--include GLOB]...\n"
+    "                   [--exclude GLOB]... [--depfile FILE] [-q] [-t TYPE] SOURCE OUT.c\n"
     "Write the tree of SOURCE (a directory, a tar, a .tar.gz: any source mkkv\n"
     "reads) as C: OUT.c holds the data and one table, OUT.h declares it,\n"
     "\n"
@@ -903,6 +883,10 @@ const command cmd_crunch = {
     "                   not shrink is stored raw, and a file none of whose blocks\n"
     "                   shrink is stored as it is (kvro_map serves it). Links zlib\n"
     "                   into the program only when some block shrank.\n"
+    "  --incbin         write the data to OUT.bin, pulled into OUT.c by the\n"
+    "                   assembler's .incbin (GNU as or clang, ELF targets): compiles\n"
+    "                   in a fraction of the time; compile OUT.c with -I and OUT's\n"
+    "                   directory\n"
     "  --include GLOB   keep only files whose key matches GLOB (and the directories\n"
     "                   leading to them, and directories that match); repeatable\n"
     "  --exclude GLOB   leave out entries whose key matches GLOB, a directory with\n"
@@ -910,10 +894,11 @@ const command cmd_crunch = {
     "                   Globs are fnmatch(3) patterns on the whole key (\"a/b.txt\"),\n"
     "                   where '*' also matches '/': '*.map' matches at any depth.\n"
     "  --depfile FILE   also write a Make-style dependency file: OUT.c depends on\n"
-    "                   SOURCE, every directory walked and every file kept (for\n"
-    "                   CMake's DEPFILE, Ninja, Make)\n" COMMON_HELP SOURCE_HELP
+    "                   SOURCE, every directory walked (kept or not: a file added\n"
+    "                   there may match) and every file kept (for CMake's DEPFILE,\n"
+    "                   Ninja, Make)\n" COMMON_HELP SOURCE_HELP
     "\n"
-    "OUT.c, OUT.h and FILE are written to temporary files beside them and renamed\n"
+    "OUT.c, OUT.h, OUT.bin and FILE are written to temporary files beside them and renamed\n"
     "into place when all are complete: after an error or SIGINT/SIGTERM/SIGHUP\n"
     "nothing is left. OUT may not lie inside SOURCE.\n"
     "\n"

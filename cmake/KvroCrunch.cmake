@@ -1,4 +1,4 @@
-# kvro_crunch(TARGET DIR [NAME ident] [COMPRESS] [INCLUDE globs...] [EXCLUDE globs...])
+# kvro_crunch(TARGET DIR [NAME ident] [COMPRESS] [INCBIN] [INCLUDE globs...] [EXCLUDE globs...])
 #
 # Compiles the tree DIR into TARGET: at build time `mkkv crunch` writes
 # ${CMAKE_CURRENT_BINARY_DIR}/kvro_crunch/IDENT.c and IDENT.h (IDENT is NAME,
@@ -7,6 +7,10 @@
 #
 #   #include "site.h"
 #   kvro_open_crunch(&site, &kv, &err);
+#
+# INCBIN writes the data to IDENT.bin, which IDENT.c pulls in with the
+# assembler's .incbin (GNU as or clang; ELF targets): much faster to compile
+# for big trees. The include path above is how the assembler finds it.
 #
 # TARGET must link kvro (kvro::kvro or kvro::kvro_static). mkkv's depfile
 # (every file and directory of DIR) makes the build regenerate when a file
@@ -19,7 +23,7 @@ include_guard(GLOBAL)
 set(_kvro_crunch_dir "${CMAKE_CURRENT_LIST_DIR}")
 
 function(kvro_crunch target dir)
-  cmake_parse_arguments(PARSE_ARGV 2 arg "COMPRESS" "NAME" "INCLUDE;EXCLUDE")
+  cmake_parse_arguments(PARSE_ARGV 2 arg "COMPRESS;INCBIN" "NAME" "INCLUDE;EXCLUDE")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "kvro_crunch: unknown arguments ${arg_UNPARSED_ARGUMENTS}")
   endif()
@@ -52,8 +56,15 @@ function(kvro_crunch target dir)
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/kvro_crunch")
   set(out "${out_dir}/${name}.c")
   set(args --quiet --name "${name}")
+  set(outputs "${out}" "${out_dir}/${name}.h")
   if(arg_COMPRESS)
     list(APPEND args --compress)
+  endif()
+  if(arg_INCBIN)
+    list(APPEND args --incbin)
+    list(APPEND outputs "${out_dir}/${name}.bin")
+    # The compiler's own depfile does not name what .incbin reads.
+    set_source_files_properties("${out}" PROPERTIES OBJECT_DEPENDS "${out_dir}/${name}.bin")
   endif()
   foreach(g IN LISTS arg_INCLUDE)
     list(APPEND args --include "${g}")
@@ -63,7 +74,7 @@ function(kvro_crunch target dir)
   endforeach()
   file(MAKE_DIRECTORY "${out_dir}")
   if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.20)
-    add_custom_command(OUTPUT "${out}" "${out_dir}/${name}.h"
+    add_custom_command(OUTPUT ${outputs}
       COMMAND "${mkkv}" crunch ${args} --depfile "${out_dir}/${name}.d" -- "${dir}" "${out}"
       DEPENDS ${mkkv_dep}
       DEPFILE "${out_dir}/${name}.d"
@@ -71,7 +82,7 @@ function(kvro_crunch target dir)
       VERBATIM)
   else()
     file(GLOB_RECURSE inputs CONFIGURE_DEPENDS LIST_DIRECTORIES true "${dir}/*")
-    add_custom_command(OUTPUT "${out}" "${out_dir}/${name}.h"
+    add_custom_command(OUTPUT ${outputs}
       COMMAND "${mkkv}" crunch ${args} -- "${dir}" "${out}"
       DEPENDS ${mkkv_dep} ${inputs}
       COMMENT "Crunching ${dir} into ${name}.c"

@@ -4,7 +4,8 @@
 # find_package(kvro) and kvro_crunch(app assets), built with Make (and
 # Ninja when present). Editing, adding and removing an asset and building
 # again must show in what the program prints (the depfile at work); a build
-# with nothing changed must not regenerate.
+# with nothing changed must not regenerate. A second program gets the same
+# tree with INCBIN.
 set -euo pipefail
 build=$1 src=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvro-crunch-cmake-XXXXXX")
@@ -24,6 +25,16 @@ add_executable(app app.c)
 target_compile_options(app PRIVATE -Wall -Wextra -Werror)
 target_link_libraries(app PRIVATE kvro::kvro_static)
 kvro_crunch(app assets NAME site EXCLUDE "*.tmp")
+# The same tree through .incbin (the data in site.bin), in its own
+# directory since the generated names are the table's.
+add_subdirectory(incbin)
+CM
+mkdir -p "$tmp/proj/incbin"
+cat >"$tmp/proj/incbin/CMakeLists.txt" <<'CM'
+add_executable(app_incbin ../app.c)
+target_compile_options(app_incbin PRIVATE -Wall -Wextra -Werror)
+target_link_libraries(app_incbin PRIVATE kvro::kvro_static)
+kvro_crunch(app_incbin ../assets NAME site INCBIN EXCLUDE "*.tmp")
 CM
 cat >"$tmp/proj/app.c" <<'C'
 #include "site.h"
@@ -61,10 +72,12 @@ echo 'junk' >"$tmp/proj/assets/skip.tmp"
 
 expect() { (cd "$tmp/proj/assets" && find . -type f ! -name '*.tmp' | sed 's|^\./||' |
   LC_ALL=C sort | xargs sha256sum); }
-check() { # BUILD: the program prints exactly the assets' hashes
-  "$tmp/$1/app" | LC_ALL=C sort -k2 >"$tmp/got"
+check() { # BUILD: both programs print exactly the assets' hashes
   expect | LC_ALL=C sort -k2 >"$tmp/want"
-  diff "$tmp/want" "$tmp/got" >&2 || fail "$1: the program's tree differs from the assets"
+  for app in app incbin/app_incbin; do
+    "$tmp/$1/$app" | LC_ALL=C sort -k2 >"$tmp/got"
+    diff "$tmp/want" "$tmp/got" >&2 || fail "$1: $app's tree differs from the assets"
+  done
 }
 
 generators=("Unix Makefiles")
@@ -84,6 +97,7 @@ for gen in "${generators[@]}"; do
   sleep 1.1
   echo 'new' >"$tmp/proj/assets/css/new.css"; build_it; check "$b"
   "$tmp/$b/app" | grep -q 'css/new.css' || fail "$gen: an added file is missing"
+  "$tmp/$b/incbin/app_incbin" | grep -q 'css/new.css' || fail "$gen: incbin: an added file is missing"
   sleep 1.1
   rm "$tmp/proj/assets/css/new.css"; build_it; check "$b"
   if "$tmp/$b/app" | grep -q 'css/new.css'; then fail "$gen: a removed file is still there"; fi

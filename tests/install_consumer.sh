@@ -2,7 +2,8 @@
 # Installs kvro from BUILD_DIR into a temporary prefix, then builds the
 # README's example program against it and runs each build on the sample
 # tree:
-#   - CMake find_package, shared and static, as a user would;
+#   - CMake find_package, shared and static, as a user would, and
+#     kvro_crunch() compiling the sample tree into a program;
 #   - CMake find_package with pkg-config unusable (FindPkgConfig disabled
 #     and a pkg-config on PATH that fails and records being called): the
 #     package needs only CMake's own modules, Threads and ZLIB, and those
@@ -68,11 +69,23 @@ consumer() {
     { cat "$tmp/$dir.log" >&2; fail "$dir: building failed"; }
 }
 
-# 1. As a user would, on a machine with everything.
-consumer cm
+# 1. As a user would, on a machine with everything; with the sample tree
+# compiled in by kvro_crunch() too (crunch_site: each file's stored SHA-256
+# checked by sha256sum against the tree, and one file's bytes).
+consumer cm -DCRUNCH_DIR="$src/examples/site"
 LD_LIBRARY_PATH=$libdirs check cmake-shared "$tmp/cm/example_shared"
 check cmake-static "$tmp/cm/example_static"
 static_alone "$tmp/cm/example_static"
+crunch_check() { # BINARY
+  (cd "$src/examples/site" && "$1" >"$tmp/sums" && sha256sum --quiet --strict -c "$tmp/sums") ||
+    fail "$1: the stored hashes do not match the tree"
+  [ "$(wc -l <"$tmp/sums")" = "$(find "$src/examples/site" -type f | wc -l)" ] ||
+    fail "$1: not every file of the tree is listed"
+  "$1" index.html | cmp - "$src/examples/site/index.html" || fail "$1: index.html differs"
+}
+crunch_check "$tmp/cm/crunch_site"
+static_alone "$tmp/cm/crunch_site"
+echo "cmake-kvro_crunch: ok"
 
 # 2. No pkg-config: find_package(PkgConfig) is disabled, and a pkg-config
 # first on PATH (and in $PKG_CONFIG) fails, leaving a trace if anything

@@ -14,8 +14,10 @@
  */
 #include "support.h"
 
+#include <kvro/crunch.h>
 #include <kvro/kvro.h>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -183,6 +185,51 @@ static int done_fs_borrowed(const backend *b)
     kvro_fs_close(borrowed_fs, NULL);
     borrowed_fs = NULL;
     return 0;
+}
+
+/* The crunch rows: REFDIR crunched by the real mkkv into C (fmt 1: with
+ * --incbin, the data in ref1.bin), compiled by cc into a shared object and
+ * dlopen()ed once a run; the table in it is opened as a program opens its
+ * own. (--compress has no row: REF's bytes are random, no block shrinks,
+ * and the table would be the plain one; tests/test_crunch.c reads
+ * compressed tables at every block boundary.) */
+#if defined(__SANITIZE_ADDRESS__)
+#define CRUNCH_SAN " -fsanitize=address,undefined"
+#elif defined(__SANITIZE_THREAD__)
+#define CRUNCH_SAN " -fsanitize=thread"
+#else
+#define CRUNCH_SAN ""
+#endif
+static void *crunch_so[2];
+
+static kvro_status make_crunch(const backend *b, const char *refdir, const char *workdir,
+                               kvro **kv, kvro_error *err)
+{
+    int z = b->fmt;
+    if (!crunch_so[z]) {
+        char *cmd = t_fmt("cd '%s' && '%s' crunch -q --name ref %s '%s' ref%d.c && cc -shared "
+                          "-fPIC -O1" CRUNCH_SAN " -I'" KVRO_TEST_SOURCE_DIR "/kvro/include' "
+                          "-I. ref%d.c -o ref%d.so",
+                          workdir, KVRO_TEST_MKKV, z ? "--incbin" : "", refdir, z, z, z);
+        char *out = NULL, *errs = NULL;
+        int rc = t_run(cmd, &out, &errs);
+        if (rc)
+            fprintf(stderr, "# %s\n%s%s", cmd, out, errs);
+        free(cmd);
+        free(out);
+        free(errs);
+        if (rc)
+            return kvro_error_set(err, KVRO_E_IO, "crunching or compiling failed");
+        char *so = t_fmt("%s/ref%d.so", workdir, z);
+        crunch_so[z] = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+        free(so);
+        if (!crunch_so[z])
+            return kvro_error_set(err, KVRO_E_IO, "dlopen: %s", dlerror());
+    }
+    const kvro_crunch *t = dlsym(crunch_so[z], "ref");
+    if (!t)
+        return kvro_error_set(err, KVRO_E_IO, "dlsym: %s", dlerror());
+    return kvro_open_crunch(t, kv, err);
 }
 
 /* The archives GNU tar (and gzip -n) pack from REFDIR, once a run, in
@@ -375,6 +422,8 @@ static const backend BACKENDS[] = {
     IMAGE_ROWS("fat12", FMT_FAT12),
     IMAGE_ROWS("fat16", FMT_FAT16),
     IMAGE_ROWS("fat32", FMT_FAT32),
+    {"crunch", make_crunch, NULL, 0, VIA_PATH},
+    {"crunch-incbin", make_crunch, NULL, 1, VIA_PATH},
 };
 
 static char *refdir;

@@ -5,7 +5,7 @@
  * -pedantic -Werror, g++ -std=c++17 through the header) together with
  * tests/crunch_check.c, which compares every entry with the host tree
  * through the dir backend; sha256sum checks the stored hashes. Then the
- * edges: an empty tree, 10,000 files, a 5 GiB sparse file (refused),
+ * edges: --incbin, an empty tree, 10,000 files, a 5 GiB sparse file (refused),
  * determinism, filters and the depfile, a table of another layout version,
  * and what a static program that opens a table links.
  */
@@ -180,6 +180,42 @@ static void test_compressed(void **state)
     free(out);
 }
 
+/* --incbin: the data in table.bin, pulled in by the assembler; the same
+ * checks, with gcc and clang-14, plain and compressed, and an empty tree
+ * (an empty .bin). */
+static void test_incbin(void **state)
+{
+    fixture *f = *state;
+    for (int z = 0; z < 2; z++) {
+        char *out = t_join(f->dir, z ? "incbin-z" : "incbin");
+        assert_int_equal(crunch(f->tree, out, z ? "--incbin --compress" : "--incbin", NULL), 0);
+        /* The data is not in the C, and the .bin is exactly the data. */
+        assert_int_equal(sh("cd '%s' && test -s table.bin && ! grep -q crunch__data table.c && "
+                            "grep -q '.incbin \\\\\"table.bin' table.c",
+                            out),
+                         0);
+        build_check(out, "gcc");
+        run_check(out, f->tree, z ? "compressed" : "plain", "- a/big.bin");
+        if (t_have("clang-14")) {
+            build_check(out, "clang-14");
+            run_check(out, f->tree, z ? "compressed" : "plain", "- a/text.txt");
+        }
+        free(out);
+    }
+    char *tree = t_join(f->dir, "incbin-empty-tree"), *out = t_join(f->dir, "incbin-empty");
+    t_mkdirs(tree);
+    assert_int_equal(crunch(tree, out, "--incbin", NULL), 0);
+    assert_int_equal(sh("test ! -s '%s/table.bin'", out), 0);
+    build_check(out, "gcc");
+    run_check(out, tree, "plain", "");
+    free(tree);
+    free(out);
+    /* A name the generated assembly could not quote is refused. */
+    char *cmd = t_fmt("'%s' crunch --incbin '%s' '%s/a\"b.c'", KVRO_TEST_MKKV, f->tree, f->dir);
+    assert_int_equal(t_run(cmd, NULL, NULL), 2);
+    free(cmd);
+}
+
 static void test_cxx(void **state)
 {
     fixture *f = *state;
@@ -317,6 +353,11 @@ static void test_filters_depfile(void **state)
     char *out = t_join(f->dir, "filtered");
     t_mkdirs(out);
     char *dep = t_join(out, "table.d");
+    /* A directory holding nothing kept is still an input: a file added to
+     * it later may match --include. */
+    char *p = t_join(f->tree, "docs/readme.txt");
+    t_write(p, "text\n", 5);
+    free(p);
     char *args = t_fmt("--include '*.bin' --include 'empty*' --exclude 'a/b/c' --exclude "
                        "'dirlink*' --depfile '%s'",
                        dep);
@@ -326,14 +367,14 @@ static void test_filters_depfile(void **state)
     char *want = t_fmt("%s/table.c:", out);
     assert_true(strncmp(d, want, strlen(want)) == 0);
     free(want);
-    const char *kept[] = {"/a/big.bin \\", "/a/b/block.bin \\", "/a/b \\", "/empty \\",
-                          "/empty-dir\n", "/a/b/block.bin:"};
+    const char *kept[] = {"/a/big.bin \\", "/a/b/block.bin \\", "/a/b \\", "/empty\n",
+                          "/empty-dir \\", "/a/b/block.bin:", "/docs \\", "/docs:"};
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
         if (!strstr(d, kept[i]))
             fprintf(stderr, "# missing %s in\n%s", kept[i], d);
         assert_non_null(strstr(d, kept[i]));
     }
-    const char *gone[] = {"deep.bin", "hello", "text.txt", "dirlink", ".hidden"};
+    const char *gone[] = {"deep.bin", "hello", "text.txt", "dirlink", ".hidden", "readme"};
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
         assert_null(strstr(d, gone[i]));
     free(d);
@@ -473,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_hand_table),
         cmocka_unit_test_setup_teardown(test_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incbin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cxx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_tree, setup, teardown),
