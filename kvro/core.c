@@ -307,9 +307,15 @@ kvro_status kvro_file_extent(kvro *kv, const char *key, kvro_extent *ext, kvro_e
     int64_t off = 0, len = 0, base = 0;
     kvro_status s = kvro__h_locate(h, norm, &io, &off, &len, err);
     int fd = s == KVRO_OK ? kvro_io_fd(io, &base) : -1;
+    int64_t avail = 0;
     if (s == KVRO_OK && fd < 0)
         s = kvro_error_set(err, KVRO_E_UNSUPPORTED,
                            "the image is not a file (use kvro_read, or kvro_map)");
+    /* As kvro_map: a value said to lie past the image's end (a cut image)
+     * is corrupt, not a range to hand out. */
+    else if (s == KVRO_OK && (s = kvro_io_size(io, &avail, err)) == KVRO_OK &&
+             (off < 0 || len < 0 || off > avail || len > avail - off))
+        s = kvro_error_set(err, KVRO_E_CORRUPT, "the value lies past the end of the image");
     if (s == KVRO_OK)
         *ext = (kvro_extent){fd, base + off, len};
     return END(h, key, s);

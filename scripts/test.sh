@@ -5,7 +5,7 @@
 #     same tests under AddressSanitizer + UndefinedBehaviorSanitizer (leaks
 #     included), then under gcc -O3 (Release), clang-14 and Debian's
 #     dpkg-buildflags, and the threaded tests under ThreadSanitizer;
-#   - the libFuzzer harnesses for 45 s each (tests/fuzz/run.sh; both at once).
+#   - the libFuzzer harnesses for 45 s each (tests/fuzz/run.sh; all at once).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,11 +19,11 @@ trap 'rm -f "$KVRO_CI_TALLY"' EXIT
 
 scripts/ci-matrix.sh default asan release clang debian tsan
 tests/fuzz/run.sh 45
-echo "fuzz 2" >>"$KVRO_CI_TALLY" # the two harnesses
+echo "fuzz 3" >>"$KVRO_CI_TALLY" # the three harnesses (tar, tar.gz index, FAT)
 
 # One closing line for the whole run (any failure above has already
 # stopped it, set -e), counting what ran: every ctest run's tests and the
-# two fuzz harnesses. A build that could not run here is said again.
+# three fuzz harnesses. A build that could not run here is said again.
 echo
 awk '$2 == "SKIPPED" { $2 = ""; print "test.sh: WARNING: not run:" $0; next }
      { printf "test.sh: %-8s %3d passed\n", $1, $2 }' "$KVRO_CI_TALLY"

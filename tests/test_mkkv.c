@@ -295,11 +295,13 @@ static void test_verify(void **state)
     unlink(p);
     t_mkdirs(p), free(p);
     assert_int_equal(mkkv(&out, &err, "verify -q '%s' '%s'", f->tree, copy), 1);
-    char *want = t_fmt("size differs: B: 5 bytes in %s, 9 in %s\n"
-                       "kind differs: a/empty: a file in %s, a directory in %s\n"
+    /* The names first, then the files' bytes (in the order SOURCE
+     * stores them). */
+    char *want = t_fmt("kind differs: a/empty: a file in %s, a directory in %s\n"
                        "only in %s: extra.txt\n"
-                       "only in %s: hello.txt\n",
-                       f->tree, copy, f->tree, copy, copy, f->tree);
+                       "only in %s: hello.txt\n"
+                       "size differs: B: 5 bytes in %s, 9 in %s\n",
+                       f->tree, copy, copy, f->tree, f->tree, copy);
     assert_string_equal(out, want);
     assert_non_null(strstr(err, "4 differences"));
     free(want), free(out), free(err), free(copy);

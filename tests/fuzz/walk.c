@@ -333,7 +333,7 @@ static void odd_key(kvro *kv, const char *key)
 void fz_hostile_keys(kvro *kv)
 {
     static const char *const bad[] = {
-        "a/../b", "..", ".", "/..", "a/.", "./a", "a/./b", "../../etc/passwd", "//..//", "a/.."};
+        "a/../b", "..", "./..", "/..", "a/./..", "../../etc/passwd", "//..//", "a/.."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         bad_key(kv, bad[i]);
     /* With names the seeds use for what listings leave out (devices,
