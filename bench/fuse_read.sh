@@ -5,9 +5,9 @@
 #     `cat` of the tar itself and vs squashfuse_ll reading the same bytes
 #     from an uncompressed squashfs image (page cache warm for all: the
 #     image's pages, never the mount's); archivemount too with
-#     ARCHIVEMOUNT=1 (it re-reads the archive from its start: minutes);
-#  2. time from starting kvfuse on a 100,000-member tar to the first
-#     successful `ls` of its root.
+#     ARCHIVEMOUNT=1 (it re-reads the archive from its start: minutes).
+# Mount-to-first-ls and find|stat of a 100,000-member tar: fuse_mount.sh;
+# random reads and parallel readers of a .tar.gz: fuse_targz.sh.
 # Columns whose tool is missing (squashfs-tools, squashfuse, archivemount)
 # are skipped with a note. Needs /dev/fuse and root or fuse3's fusermount3.
 # KVFUSE=path picks the binary (default build/fuse/kvfuse); WORK=dir the
@@ -91,21 +91,3 @@ for tool in cat kvfuse squashfuse_ll archivemount; do
     "$(rate "$ns")" "$(awk -v a="${result[cat]}" -v b="$ns" 'BEGIN {print a / b}')"
 done
 
-echo
-echo "== start kvfuse on a 100,000-member tar until the first ls of its root"
-many=$work/many.tar
-[ -f "$many" ] || python3 -c '
-import io, sys, tarfile
-with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
-    for i in range(100000):
-        t.addfile(tarfile.TarInfo("d%03d/f%06d" % (i % 100, i)), io.BytesIO())
-' "$many"
-cat "$many" > /dev/null
-ts=()
-for _ in $(seq "$runs"); do
-  t0=$(now); "$kvfuse" "$many" "$mnt"; ls "$mnt" > /dev/null; t1=$(now)
-  ts+=($((t1 - t0)))
-  fusermount3 -u "$mnt"
-done
-printf 'kvfuse mount + first ls: %.1f ms (target <= 300 ms)\n' \
-  "$(awk -v n="$(median "${ts[@]}")" 'BEGIN {print n / 1e6}')"

@@ -7,9 +7,15 @@
  * can never come to mean another file, and keeping them all costs about
  * 100 bytes an entry — less than counting FUSE_FORGETs right would cost in
  * code. Numbers are dense (1 is the root), so a number is an index into an
- * array of nodes; keys are found through an open-addressing hash. Hard
- * links (entries with the same kvro_info.id, nlink > 1) share a number, as
- * `find -samefile` and `du` expect: the second key becomes an alias.
+ * array of nodes; keys are found through an open-addressing hash. Keys of
+ * one stored entry (the same kvro_info.id and kind) share a number, as
+ * `find -samefile` and `du` expect: the second key becomes an alias. That
+ * covers hard links of a tar or a directory, and a FAT volume's
+ * case-insensitive names: README.TXT looked up after readme.txt is the
+ * same inode, not a second one with its own page cache. (A directory
+ * source that recycles a deleted file's inode number while mounted could
+ * alias a new file to the old key; the kernel's day-long caches make such
+ * a live tree stale anyway.)
  *
  * Many FUSE worker threads call in at once; a read-write lock keeps
  * lookups of known keys parallel. Nodes never move, so callers keep
@@ -24,6 +30,7 @@
 typedef struct key_slot {
     char *key; /* owned; NULL: empty */
     fuse_ino_t ino;
+    uint64_t hash; /* the key's: probes compare it first, growing never rehashes a string */
 } key_slot;
 
 typedef struct id_slot {
@@ -58,10 +65,10 @@ static uint64_t hash_id(uint64_t id)
     return id ^ (id >> 33);
 }
 
-static key_slot *key_probe(key_slot *slots, size_t cap, const char *key)
+static key_slot *key_probe(key_slot *slots, size_t cap, const char *key, uint64_t hash)
 {
-    for (size_t i = hash_key(key) & (cap - 1);; i = (i + 1) & (cap - 1))
-        if (!slots[i].key || strcmp(slots[i].key, key) == 0)
+    for (size_t i = hash & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (!slots[i].key || (slots[i].hash == hash && strcmp(slots[i].key, key) == 0))
             return &slots[i];
 }
 
@@ -89,7 +96,7 @@ static bool grow(kvfuse_inodes *t)
             return false;
         for (size_t i = 0; i < t->keys_cap; i++)
             if (t->keys[i].key)
-                *key_probe(k, cap, t->keys[i].key) = t->keys[i];
+                *key_probe(k, cap, t->keys[i].key, t->keys[i].hash) = t->keys[i];
         free(t->keys);
         t->keys = k, t->keys_cap = cap;
     }
@@ -152,18 +159,20 @@ const kvfuse_node *kvfuse_inode_get(kvfuse_inodes *t, fuse_ino_t ino)
 
 fuse_ino_t kvfuse_inode_find(kvfuse_inodes *t, const char *key, const kvfuse_node **node)
 {
+    uint64_t h = hash_key(key);
     pthread_rwlock_rdlock(&t->lock);
-    fuse_ino_t ino = key_probe(t->keys, t->keys_cap, key)->ino;
+    fuse_ino_t ino = key_probe(t->keys, t->keys_cap, key, h)->ino;
     if (node)
         *node = ino ? t->nodes[ino] : NULL;
     pthread_rwlock_unlock(&t->lock);
     return ino;
 }
 
-/* Whether INFO names a file stored once under several keys. */
-static bool shared_file(const kvro_info *info)
+/* Whether INFO says which stored entry it is (then its id is kept, and a
+ * later key with the same id and kind is an alias). */
+static bool has_id(const kvro_info *info)
 {
-    return info && info->kind == KVRO_KIND_FILE && info->id != 0 && info->nlink > 1;
+    return info && info->id != 0;
 }
 
 fuse_ino_t kvfuse_inode_of(kvfuse_inodes *t, const char *key, const kvro_info *info)
@@ -171,20 +180,23 @@ fuse_ino_t kvfuse_inode_of(kvfuse_inodes *t, const char *key, const kvro_info *i
     fuse_ino_t ino = kvfuse_inode_find(t, key, NULL);
     if (ino)
         return ino;
+    uint64_t h = hash_key(key);
     pthread_rwlock_wrlock(&t->lock);
     char *copy = NULL;
     kvfuse_node *n = NULL;
-    key_slot *ks = key_probe(t->keys, t->keys_cap, key);
+    key_slot *ks = key_probe(t->keys, t->keys_cap, key, h);
     if (ks->key) { /* another thread made it meanwhile */
         ino = ks->ino;
         goto out;
     }
     if (!grow(t) || !(copy = strdup(key)))
         goto out;
-    ks = key_probe(t->keys, t->keys_cap, key); /* grow may have rehashed */
-    id_slot *is = shared_file(info) ? id_probe(t->ids, t->ids_cap, info->id) : NULL;
-    if (is && is->id) { /* a hard link of a file already numbered */
-        *ks = (key_slot){copy, is->ino};
+    ks = key_probe(t->keys, t->keys_cap, key, h); /* grow may have moved the slots */
+    id_slot *is = has_id(info) ? id_probe(t->ids, t->ids_cap, info->id) : NULL;
+    if (is && is->id && t->nodes[is->ino]->info.kind != info->kind)
+        is = NULL;      /* not the same entry after all: a source's ids are per kind at worst */
+    if (is && is->id) { /* another key of an entry already numbered */
+        *ks = (key_slot){copy, is->ino, h};
         t->nkeys++;
         ino = is->ino;
         copy = NULL;
@@ -197,7 +209,7 @@ fuse_ino_t kvfuse_inode_of(kvfuse_inodes *t, const char *key, const kvro_info *i
     if (info)
         n->info = *info, n->has_info = true;
     t->nodes[ino] = n;
-    *ks = (key_slot){copy, ino};
+    *ks = (key_slot){copy, ino, h};
     t->nkeys++;
     if (is) {
         *is = (id_slot){info->id, ino};

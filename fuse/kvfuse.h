@@ -41,8 +41,8 @@ const kvfuse_node *kvfuse_inode_get(kvfuse_inodes *t, fuse_ino_t ino);
 /* The inode KEY already has (and its node), or 0. */
 fuse_ino_t kvfuse_inode_find(kvfuse_inodes *t, const char *key, const kvfuse_node **node);
 /* The inode of KEY, made on first sight with INFO (NULL if unknown). Keys
- * of one stored file (INFO's id, nlink > 1: tar hard links) share one
- * inode. 0 only when out of memory. */
+ * of one stored entry (the same INFO id and kind: hard links, a FAT
+ * volume's other-case names) share one inode. 0 only when out of memory. */
 fuse_ino_t kvfuse_inode_of(kvfuse_inodes *t, const char *key, const kvro_info *info);
 /* Inodes handed out so far (statfs's f_files). */
 uint64_t kvfuse_inode_count(kvfuse_inodes *t);

@@ -274,6 +274,57 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     free(buf);
 }
 
+/* SEEK_DATA/SEEK_HOLE over a value's data regions (kvro_regions): a
+ * sparse tar member's map, one region for any other value. The kernel
+ * answers SEEK_SET/CUR/END itself. */
+typedef struct seek_state {
+    int64_t pos; /* where to look from; moved to the answer */
+    int whence;
+    bool found;
+} seek_state;
+
+static int seek_step(void *arg, const kvro_region *r)
+{
+    seek_state *st = arg;
+    if (r->offset + r->length <= st->pos)
+        return 0; /* wholly before */
+    if (st->whence == SEEK_DATA) {
+        if (r->offset > st->pos)
+            st->pos = r->offset;
+        return st->found = true;
+    }
+    if (r->offset > st->pos) /* a hole before this region: pos is in it */
+        return st->found = true;
+    st->pos = r->offset + r->length; /* data to here; adjacent regions go on */
+    return 0;
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                     struct fuse_file_info *fi)
+{
+    const open_file *f = (const open_file *)(uintptr_t)fi->fh;
+    kvro_info info;
+    if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (!node_info(req, ino, &info))
+        return;
+    if (off < 0 || off >= info.size) {
+        fuse_reply_err(req, ENXIO);
+        return;
+    }
+    seek_state st = {.pos = off, .whence = whence};
+    kvro_error err;
+    kvro_status s = kvro_regions(ctx_of(req)->kv, f->key, seek_step, &st, &err);
+    if (s != KVRO_OK)
+        reply_status(req, s, &err);
+    else if (whence == SEEK_DATA && !st.found)
+        fuse_reply_err(req, ENXIO); /* only a hole from OFF to the end */
+    else /* SEEK_HOLE past the last region: the implicit hole at the end */
+        fuse_reply_lseek(req, st.pos < info.size ? st.pos : info.size);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
@@ -573,6 +624,7 @@ const struct fuse_lowlevel_ops kvfuse_ops = {
     .readlink = op_readlink,
     .open = op_open,
     .read = op_read,
+    .lseek = op_lseek,
     .release = op_release,
     .opendir = op_opendir,
     .readdir = op_readdir,

@@ -32,7 +32,7 @@
 
 #include <cmocka.h>
 
-#define KVFUSE KVRO_TEST_BINARY_DIR "/fuse/kvfuse"
+#include "test_fuse.h"
 
 typedef struct fixture {
     char *dir;  /* scratch */
@@ -41,98 +41,16 @@ typedef struct fixture {
     char *mnt; /* dir/mnt */
 } fixture;
 
-/* ------------------------------------------------------------ mounting */
-
-/* Whether PATH is a mount point now (/proc/self/mountinfo's 5th field). */
-static bool is_mounted(const char *path)
-{
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    assert_non_null(f);
-    char line[4096], mp[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strcmp(mp, path) == 0;
-    fclose(f);
-    return found;
-}
-
-static void unmount(const char *mnt)
-{
-    if (is_mounted(mnt)) {
-        char *cmd = t_fmt("fusermount3 -u -z '%s' 2>/dev/null", mnt);
-        t_run(cmd, NULL, NULL);
-        free(cmd);
-    }
-}
-
-/* Runs kvfuse with ARGS (a shell fragment); its exit status, *err its
- * standard error (NULL: discarded). */
-static int kvfuse(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int kvfuse(char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *args;
-    assert_true(vasprintf(&args, fmt, ap) >= 0);
-    va_end(ap);
-    char *cmd = t_fmt("timeout 120 '%s' %s", KVFUSE, args);
-    char *e = NULL;
-    int rc = t_run(cmd, NULL, &e);
-    if (err)
-        *err = e;
-    else
-        free(e);
-    free(cmd);
-    free(args);
-    return rc;
-}
-
-/* Mounts SOURCE with OPTS on f->mnt; the mount is there when kvfuse
- * returns (no waiting: that is the promise under test). */
+/* Mounting (test_fuse.h) on the fixture's mount point. */
 static void mount_ok(fixture *f, const char *source, const char *opts)
 {
-    char *err;
-    int rc = kvfuse(&err, "%s '%s' '%s'", opts, source, f->mnt);
-    if (rc != 0)
-        fail_msg("kvfuse %s %s: exit %d: %s", opts, source, rc, err);
-    free(err);
-    assert_true(is_mounted(f->mnt));
+    tf_mount_ok(f->mnt, source, opts);
 }
 
 static void unmount_ok(fixture *f)
 {
-    char *cmd = t_fmt("fusermount3 -u '%s'", f->mnt);
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
-    assert_false(is_mounted(f->mnt));
+    tf_unmount_ok(f->mnt);
 }
-
-/* Skips (or fails under CI) where mounting cannot work. */
-static bool fuse_missing(void)
-{
-    const char *why = NULL;
-    if (access("/dev/fuse", R_OK | W_OK) != 0)
-        why = "/dev/fuse is not usable";
-    else if (!t_have("fusermount3"))
-        why = "fusermount3 is missing (apt-get install fuse3)";
-    else if (access(KVFUSE, X_OK) != 0)
-        why = "kvfuse was not built (libfuse3-dev missing)";
-    if (!why)
-        return false;
-    const char *ci = getenv("CI");
-    if (ci && *ci)
-        fail_msg("%s, and CI is set: the FUSE tests must run", why);
-    printf("SKIP: %s\n", why);
-    return true;
-}
-
-#define NEED_FUSE()                                                                                \
-    do {                                                                                           \
-        if (fuse_missing()) {                                                                      \
-            skip();                                                                                \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* ------------------------------------------------------------ the tree */
 
@@ -193,7 +111,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    unmount(f->mnt);
+    tf_unmount(f->mnt);
     t_rmrf(f->dir);
     free(f->tree), free(f->tar), free(f->tgz), free(f->idx), free(f->mnt), free(f->dir);
     free(f);
@@ -270,33 +188,6 @@ static void check_reads(const char *mnt)
     free(got), free(cmd), free(out), free(path);
 }
 
-/* Every write-type call fails with EROFS. */
-static void check_erofs(const char *mnt)
-{
-    char *file = t_join(mnt, "hello.txt"), *dir = t_join(mnt, "empty-dir");
-    char *newf = t_join(mnt, "new"), *moved = t_join(mnt, "moved");
-    errno = 0;
-#define WANT_EROFS(call)                                                                           \
-    do {                                                                                           \
-        errno = 0;                                                                                 \
-        if ((call) != -1 || errno != EROFS)                                                        \
-            fail_msg("%s: want EROFS, got %s", #call, strerror(errno));                            \
-    } while (0)
-    WANT_EROFS(open(file, O_WRONLY));
-    WANT_EROFS(open(file, O_RDWR));
-    WANT_EROFS(open(newf, O_WRONLY | O_CREAT, 0644));
-    WANT_EROFS(unlink(file));
-    WANT_EROFS(mkdir(newf, 0755));
-    WANT_EROFS(rmdir(dir));
-    WANT_EROFS(rename(file, moved));
-    WANT_EROFS(chmod(file, 0777));
-    WANT_EROFS(truncate(file, 0));
-    WANT_EROFS(symlink("x", newf));
-    WANT_EROFS(link(file, newf));
-#undef WANT_EROFS
-    free(file), free(dir), free(newf), free(moved);
-}
-
 /* Errors map to the errno a path walk expects. */
 static void check_errnos(const char *mnt)
 {
@@ -353,15 +244,11 @@ static void check_links(const char *mnt)
 static void check_source(fixture *f, const char *source, const char *opts)
 {
     mount_ok(f, source, opts);
-    char *cmd = t_fmt("diff -r --no-dereference '%s' '%s'", f->tree, f->mnt);
-    char *out;
-    if (t_run(cmd, &out, NULL) != 0)
-        fail_msg("%s differs from the tree:\n%s", source, out);
-    free(out), free(cmd);
+    tf_diff_ok(f->tree, f->mnt, source);
     tree_root = f->tree, mnt_root = f->mnt;
     assert_int_equal(nftw(f->tree, compare_stat, 16, FTW_PHYS), 0);
     check_reads(f->mnt);
-    check_erofs(f->mnt);
+    tf_check_erofs(f->mnt, "hello.txt", "empty-dir");
     check_errnos(f->mnt);
     check_links(f->mnt);
     struct statvfs sv;
@@ -501,10 +388,10 @@ static void want_refused(fixture *f, const char *source, const char *opts, int w
                          const char *needle)
 {
     char *err;
-    int rc = kvfuse(&err, "%s '%s' '%s'", opts, source, f->mnt);
+    int rc = tf_kvfuse(&err, "%s '%s' '%s'", opts, source, f->mnt);
     if (rc != want_rc || !strstr(err, needle))
         fail_msg("kvfuse %s %s: exit %d (want %d), stderr: %s", opts, source, rc, want_rc, err);
-    assert_false(is_mounted(f->mnt));
+    assert_false(tf_is_mounted(f->mnt));
     free(err);
 }
 
@@ -551,14 +438,14 @@ static void test_usage(void **state)
     assert_int_equal(t_run(cmd, &out, NULL), 0);
     assert_true(strncmp(out, "kvfuse 0.", 9) == 0);
     free(out), free(cmd);
-    assert_int_equal(kvfuse(&err, "%s", ""), 2);
+    assert_int_equal(tf_kvfuse(&err, "%s", ""), 2);
     assert_non_null(strstr(err, "missing"));
     free(err);
-    assert_int_equal(kvfuse(NULL, "'%s'", f->tar), 2);
-    assert_int_equal(kvfuse(NULL, "'%s' '%s' extra", f->tar, f->mnt), 2);
-    assert_int_equal(kvfuse(NULL, "-o image_offset=x '%s' '%s'", f->tar, f->mnt), 2);
-    assert_int_equal(kvfuse(NULL, "-o no_such_option '%s' '%s'", f->tar, f->mnt), 2);
-    assert_false(is_mounted(f->mnt));
+    assert_int_equal(tf_kvfuse(NULL, "'%s'", f->tar), 2);
+    assert_int_equal(tf_kvfuse(NULL, "'%s' '%s' extra", f->tar, f->mnt), 2);
+    assert_int_equal(tf_kvfuse(NULL, "-o image_offset=x '%s' '%s'", f->tar, f->mnt), 2);
+    assert_int_equal(tf_kvfuse(NULL, "-o no_such_option '%s' '%s'", f->tar, f->mnt), 2);
+    assert_false(tf_is_mounted(f->mnt));
 }
 
 /* mount.fuse3 (what `mount -t fuse.kvfuse` and /etc/fstab run) calls
@@ -570,8 +457,8 @@ static void test_mount_helper_form(void **state)
     fixture *f = *state;
     char *opts = t_fmt("'%s' '%s' -o ro,dev,suid,allow_other,default_permissions,index='%s'",
                        f->tgz, f->mnt, f->idx);
-    assert_int_equal(kvfuse(NULL, "%s", opts), 0);
-    assert_true(is_mounted(f->mnt));
+    assert_int_equal(tf_kvfuse(NULL, "%s", opts), 0);
+    assert_true(tf_is_mounted(f->mnt));
     char *p = t_join(f->mnt, "data/nested/deep/x.txt");
     size_t n;
     free(t_slurp(p, &n));
@@ -607,9 +494,9 @@ static void test_foreground(void **state)
                       ">/dev/null 2>&1 </dev/null &",
                       KVFUSE, f->idx, f->tgz, f->mnt, errfile, rcfile);
     assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    for (int i = 0; i < 600 && !is_mounted(f->mnt); i++)
+    for (int i = 0; i < 600 && !tf_is_mounted(f->mnt); i++)
         usleep(50 * 1000);
-    assert_true(is_mounted(f->mnt));
+    assert_true(tf_is_mounted(f->mnt));
     check_reads(f->mnt);
     run_readers(f, "kvfuse -f");
     char *p = t_join(f->mnt, "no-such");
@@ -625,6 +512,227 @@ static void test_foreground(void **state)
     if (strcmp(rc, "0\n") != 0 || n != 0)
         fail_msg("kvfuse -f exited %s with: %s", rc, err);
     free(rc), free(err), free(cmd), free(rcfile), free(errfile);
+}
+
+/* ------------------------------------------------ SEEK_DATA/SEEK_HOLE */
+
+#define SPARSE_SIZE (8 << 20)
+
+/* A sparse file (data at 1 MiB and 5 MiB, 64 KiB each) archived by GNU
+ * tar -S: through the mount, SEEK_DATA and SEEK_HOLE walk its map — the
+ * data found holds every byte written, the hole between is found, the
+ * holes read as zeros, past the last data is ENXIO; a plain file is one
+ * data region up to its size. */
+static void test_sparse_seek(void **state)
+{
+    NEED_FUSE();
+    fixture *f = *state;
+    char *sp = t_join(f->dir, "sp/sparse.bin"), *tar = t_join(f->dir, "sparse.tar");
+    char *cmd = t_fmt("mkdir -p '%s/sp' && truncate -s %d '%s' && "
+                      "dd if='%s' of='%s' bs=64k seek=16 count=1 conv=notrunc status=none && "
+                      "dd if='%s' of='%s' bs=64k seek=80 count=1 conv=notrunc status=none && "
+                      "tar -S -cf '%s' -C '%s/sp' sparse.bin",
+                      f->dir, SPARSE_SIZE, sp, f->tar, sp, f->tar, sp, tar, f->dir);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    mount_ok(f, tar, "");
+    char *m = t_join(f->mnt, "sparse.bin");
+    int fd = open(m, O_RDONLY);
+    assert_true(fd >= 0);
+    off_t d1 = lseek(fd, 0, SEEK_DATA);
+    if (d1 < 0)
+        fail_msg("SEEK_DATA: %s", strerror(errno));
+    off_t h1 = lseek(fd, d1, SEEK_HOLE), d2 = lseek(fd, h1, SEEK_DATA);
+    off_t h2 = lseek(fd, d2, SEEK_HOLE);
+    assert_true(d1 > 0 && d1 <= 1 << 20);                      /* a hole first */
+    assert_true(h1 >= (1 << 20) + 65536 && h1 < 5 << 20);      /* data past 1 MiB + 64 KiB */
+    assert_true(d2 > h1 && d2 <= 5 << 20);                     /* then a hole */
+    assert_true(h2 >= (5 << 20) + 65536 && h2 <= SPARSE_SIZE); /* the second data */
+    errno = 0;
+    if (h2 < SPARSE_SIZE) {
+        assert_int_equal(lseek(fd, h2, SEEK_DATA), -1);
+        assert_int_equal(errno, ENXIO);
+    }
+    assert_int_equal(lseek(fd, SPARSE_SIZE, SEEK_HOLE), -1);
+    assert_int_equal(errno, ENXIO);
+    assert_int_equal(lseek(fd, 100, SEEK_HOLE), 100); /* inside the first hole */
+    /* The holes read as zeros, and the whole file is the host's. */
+    static char zeros[65536], buf[65536];
+    assert_int_equal(pread(fd, buf, sizeof buf, d1 - (off_t)sizeof buf > 0 ? d1 - 65536 : 0),
+                     sizeof buf);
+    assert_memory_equal(buf, zeros, d1 < 65536 ? d1 : 65536);
+    close(fd);
+    cmd = t_fmt("cmp '%s' '%s'", sp, m);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    /* Not sparse: all data, the only hole the one at the end. */
+    free(m);
+    unmount_ok(f);
+    mount_ok(f, f->tar, "");
+    m = t_join(f->mnt, "data/odd.bin");
+    fd = open(m, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(lseek(fd, 5, SEEK_DATA), 5);
+    assert_int_equal(lseek(fd, 5, SEEK_HOLE), ODD_SIZE);
+    close(fd);
+    unmount_ok(f);
+    free(m), free(sp), free(tar);
+}
+
+/* ------------------------------------------ damage past the index */
+
+/* Python's tarfile and zlib write a .tar.gz of three text members (a tree
+ * beside it holds the same files), with a full flush 1 MiB into the
+ * middle one's data: the deflate block after it starts on a byte, whose
+ * offset the script prints. Setting that byte's BTYPE bits to 11 (a
+ * reserved block type) makes every inflate through it fail, whatever zlib
+ * does — corruption no later read can step around. */
+static const char damage_py[] =
+    "import io, random, sys, tarfile, zlib, os\n"
+    "out, tree = sys.argv[1], sys.argv[2]\n"
+    "rnd = random.Random(11)\n"
+    "words = [w.encode() for w in 'alpha beta gamma delta kv fuse tar gzip block zlib'.split()]\n"
+    "def text(n):\n"
+    "    b = bytearray()\n"
+    "    while len(b) < n: b += rnd.choice(words) + b' %d\\n' % rnd.randrange(1 << 30)\n"
+    "    return bytes(b[:n])\n"
+    "raw, flush_at = io.BytesIO(), 0\n"
+    "with tarfile.open(fileobj=raw, mode='w', format=tarfile.GNU_FORMAT) as t:\n"
+    "    for name, n in (('before.txt', 300000), ('damaged.txt', 6 << 20), ('after.txt', "
+    "200000)):\n"
+    "        data = text(n)\n"
+    "        with open(os.path.join(tree, name), 'wb') as f: f.write(data)\n"
+    "        ti = tarfile.TarInfo(name); ti.size = n; ti.mtime = 1600000000\n"
+    "        t.addfile(ti, io.BytesIO(data))\n"
+    "        if name == 'damaged.txt': flush_at = ti.offset_data + (1 << 20)\n"
+    "raw = raw.getvalue()\n"
+    "z = zlib.compressobj(6, zlib.DEFLATED, 31)\n"
+    "gz = z.compress(raw[:flush_at]) + z.flush(zlib.Z_FULL_FLUSH)\n"
+    "at = len(gz)\n"
+    "gz += z.compress(raw[flush_at:]) + z.flush()\n"
+    "open(out, 'wb').write(gz)\n"
+    "print(at, len(gz))\n";
+
+/* Reads PATH whole through the mount into a malloc'd buffer (*n bytes);
+ * the errno that stopped it early, else 0. */
+static int read_all(const char *path, char **data, size_t *n)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    int e = 0;
+    for (;;) {
+        if (len == cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0) {
+            e = errno;
+            break;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    close(fd);
+    *data = buf, *n = len;
+    return e;
+}
+
+/* PATH in the mount reads whole and equals WANT_PATH's bytes. */
+static void same_bytes(const char *path, const char *want_path)
+{
+    size_t n, wn;
+    char *got, *want = t_slurp(want_path, &wn);
+    int e = read_all(path, &got, &n);
+    if (e)
+        fail_msg("%s: %s", path, strerror(e));
+    if (n != wn || memcmp(got, want, n) != 0)
+        fail_msg("%s: %zu bytes, want %zu, or they differ", path, n, wn);
+    free(got), free(want);
+}
+
+/* A .tar.gz whose index is cached, then damaged in the middle of a
+ * member's compressed data (its size, mtime and edges unchanged, so the
+ * index still holds): it mounts; that member gives EIO, every time; the
+ * others read; the mount stays up. */
+static void test_damaged_past_index(void **state)
+{
+    NEED_FUSE();
+    fixture *f = *state;
+    char *py = t_join(f->dir, "damage.py"), *tree = t_join(f->dir, "dtree");
+    char *tgz = t_join(f->dir, "damaged.tar.gz"), *idx = t_join(f->dir, "damaged.idx");
+    t_write(py, damage_py, sizeof damage_py - 1);
+    t_mkdirs(tree);
+    char *cmd = t_fmt("python3 '%s' '%s' '%s'", py, tgz, tree), *out;
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    long long at, total;
+    assert_int_equal(sscanf(out, "%lld %lld", &at, &total), 2);
+    assert_true(at > 65536 && at < total - 65536); /* past the edges the index checks */
+    free(out), free(cmd);
+    /* GNU tar reads it whole (a sound archive to start with). */
+    cmd = t_fmt("tar -xzOf '%s' damaged.txt | cmp - '%s/damaged.txt' && "
+                "tar -tzf '%s' | tr '\\n' ' '",
+                tgz, tree, tgz);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_string_equal(out, "before.txt damaged.txt after.txt ");
+    free(out), free(cmd);
+
+    char *opts = t_fmt("-o index='%s'", idx);
+    mount_ok(f, tgz, opts); /* builds and saves the index */
+    tf_diff_ok(tree, f->mnt, tgz);
+    unmount_ok(f);
+
+    struct stat st;
+    assert_int_equal(stat(tgz, &st), 0);
+    int fd = open(tgz, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b |= 0x06; /* BTYPE 11 */
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+    struct timespec ts[2] = {st.st_atim, st.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, tgz, ts, 0), 0);
+    cmd = t_fmt("gzip -t < '%s' 2>/dev/null", tgz);
+    assert_int_not_equal(t_run(cmd, NULL, NULL), 0); /* gzip agrees it is damaged */
+    free(cmd);
+
+    mount_ok(f, tgz, opts); /* the index is loaded: nothing inflated, no error yet */
+    char *before = t_join(f->mnt, "before.txt"), *damaged = t_join(f->mnt, "damaged.txt");
+    char *after = t_join(f->mnt, "after.txt"), *want = t_join(tree, "damaged.txt");
+    char *p = t_join(tree, "before.txt");
+    same_bytes(before, p);
+    free(p);
+    for (int round = 0; round < 2; round++) {
+        char *got;
+        size_t n, wn;
+        int e = read_all(damaged, &got, &n);
+        if (e != EIO)
+            fail_msg("damaged.txt: %zu bytes read, then %s (want EIO)", n, e ? strerror(e) : "EOF");
+        /* What came before the damage is right, and stops short of it. */
+        char *w = t_slurp(want, &wn);
+        assert_true(n < wn);
+        assert_memory_equal(got, w, n);
+        free(got), free(w);
+        /* A read wholly past the damage starts at an access point beyond it. */
+        int dfd = open(damaged, O_RDONLY);
+        assert_true(dfd >= 0);
+        char part[65536];
+        int64_t off = 5 << 20;
+        assert_int_equal(pread(dfd, part, sizeof part, off), sizeof part);
+        w = t_slurp(want, &wn);
+        assert_memory_equal(part, w + off, sizeof part);
+        free(w);
+        close(dfd);
+    }
+    p = t_join(tree, "after.txt");
+    same_bytes(after, p);
+    same_bytes(before, p = (free(p), t_join(tree, "before.txt")));
+    assert_true(tf_is_mounted(f->mnt));
+    unmount_ok(f);
+    free(p), free(before), free(damaged), free(after), free(want);
+    free(opts), free(py), free(tree), free(tgz), free(idx);
 }
 
 /* ------------------------------------------------- 100,000 entries */
@@ -700,6 +808,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_helper_form, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreground, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_seek, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_past_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_entries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
