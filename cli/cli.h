@@ -22,6 +22,8 @@ typedef struct command {
 } command;
 
 extern const command cmd_ls, cmd_cat, cmd_stat, cmd_verify, cmd_tar, cmd_cache;
+/* build_fat.c, fs_cmds.c */
+extern const command cmd_fat, cmd_put, cmd_mkdir, cmd_rm;
 
 /* Options every command that opens a source understands. */
 typedef struct common_opts {

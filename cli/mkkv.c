@@ -11,7 +11,8 @@
 extern const command cmd_crunch; /* build_crunch.c */
 
 static const command *const commands[] = {
-    &cmd_ls, &cmd_cat, &cmd_stat, &cmd_verify, &cmd_tar, &cmd_crunch, &cmd_cache, NULL,
+    &cmd_ls,  &cmd_cat, &cmd_stat,  &cmd_verify, &cmd_tar,   &cmd_crunch,
+    &cmd_fat, &cmd_put, &cmd_mkdir, &cmd_rm,     &cmd_cache, NULL,
 };
 
 static void help(FILE *f)

@@ -1,8 +1,8 @@
 /*
  * fat.c — the FAT backend ("fat"): FAT12, FAT16 and FAT32 volumes with
  * VFAT long names, as a kvro_fs reached from kvro_open through the
- * FS->KV_RO adaptor. Read side only for now: opening read-write is
- * KVRO_E_UNSUPPORTED until the write side lands.
+ * FS->KV_RO adaptor. Read side here; the write side (create, mkdir,
+ * write, destroy on a handle opened read-write) is fat_write.c.
  *
  * Open: the image is a FAT volume itself (a "superfloppy"), or a disk
  * with an MBR or GPT partition table (fat_part.c), in which case
@@ -32,11 +32,6 @@
 #include <string.h>
 
 #define BAD(...) kvro_error_set(err, KVRO_E_CORRUPT, "FAT: " __VA_ARGS__)
-
-static kvro_status not_yet(kvro_error *err)
-{
-    return kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: writing is not there yet");
-}
 
 kvro_status kvro__fat_read_exact(fat_vol *v, int64_t off, void *buf, size_t n, const char *what,
                                  kvro_error *err)
@@ -164,19 +159,21 @@ static kvro_status fat_close(void *self, kvro_error *err)
     fat_vol *v = self;
     if (!v)
         return KVRO_OK;
+    /* Every write went out as it was made; this makes them durable. */
+    kvro_status s = v->writable ? kvro_io_flush(v->io, err) : KVRO_OK;
     kvro__fat_table_free(&v->table);
     kvro_io_close(v->io);
     free(v);
-    return KVRO_OK;
+    return s;
 }
 
 static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool writable, void **self,
                             kvro_error *err)
 {
-    if (writable)
-        return not_yet(err);
     if (!p->io)
         return kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: not an image");
+    if (writable && !kvro_io_writable(p->io))
+        return kvro_error_set(err, KVRO_E_READ_ONLY, "FAT: the image is read-only");
     bool disk = false;
     const char *table = "";
     static const fat_part none;
@@ -209,10 +206,14 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
         kvro__fat_fsinfo_read(v->io, &v->bpb);
         s = kvro__fat_table_load(v->io, &v->bpb, &v->table, err);
     }
+    if (s == KVRO_OK && writable)
+        s = kvro__fat_write_open(v, err);
     if (s == KVRO_OK)
         describe(v, table, parts, n, chosen);
     free(parts);
     if (s != KVRO_OK) {
+        if (v && v->table.raw)
+            kvro__fat_table_free(&v->table);
         if (v)
             kvro_io_close(v->io);
         free(v);
@@ -224,19 +225,18 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
 
 /* ------------------------------------------------------------ lookups */
 
-static fat_node root_node(const fat_vol *v)
+fat_node kvro__fat_root(const fat_vol *v)
 {
     return (fat_node){.first = v->bpb.type == 32 ? v->bpb.root_cluster : 0, .dir = true};
 }
 
-/* Resolves normalised KEY to its entry. */
-static kvro_status walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err)
+kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err)
 {
     /* The first clusters of the directories entered so far; a key has at
      * most KVRO_KEY_MAX / 2 + 1 components. */
     uint32_t seen[KVRO_KEY_MAX / 2 + 2];
     size_t depth = 0;
-    fat_node n = root_node(v);
+    fat_node n = kvro__fat_root(v);
     seen[depth++] = n.first;
     const char *p = key, *c;
     size_t len;
@@ -281,7 +281,7 @@ static kvro_status fat_stat(void *self, const char *key, kvro_info *st, kvro_err
 {
     fat_vol *v = self;
     fat_node n;
-    kvro_status s = walk(v, key, &n, err);
+    kvro_status s = kvro__fat_walk(v, key, &n, err);
     if (s != KVRO_OK)
         return s;
     *st = (kvro_info){
@@ -304,7 +304,7 @@ static kvro_status fat_read(void *self, const char *key, int64_t off, int64_t le
     fat_vol *v = self;
     fat_node n;
     *nread = 0;
-    kvro_status s = walk(v, key, &n, err);
+    kvro_status s = kvro__fat_walk(v, key, &n, err);
     if (s == KVRO_OK && n.dir)
         s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: a directory, not a value");
     if (s != KVRO_OK || off >= n.size || len == 0)
@@ -347,7 +347,7 @@ static kvro_status fat_list(void *self, const char *dir, kvro_list_fn fn, void *
 {
     fat_vol *v = self;
     fat_node n;
-    kvro_status s = walk(v, dir, &n, err);
+    kvro_status s = kvro__fat_walk(v, dir, &n, err);
     if (s == KVRO_OK && !n.dir)
         s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: a file, not a directory");
     list_ctx l = {fn, arg};
@@ -359,7 +359,7 @@ static kvro_status fat_locate(void *self, const char *key, kvro_io **io, int64_t
 {
     fat_vol *v = self;
     fat_node n;
-    kvro_status s = walk(v, key, &n, err);
+    kvro_status s = kvro__fat_walk(v, key, &n, err);
     if (s == KVRO_OK && n.dir)
         s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: a directory, not a value");
     if (s != KVRO_OK)
@@ -390,37 +390,31 @@ static void fat_stats(void *self, kvro_stats *st)
 
 /* ------------------------------------------------------ write side */
 
-/* Never reached while fat_open refuses read-write handles (the core
- * refuses writes on read-only ones); the write side replaces these. */
 static kvro_status fat_create(void *self, const char *key, kvro_error *err)
 {
-    (void)self, (void)key;
-    return not_yet(err);
+    return kvro__fat_create(self, key, err);
 }
 
 static kvro_status fat_mkdir(void *self, const char *key, kvro_error *err)
 {
-    (void)self, (void)key;
-    return not_yet(err);
+    return kvro__fat_mkdir(self, key, err);
 }
 
 static kvro_status fat_write(void *self, const char *key, int64_t off, const void *buf, int64_t len,
                              kvro_error *err)
 {
-    (void)self, (void)key, (void)off, (void)buf, (void)len;
-    return not_yet(err);
+    return kvro__fat_write(self, key, off, buf, len, err);
 }
 
 static kvro_status fat_destroy(void *self, const char *key, kvro_error *err)
 {
-    (void)self, (void)key;
-    return not_yet(err);
+    return kvro__fat_destroy(self, key, err);
 }
 
 const kvro_backend kvro__backend_fat = {
     .name = "fat",
-    .description = "a FAT12/16/32 image with long names, or a disk image with MBR/GPT partitions "
-                   "(read-only for now)",
+    .description = "a FAT12/16/32 image with long names, or a disk image with MBR/GPT "
+                   "partitions (read and write)",
     .bid = fat_bid,
     .fs_open = fat_open,
     .close = fat_close,

@@ -88,7 +88,8 @@ typedef struct fat_table {
     uint8_t *merged; /* ... two chains do (cross-linked) */
     pthread_mutex_t lock;
     fat_chain *slot[FAT_CACHE_SLOTS];
-    uint64_t cached_runs; /* in the slots, bounded (fat_table.c) */
+    uint64_t cached_runs;      /* in the slots, bounded (fat_table.c) */
+    size_t dirty_lo, dirty_hi; /* raw bytes changed and not yet written (fat_write.c) */
 } fat_table;
 
 kvro_status kvro__fat_table_load(kvro_io *io, const fat_bpb *b, fat_table *t, kvro_error *err);
@@ -103,6 +104,15 @@ kvro_status kvro__fat_chain_get(fat_table *t, uint32_t first, uint32_t want, boo
 void kvro__fat_chain_put(fat_table *t, fat_chain *c);
 /* The run holding file cluster INDEX (which must be < C->length). */
 const fat_run *kvro__fat_chain_find(const fat_chain *c, uint32_t index);
+/* Write side: entry C; the end-of-chain mark written; whether V ends a
+ * chain; entry C set to V in memory (marked dirty); whether any cluster
+ * is in two chains; the cached chain from FIRST dropped. */
+uint32_t kvro__fat_get(const fat_table *t, uint32_t c);
+uint32_t kvro__fat_eoc(const fat_table *t);
+bool kvro__fat_is_end(const fat_table *t, uint32_t v);
+void kvro__fat_set(fat_table *t, uint32_t c, uint32_t v);
+bool kvro__fat_cross_linked(const fat_table *t);
+void kvro__fat_chain_forget(fat_table *t, uint32_t first);
 
 /* ------------------------------------------------------------ fat_dir.c */
 
@@ -135,9 +145,54 @@ kvro_status kvro__fat_dir_lookup(struct fat_vol *v, const fat_node *dir, const c
                                  fat_node *out, bool *found, kvro_error *err);
 /* Whether UTF-8 names A and B are equal under that folding. */
 bool kvro__fat_name_equal(const char *a, size_t an, const char *b, size_t bn);
+/* A hash of NAME that names equal under that folding share. */
+uint32_t kvro__fat_fold_hash(const char *name, size_t n);
 /* Seconds since the epoch of a FAT date and time (read as UTC); 0 for no
  * date or an impossible one. */
 int64_t kvro__fat_time(uint16_t date, uint16_t time);
+
+/* ----------------------------------------------------------- fat_name.c */
+
+/* A name parsed for storing: its UTF-16 units, the short-name basis and
+ * what the rules of fat_name.c make of it. */
+typedef struct fat_name {
+    uint16_t u[FAT_LFN_UNITS];
+    size_t units;
+    unsigned char basis[11];      /* 8 + 3, space padded, upper case */
+    size_t baselen, tail6, tail2; /* where "~N" and the hex tail go */
+    uint8_t lcase;                /* NT flags when SHORT_ONLY */
+    bool basis_ok;                /* the basis is the name but for case: no tail */
+    bool short_only;              /* ... and needs no long name */
+} fat_name;
+
+/* One 32-byte short entry, as fields. */
+typedef struct fat_entry {
+    unsigned char name[11];
+    uint8_t attr, lcase;
+    uint32_t first, size;
+    uint16_t time, date;
+} fat_entry;
+
+/* Whether short name SN is taken in the directory being filled. */
+typedef bool (*fat_taken_fn)(void *arg, const unsigned char sn[11]);
+
+/* KVRO_E_INVALID for a name FAT cannot hold (fat_name.c says which). */
+kvro_status kvro__fat_name_parse(const char *name, size_t n, fat_name *nm, kvro_error *err);
+/* The short name for NM in OUT, free by TAKEN: KVRO_E_EXISTS if the name
+ * is taken in another case. */
+kvro_status kvro__fat_name_short(const fat_name *nm, fat_taken_fn taken, void *arg,
+                                 unsigned char out[11], kvro_error *err);
+/* Long-name slots NM needs (0: the short entry alone). */
+int kvro__fat_name_slots(const fat_name *nm);
+/* The slots and the short entry E (its name the short name) into OUT:
+ * (slots + 1) * 32 bytes. */
+void kvro__fat_name_encode(const fat_name *nm, const fat_entry *e, unsigned char *out);
+void kvro__fat_entry_encode(const fat_entry *e, unsigned char out[FAT_DIRENT]);
+uint8_t kvro__fat_checksum(const unsigned char sn[11]);
+uint32_t kvro__fat_name_hash(const uint16_t *u, size_t n);
+/* Seconds since the epoch as a FAT date and time: 2-second steps,
+ * clamped to 1980-01-01 .. 2107-12-31. */
+void kvro__fat_time_encode(int64_t t, uint16_t *date, uint16_t *time);
 
 /* ----------------------------------------------------------- fat_part.c */
 
@@ -164,12 +219,29 @@ typedef struct fat_vol {
     kvro_io *io; /* the volume: the image, or a window on its partition (our reference) */
     fat_bpb bpb;
     fat_table table;
-    char layout[512]; /* for kvro_stats.layout */
+    bool writable;
+    uint32_t free_count, next_free; /* counted at a read-write open (fat_write.c) */
+    char layout[512];               /* for kvro_stats.layout */
 } fat_vol;
 
 /* Reads N bytes at volume offset OFF, all of them or KVRO_E_CORRUPT
  * naming WHAT (the image ends too soon). */
 kvro_status kvro__fat_read_exact(fat_vol *v, int64_t off, void *buf, size_t n, const char *what,
                                  kvro_error *err);
+
+/* Resolves normalised KEY to its entry (fat.c). */
+kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err);
+fat_node kvro__fat_root(const fat_vol *v);
+
+/* ---------------------------------------------------------- fat_write.c */
+
+/* Ready V for writing (free clusters counted; an image with cross-linked
+ * chains refused). */
+kvro_status kvro__fat_write_open(fat_vol *v, kvro_error *err);
+kvro_status kvro__fat_create(fat_vol *v, const char *key, kvro_error *err);
+kvro_status kvro__fat_mkdir(fat_vol *v, const char *key, kvro_error *err);
+kvro_status kvro__fat_write(fat_vol *v, const char *key, int64_t off, const void *buf, int64_t len,
+                            kvro_error *err);
+kvro_status kvro__fat_destroy(fat_vol *v, const char *key, kvro_error *err);
 
 #endif

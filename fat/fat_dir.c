@@ -147,6 +147,14 @@ bool kvro__fat_name_equal(const char *a, size_t an, const char *b, size_t bn)
     return i == an && j == bn;
 }
 
+uint32_t kvro__fat_fold_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n;)
+        h = (h ^ fold(next_cp(s, n, &i))) * 16777619u;
+    return h;
+}
+
 int64_t kvro__fat_time(uint16_t date, uint16_t time)
 {
     unsigned day = date & 31, month = date >> 5 & 15, year = 1980 + (date >> 9);

@@ -42,7 +42,7 @@ static void set_bit(uint8_t *m, uint32_t i)
 }
 
 /* Entry C as stored, FAT32's reserved top bits cleared. */
-static uint32_t entry(const fat_table *t, uint32_t c)
+uint32_t kvro__fat_get(const fat_table *t, uint32_t c)
 {
     const unsigned char *r = t->raw;
     if (t->type == 12) {
@@ -90,7 +90,7 @@ static kvro_status load(kvro_io *io, const fat_bpb *b, fat_table *t, kvro_error 
     if (got != t->raw_len)
         return BAD("the image ends inside the FAT (at byte %lld)", (long long)(off + got));
     for (uint32_t c = 2; c <= t->clusters + 1; c++) {
-        uint32_t next = entry(t, c);
+        uint32_t next = kvro__fat_get(t, c);
         if (!in_range(t, next))
             continue;
         if (bit(t->pred, next))
@@ -171,7 +171,7 @@ static kvro_status build(const fat_table *t, uint32_t first, uint32_t want, bool
         if (s != KVRO_OK)
             break;
         ch->length++;
-        uint32_t next = entry(t, c);
+        uint32_t next = kvro__fat_get(t, c);
         if (next >= end) {
             ch->whole = true;
             break;
@@ -275,4 +275,77 @@ const fat_run *kvro__fat_chain_find(const fat_chain *c, uint32_t index)
             hi = mid;
     }
     return &c->runs[lo];
+}
+
+/* ------------------------------------------------------------ writing */
+
+uint32_t kvro__fat_eoc(const fat_table *t)
+{
+    return t->type == 12 ? 0xFFF : t->type == 16 ? 0xFFFF : 0x0FFFFFFF;
+}
+
+bool kvro__fat_is_end(const fat_table *t, uint32_t v)
+{
+    return v >= end_mark(t->type);
+}
+
+/* Changes entry C to V in memory (fat_write.c writes the dirty bytes to
+ * every FAT copy), keeping the predecessor bits true: a cluster has at
+ * most one predecessor in an image we write to (fat_write.c refuses one
+ * with cross-links), so the old successor has none after this. FAT32's
+ * reserved top four bits are kept, as the specification asks. */
+void kvro__fat_set(fat_table *t, uint32_t c, uint32_t v)
+{
+    uint32_t old = kvro__fat_get(t, c);
+    if (in_range(t, old))
+        t->pred[old >> 3] &= (uint8_t) ~(1u << (old & 7));
+    if (in_range(t, v))
+        set_bit(t->pred, v);
+    unsigned char *r = t->raw;
+    size_t lo, hi;
+    if (t->type == 12) {
+        size_t o = c + c / 2;
+        if (c & 1) {
+            r[o] = (unsigned char)((r[o] & 0x0F) | (v << 4 & 0xF0));
+            r[o + 1] = (unsigned char)(v >> 4);
+        } else {
+            r[o] = (unsigned char)v;
+            r[o + 1] = (unsigned char)((r[o + 1] & 0xF0) | (v >> 8 & 0x0F));
+        }
+        lo = o, hi = o + 2;
+    } else if (t->type == 16) {
+        r[2 * c] = (unsigned char)v;
+        r[2 * c + 1] = (unsigned char)(v >> 8);
+        lo = 2 * (size_t)c, hi = lo + 2;
+    } else {
+        unsigned char *p = r + 4 * (size_t)c;
+        v = (v & 0x0FFFFFFF) | ((uint32_t)p[3] & 0xF0) << 24;
+        p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+        p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+        lo = 4 * (size_t)c, hi = lo + 4;
+    }
+    if (t->dirty_hi == 0 || lo < t->dirty_lo)
+        t->dirty_lo = lo;
+    if (hi > t->dirty_hi)
+        t->dirty_hi = hi;
+}
+
+bool kvro__fat_cross_linked(const fat_table *t)
+{
+    for (size_t i = 0; i < ((size_t)t->clusters + 2 + 7) / 8; i++)
+        if (t->merged[i])
+            return true;
+    return false;
+}
+
+void kvro__fat_chain_forget(fat_table *t, uint32_t first)
+{
+    size_t i = slot_of(first);
+    pthread_mutex_lock(&t->lock);
+    if (t->slot[i] && t->slot[i]->first == first) {
+        t->cached_runs -= t->slot[i]->nruns;
+        unref(t->slot[i]);
+        t->slot[i] = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
 }

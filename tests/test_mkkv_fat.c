@@ -1,0 +1,427 @@
+/*
+ * test_mkkv_fat.c — mkkv fat against the real tools: every image it
+ * builds must pass `fsck.fat -n` with nothing printed but the summary
+ * (fsck.fat exits 0 even on a bad long-name checksum, so its output is
+ * what is checked), extract with `mcopy -s` to exactly the source tree
+ * (mtools 4.0.32 drops characters outside the BMP, so that tree has BMP
+ * names only; a non-BMP name is checked through our own reader with mkkv
+ * verify), and match the source with mkkv verify. FAT12, FAT16 and FAT32,
+ * forced and chosen; the cluster size mkfs.fat would choose; two builds
+ * byte for byte, also from a copy of the tree made in another order; a
+ * tar straight to an image; names FAT cannot hold; links; nothing left
+ * behind on failure.
+ */
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char *work, *tree;
+
+static const struct {
+    const char *key;
+    int64_t size; /* -1: a directory */
+} TREE[] = {
+    {"readme.txt", 6},
+    {"UPPER.TXT", 3},
+    {"ReadMe.Md", 9},
+    {"Mixed Case Long Name.markdown", 40},
+    {"données été.txt", 33},
+    {"日本語のファイル名.txt", 12},
+    {"a+b;c=d[1].txt", 4},
+    {"...dots", 2},
+    {"empty", 0},
+    {"emptydir", -1},
+    {"a/b/c/deep.txt", 100},
+    {"a/b/Sibling File", 7},
+    {"a/x.y.z", 5},
+    {"big.bin", 300007},
+};
+
+/* Runs a command; its status. */
+static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(char **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = NULL;
+    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+    va_end(ap);
+    char *o = NULL, *e = NULL;
+    int rc = t_run(cmd, &o, &e);
+    if (out) {
+        *out = t_fmt("%s%s", o, e);
+    }
+    free(o), free(e), free(cmd);
+    return rc;
+}
+
+static void ok(const char *fmt, const char *a, const char *b, const char *c)
+{
+    char *out = NULL;
+    int rc = run(&out, fmt, a, b, c);
+    if (rc != 0)
+        fail_msg("'%s' failed (%d): %s", fmt, rc, out);
+    free(out);
+}
+
+static void make_tree(const char *root, bool reverse, int files)
+{
+    size_t n = sizeof TREE / sizeof *TREE;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = reverse ? n - 1 - k : k;
+        char *p = t_join(root, TREE[i].key);
+        if (TREE[i].size < 0)
+            t_mkdirs(p);
+        else
+            t_write_pattern(p, i, (uint64_t)TREE[i].size);
+        free(p);
+    }
+    /* Many names with one basis: ~1 .. ~9, then the hashed tails. */
+    for (int k = 0; k < files; k++) {
+        int i = reverse ? files - 1 - k : k;
+        char *p = t_fmt("%s/many/longfilename%d.txt", root, i);
+        char *d = t_fmt("%s/many", root);
+        t_mkdirs(d);
+        t_write_pattern(p, 100 + (uint64_t)i, (uint64_t)i * 7);
+        free(p), free(d);
+    }
+}
+
+/* fsck.fat -n prints its version line and the summary only. */
+static void fsck_clean(const char *img)
+{
+    char *out = NULL;
+    int rc = run(&out, "fsck.fat -n '%s'", img);
+    if (rc != 0)
+        fail_msg("fsck.fat -n failed (%d): %s", rc, out);
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    if (lines != 2 || !strstr(out, " files, ") || !strstr(out, " clusters"))
+        fail_msg("fsck.fat -n said more than its summary:\n%s", out);
+    free(out);
+}
+
+static void extract_equal(const char *img, const char *src)
+{
+    char *dir = t_join(work, "extract");
+    t_rmrf(dir);
+    t_mkdirs(dir);
+    ok("MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' ::/ '%s'%s", img, dir, "");
+    char *out = NULL;
+    int rc = run(&out, "diff -r '%s' '%s'", src, dir);
+    if (rc != 0)
+        fail_msg("mcopy's extraction differs from the source:\n%s", out);
+    free(out);
+    t_rmrf(dir);
+    free(dir);
+}
+
+static void verify(const char *img, const char *src)
+{
+    ok("'%s' verify '%s' '%s'", KVRO_TEST_MKKV, img, src);
+}
+
+/* The image's FAT type and sectors per cluster, from its boot sector. */
+static void boot_info(const char *img, int *type, int *spc)
+{
+    unsigned char b[512];
+    FILE *f = fopen(img, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(b, 1, sizeof b, f), sizeof b);
+    fclose(f);
+    *spc = b[13];
+    *type = b[22] | b[23] ? (memcmp(b + 54, "FAT12", 5) == 0 ? 12 : 16) : 32;
+}
+
+static char *build(const char *name, const char *opts, const char *src)
+{
+    char *img = t_join(work, name);
+    unlink(img);
+    char *out = NULL;
+    int rc = run(&out, "'%s' fat -q %s '%s' '%s'", KVRO_TEST_MKKV, opts, src, img);
+    if (rc != 0)
+        fail_msg("mkkv fat %s failed (%d): %s", opts, rc, out);
+    free(out);
+    return img;
+}
+
+static void check_all(const char *img)
+{
+    fsck_clean(img);
+    extract_equal(img, tree);
+    verify(img, tree);
+}
+
+static void test_types(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *opts;
+        int type;
+    } cases[] = {
+        {"", 12},
+        {"--fat 12", 12},
+        {"--fat 16", 16},
+        {"--fat 32", 32},
+        {"--size 16M", 16},
+        {"--size 600M", 32},
+        {"--fat 32 --label MyDisk", 32},
+        {"--fat 16 --label 'DATA 1'", 16},
+        {"--cluster-size 512", 12},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *img = build("t.img", cases[i].opts, tree);
+        int type, spc;
+        boot_info(img, &type, &spc);
+        if (type != cases[i].type)
+            fail_msg("%s: FAT%d, not FAT%d", cases[i].opts, type, cases[i].type);
+        check_all(img);
+        free(img);
+    }
+}
+
+/* The cluster size mkfs.fat chooses by default, for sizes of each kind. */
+static void test_cluster_defaults(void **state)
+{
+    (void)state;
+    static const int kib[] = {1024, 8000, 16384, 262144, 300000, 524288, 1048576};
+    char *empty = t_join(work, "empty-tree");
+    t_mkdirs(empty);
+    for (size_t i = 0; i < sizeof kib / sizeof *kib; i++) {
+        char *opts = t_fmt("--size %dK", kib[i]);
+        char *ours = build("ours.img", opts, empty);
+        char *theirs = t_join(work, "theirs.img");
+        unlink(theirs);
+        char *out = NULL;
+        assert_int_equal(run(&out, "mkfs.fat -C '%s' %d", theirs, kib[i]), 0);
+        free(out);
+        int t1, s1, t2, s2;
+        boot_info(ours, &t1, &s1);
+        boot_info(theirs, &t2, &s2);
+        if (t1 != t2 || s1 != s2)
+            fail_msg("%d KiB: FAT%d with %d sectors a cluster; mkfs.fat: FAT%d with %d", kib[i], t1,
+                     s1, t2, s2);
+        fsck_clean(ours);
+        unlink(ours);
+        unlink(theirs);
+        free(opts), free(ours), free(theirs);
+    }
+    t_rmrf(empty);
+    free(empty);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    char *again = t_join(work, "tree-reversed");
+    make_tree(again, true, 40);
+    char *a = build("a.img", "", tree);
+    char *b = build("b.img", "", tree);
+    char *c = build("c.img", "", again);
+    ok("cmp '%s' '%s'%s", a, b, "");
+    ok("cmp '%s' '%s'%s", a, c, "");
+    /* SOURCE_DATE_EPOCH changes the times and the volume id, and only those. */
+    char *out = NULL;
+    assert_int_equal(run(&out,
+                         "SOURCE_DATE_EPOCH=1700000000 '%s' fat -q '%s' '%s/d.img' && "
+                         "! cmp -s '%s' '%s/d.img'",
+                         KVRO_TEST_MKKV, tree, work, a, work),
+                     0);
+    free(out);
+    t_rmrf(again);
+    free(again), free(a), free(b), free(c);
+}
+
+static void test_tar_source(void **state)
+{
+    (void)state;
+    char *tar = t_join(work, "tree.tar");
+    ok("cd '%s' && tar --format=gnu -cf '%s' .%s", tree, tar, "");
+    char *img = build("tar.img", "", tar);
+    check_all(img);
+    char *direct = build("dir.img", "", tree);
+    ok("cmp '%s' '%s'%s", img, direct, "");
+    free(tar), free(img), free(direct);
+}
+
+/* A name outside the BMP (mtools would drop it): our reader round trip. */
+static void test_non_bmp(void **state)
+{
+    (void)state;
+    char *src = t_join(work, "astral");
+    char *p = t_join(src, "smile \xF0\x9F\x98\x80 face.txt");
+    t_write_pattern(p, 9, 1000);
+    char *img = build("astral.img", "", src);
+    fsck_clean(img);
+    verify(img, src);
+    t_rmrf(src);
+    free(src), free(p), free(img);
+}
+
+static void expect_refused(const char *src, const char *needle)
+{
+    char *img = t_join(work, "refused.img");
+    unlink(img);
+    char *out = NULL;
+    int rc = run(&out, "'%s' fat -q '%s' '%s'", KVRO_TEST_MKKV, src, img);
+    if (rc != 1 || !strstr(out, needle))
+        fail_msg("want status 1 and '%s', got %d: %s", needle, rc, out);
+    free(out);
+    struct stat st;
+    assert_int_not_equal(lstat(img, &st), 0);
+    /* No temporary file left beside it. */
+    assert_int_equal(run(&out, "ls -A '%s' | grep -c refused", work), 1);
+    free(out);
+    free(img);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    char *src = t_join(work, "bad");
+    char *p = t_join(src, "what?.txt");
+    t_write(p, "x", 1);
+    expect_refused(src, "what?.txt");
+    t_rmrf(src);
+    free(p);
+    p = t_join(src, "dir/Case.txt");
+    t_write(p, "x", 1);
+    free(p);
+    p = t_join(src, "dir/CASE.TXT");
+    t_write(p, "y", 1);
+    expect_refused(src, "another case");
+    t_rmrf(src);
+    free(p);
+    p = t_join(src, "Straße nach Köln.txt");
+    t_write(p, "x", 1);
+    free(p);
+    p = t_join(src, "STRASSE NACH KÖLN.TXT");
+    t_write(p, "x", 1);
+    free(p);
+    p = t_join(src, "straße nach köln.txt");
+    t_write(p, "y", 1);
+    expect_refused(src, "another case");
+    t_rmrf(src);
+    free(p);
+    /* A forced type that cannot hold the size asked for. */
+    char *out = NULL;
+    assert_int_equal(
+        run(&out, "'%s' fat -q --fat 32 --size 16M '%s' '%s/x.img'", KVRO_TEST_MKKV, tree, work),
+        1);
+    assert_non_null(strstr(out, "65525"));
+    free(out);
+    free(src);
+}
+
+static void test_links(void **state)
+{
+    (void)state;
+    char *src = t_join(work, "links");
+    char *p = t_join(src, "d/file.txt");
+    t_write_pattern(p, 3, 5000);
+    ok("cd '%s' && ln -s d/file.txt inside && ln -s d dirlink && ln -s /etc/passwd outside && "
+       "ln -s . loop%s%s",
+       src, "", "");
+    char *img = t_join(work, "links.img");
+    char *out = NULL;
+    assert_int_equal(run(&out, "'%s' fat -q '%s' '%s'", KVRO_TEST_MKKV, src, img), 0);
+    assert_non_null(strstr(out, "outside"));
+    assert_non_null(strstr(out, "loop"));
+    free(out);
+    fsck_clean(img);
+    /* What mcopy extracts: the copies, no links. */
+    char *want = t_join(work, "links-want");
+    const char *copies[] = {"d/file.txt", "inside", "dirlink/file.txt"};
+    for (size_t i = 0; i < 3; i++) {
+        char *w = t_join(want, copies[i]);
+        t_write_pattern(w, 3, 5000);
+        free(w);
+    }
+    extract_equal(img, want);
+    t_rmrf(src), t_rmrf(want);
+    free(src), free(p), free(img), free(want);
+}
+
+/* mkkv put, mkdir and rm on an image, against the same done to a copy
+ * of the tree. */
+static void test_fs_cmds(void **state)
+{
+    (void)state;
+    char *model = t_join(work, "fs-model");
+    char *img = build("fs.img", "--fat 16", tree);
+    char *file = t_join(work, "payload.bin");
+    t_write_pattern(file, 77, 123456);
+    ok("cp -r '%s' '%s'%s", tree, model, "");
+    const char *M = KVRO_TEST_MKKV;
+    char *cmd = t_fmt("'%s' put '%s' 'new dir/Payload File.bin' '%s' && "
+                      "'%s' put '%s' readme.txt '%s' && "
+                      "'%s' mkdir '%s' x/y/z && '%s' rm -r '%s' a && '%s' rm '%s' empty",
+                      M, img, file, M, img, file, M, img, M, img, M, img);
+    ok("%s%s%s", cmd, "", "");
+    free(cmd);
+    ok("mkdir -p '%s/new dir' '%s/x/y/z' && true%s", model, model, "");
+    ok("cp '%s' '%s/new dir/Payload File.bin'%s", file, model, "");
+    ok("cp '%s' '%s/readme.txt'%s", file, model, "");
+    ok("rm -r '%s/a' '%s/empty'%s", model, model, "");
+    fsck_clean(img);
+    extract_equal(img, model);
+    verify(img, model);
+    /* A put that does not fit fails and leaves nothing behind. */
+    char *huge = t_join(work, "huge.bin");
+    t_write_pattern(huge, 5, 40u << 20);
+    char *out = NULL;
+    assert_int_equal(run(&out, "'%s' put '%s' huge.bin '%s'", M, img, huge), 1);
+    assert_non_null(strstr(out, "full"));
+    free(out);
+    fsck_clean(img);
+    extract_equal(img, model);
+    /* mkdir over a file, rm of a directory that is not empty without -r. */
+    assert_int_equal(run(&out, "'%s' mkdir '%s' readme.txt/sub", M, img), 1);
+    free(out);
+    assert_int_equal(run(&out, "'%s' rm '%s' x", M, img), 1);
+    assert_non_null(strstr(out, "not empty"));
+    free(out);
+    t_rmrf(model);
+    unlink(huge), unlink(img);
+    free(model), free(img), free(file), free(huge);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!t_have("fsck.fat") || !t_have("mcopy") || !t_have("mkfs.fat"))
+        return -1;
+    work = t_tempdir("mkkv-fat");
+    tree = t_join(work, "tree");
+    make_tree(tree, false, 40);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    t_rmrf(work);
+    free(work), free(tree);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_types),         cmocka_unit_test(test_cluster_defaults),
+        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_tar_source),
+        cmocka_unit_test(test_non_bmp),       cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_links),         cmocka_unit_test(test_fs_cmds),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
