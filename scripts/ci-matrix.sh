@@ -164,8 +164,14 @@ for name in "$@"; do
     fi
     rm -rf "$probe"
     tests=$(threaded_tests)
+    targets=$(tr '|' ' ' <<<"$tests")
+    # The FUSE tests drive the kvfuse daemon: build it too (under TSan as
+    # well, so the daemon's own threads are checked).
+    if grep -qE '(^|\|)test_fuse' <<<"$tests"; then
+      targets+=" kvfuse"
+    fi
     configure "$dir" -DCMAKE_C_COMPILER=clang-14 -DKVRO_TSAN=ON
-    build "$dir" $(tr '|' ' ' <<<"$tests")
+    build "$dir" $targets
     # A race or a lock-order inversion fails the test (exit 66).
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run "$name" "$dir" -R "^($tests)\$"
     ;;
