@@ -39,8 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Code page 437, bytes 0x80-0xFF. */
-static const uint16_t CP437[128] = {
+/* Code page 437, bytes 0x80-0xFF: short names decode (here) and encode
+ * (fat_name.c) through this one table. */
+const uint16_t kvro__fat_cp437[128] = {
     0x00C7, 0x00FC, 0x00E9, 0x00E2, 0x00E4, 0x00E0, 0x00E5, 0x00E7, 0x00EA, 0x00EB, 0x00E8, 0x00EF,
     0x00EE, 0x00EC, 0x00C4, 0x00C5, 0x00C9, 0x00E6, 0x00C6, 0x00F4, 0x00F6, 0x00F2, 0x00FB, 0x00F9,
     0x00FF, 0x00D6, 0x00DC, 0x00A2, 0x00A3, 0x00A5, 0x20A7, 0x0192, 0x00E1, 0x00ED, 0x00F3, 0x00FA,
@@ -190,7 +191,7 @@ static bool short_name(const unsigned char *e, char *out, size_t *len)
         bool lower = at < 8 ? e[12] & 0x08 : e[12] & 0x10;
         if (c < 0x20 || c == '/')
             return false;
-        uint32_t cp = c >= 0x80 ? CP437[c - 0x80] : c;
+        uint32_t cp = c >= 0x80 ? kvro__fat_cp437[c - 0x80] : c;
         put_utf8(out, &n, lower ? fold(cp) : cp);
     }
     *len = n;
