@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -203,12 +204,31 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ------------------------------------------------------------- files */
 
+/* A handle (fi->fh) is freed by RELEASE or RELEASEDIR, which the kernel
+ * sends only once every request on the handle has been answered. That
+ * order runs through /dev/fuse, where ThreadSanitizer cannot see it, and
+ * it reported the free as racing a read answered a moment before. So a
+ * request that reads a handle marks it, in release order, once it is done
+ * with it and before it replies, and the release acquires those marks
+ * before freeing: one atomic add per request, and the detector sees the
+ * order the kernel guarantees (a real use after free would still show). */
+static void handle_done(atomic_uint *uses)
+{
+    atomic_fetch_add_explicit(uses, 1, memory_order_release);
+}
+
+static void handle_drop(atomic_uint *uses)
+{
+    (void)atomic_load_explicit(uses, memory_order_acquire);
+}
+
 /* An open file: its key and, for a value stored plainly in a file (a
  * plain tar), where, so that reads are spliced from the image. */
 typedef struct open_file {
     const char *key; /* the node's: lives as long as the mount */
     bool spliced;
     kvro_extent ext;
+    atomic_uint uses; /* handle_done */
 } open_file;
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -242,20 +262,24 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     (void)ino;
-    const open_file *f = (const open_file *)(uintptr_t)fi->fh;
-    if (f->spliced) {
-        if (off >= f->ext.length) {
+    open_file *f = (open_file *)(uintptr_t)fi->fh;
+    const char *key = f->key;
+    bool spliced = f->spliced;
+    kvro_extent ext = f->ext;
+    handle_done(&f->uses);
+    if (spliced) {
+        if (off >= ext.length) {
             fuse_reply_buf(req, NULL, 0);
             return;
         }
-        if ((uint64_t)size > (uint64_t)(f->ext.length - off))
-            size = (size_t)(f->ext.length - off);
+        if ((uint64_t)size > (uint64_t)(ext.length - off))
+            size = (size_t)(ext.length - off);
         /* libfuse splices these bytes from the image's descriptor into
          * /dev/fuse (FUSE_CAP_SPLICE_WRITE), or preads them if it cannot. */
         struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
         bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-        bv.buf[0].fd = f->ext.fd;
-        bv.buf[0].pos = f->ext.offset + off;
+        bv.buf[0].fd = ext.fd;
+        bv.buf[0].pos = ext.offset + off;
         fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
         return;
     }
@@ -266,7 +290,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     int64_t got;
     kvro_error err;
-    kvro_status s = kvro_read(ctx_of(req)->kv, f->key, off, (int64_t)size, buf, &got, &err);
+    kvro_status s = kvro_read(ctx_of(req)->kv, key, off, (int64_t)size, buf, &got, &err);
     if (s == KVRO_OK)
         fuse_reply_buf(req, buf, (size_t)got);
     else
@@ -302,7 +326,9 @@ static int seek_step(void *arg, const kvro_region *r)
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
                      struct fuse_file_info *fi)
 {
-    const open_file *f = (const open_file *)(uintptr_t)fi->fh;
+    open_file *f = (open_file *)(uintptr_t)fi->fh;
+    const char *key = f->key;
+    handle_done(&f->uses);
     kvro_info info;
     if (whence != SEEK_DATA && whence != SEEK_HOLE) {
         fuse_reply_err(req, EINVAL);
@@ -316,7 +342,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     }
     seek_state st = {.pos = off, .whence = whence};
     kvro_error err;
-    kvro_status s = kvro_regions(ctx_of(req)->kv, f->key, seek_step, &st, &err);
+    kvro_status s = kvro_regions(ctx_of(req)->kv, key, seek_step, &st, &err);
     if (s != KVRO_OK)
         reply_status(req, s, &err);
     else if (whence == SEEK_DATA && !st.found)
@@ -328,7 +354,9 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    free((open_file *)(uintptr_t)fi->fh);
+    open_file *f = (open_file *)(uintptr_t)fi->fh;
+    handle_drop(&f->uses);
+    free(f);
     fuse_reply_err(req, 0);
 }
 
@@ -351,6 +379,7 @@ typedef struct open_dir {
     char *names;
     size_t names_len, names_cap;
     bool nomem;
+    atomic_uint uses; /* handle_done */
 } open_dir;
 
 static int collect(void *arg, const char *name, kvro_status status, const kvro_info *info)
@@ -433,9 +462,10 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                       struct fuse_file_info *fi, bool plus)
 {
     kvfuse_ctx *c = ctx_of(req);
-    const open_dir *d = (const open_dir *)(uintptr_t)fi->fh;
+    open_dir *d = (open_dir *)(uintptr_t)fi->fh;
     char *buf = malloc(size);
     if (!buf) {
+        handle_done(&d->uses);
         fuse_reply_err(req, ENOMEM);
         return;
     }
@@ -474,6 +504,7 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             break;
         used += need;
     }
+    handle_done(&d->uses);
     fuse_reply_buf(req, buf, used);
     free(buf);
 }
@@ -493,7 +524,9 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    open_dir_free((open_dir *)(uintptr_t)fi->fh);
+    open_dir *d = (open_dir *)(uintptr_t)fi->fh;
+    handle_drop(&d->uses);
+    open_dir_free(d);
     fuse_reply_err(req, 0);
 }
 

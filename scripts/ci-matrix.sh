@@ -172,8 +172,19 @@ for name in "$@"; do
     fi
     configure "$dir" -DCMAKE_C_COMPILER=clang-14 -DKVRO_TSAN=ON
     build "$dir" $targets
-    # A race or a lock-order inversion fails the test (exit 66).
-    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run "$name" "$dir" -R "^($tests)\$"
+    # A race or a lock-order inversion fails the test (exit 66). Reports go
+    # to files too: the kvfuse daemon's standard error goes nowhere once it
+    # has detached, and a report from it would otherwise show only as a
+    # broken mount. They are printed, then the failure stands.
+    logs="$root/$dir/tsan-reports"
+    rm -rf "$logs" && mkdir -p "$logs"
+    if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path="$logs/report" \
+      run "$name" "$dir" -R "^($tests)\$"; then
+      for r in "$logs"/report*; do
+        [ -e "$r" ] && { echo "ci: tsan: $r:" >&2; cat "$r" >&2; }
+      done
+      exit 1
+    fi
     ;;
   *)
     echo "ci-matrix.sh: no build named '$name' (there are: ${all[*]})" >&2
