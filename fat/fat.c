@@ -163,6 +163,7 @@ static kvro_status fat_close(void *self, kvro_error *err)
     kvro_status s = v->writable ? kvro_io_flush(v->io, err) : KVRO_OK;
     kvro__fat_table_free(&v->table);
     kvro_io_close(v->io);
+    kvro_io_close(v->image);
     free(v);
     return s;
 }
@@ -197,6 +198,11 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
     else if (s == KVRO_OK)
         v->io = kvro_io_ref(p->io);
     int64_t size = disk ? chosen->length : p->size;
+    if (s == KVRO_OK) {
+        v->image = kvro_io_ref(p->io);
+        v->image_off = disk ? chosen->offset : 0;
+        v->vol_size = size;
+    }
     unsigned char boot[512];
     if (s == KVRO_OK)
         s = kvro__fat_read_exact(v, 0, boot, sizeof boot, "the boot sector", err);
@@ -214,8 +220,10 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
     if (s != KVRO_OK) {
         if (v && v->table.raw)
             kvro__fat_table_free(&v->table);
-        if (v)
+        if (v) {
             kvro_io_close(v->io);
+            kvro_io_close(v->image);
+        }
         free(v);
         return s;
     }
@@ -364,8 +372,8 @@ static kvro_status fat_locate(void *self, const char *key, kvro_io **io, int64_t
         s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: a directory, not a value");
     if (s != KVRO_OK)
         return s;
-    *io = v->io;
-    *off = v->bpb.data_off;
+    *io = v->image;
+    *off = v->image_off + v->bpb.data_off;
     *len = 0;
     if (n.size == 0)
         return KVRO_OK;
@@ -374,8 +382,15 @@ static kvro_status fat_locate(void *self, const char *key, kvro_io **io, int64_t
     if (s == KVRO_OK && ch->nruns != 1)
         s = kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: the file is fragmented (%u pieces)",
                            ch->nruns);
+    int64_t at = 0;
     if (s == KVRO_OK) {
-        *off = v->bpb.data_off + (int64_t)(ch->runs[0].cluster - 2) * v->bpb.cluster_size;
+        at = v->bpb.data_off + (int64_t)(ch->runs[0].cluster - 2) * v->bpb.cluster_size;
+        /* The image goes on past a partition: a value must not. */
+        if (at > v->vol_size || n.size > v->vol_size - at)
+            s = kvro_error_set(err, KVRO_E_CORRUPT, "FAT: the file runs past the end of the volume");
+    }
+    if (s == KVRO_OK) {
+        *off = v->image_off + at;
         *len = n.size;
     }
     kvro__fat_chain_put(&v->table, ch);

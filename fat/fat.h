@@ -217,6 +217,12 @@ kvro_status kvro__fat_part_scan(kvro_io *io, int64_t size, const unsigned char *
 
 typedef struct fat_vol {
     kvro_io *io; /* the volume: the image, or a window on its partition (our reference) */
+    /* The image the handle was opened on (our reference; the same as IO
+     * without a partition table) and where the volume starts in it:
+     * locate answers in image offsets, as kvro_map, kvro_file_extent and
+     * kvro_regions promise. */
+    kvro_io *image;
+    int64_t image_off, vol_size;
     fat_bpb bpb;
     fat_table table;
     bool writable;

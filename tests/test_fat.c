@@ -13,6 +13,7 @@
 #include <kvro/kvro.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -397,6 +399,20 @@ static void put64(unsigned char *p, uint64_t v)
     put32(p + 4, v >> 32);
 }
 
+struct regions {
+    kvro_region *r;
+    int *n;
+};
+
+static int region_one(void *arg, const kvro_region *r)
+{
+    struct regions *g = arg;
+    if (*g->n < 2)
+        g->r[*g->n] = *r;
+    ++*g->n;
+    return 0;
+}
+
 /* A disk of DISK_SECTORS with each volume image VOLS[i] at sector AT[i]. */
 static unsigned char *disk_with(const char *const *vols, const uint32_t *at, int n,
                                 size_t disk_sectors, uint32_t *lens)
@@ -423,6 +439,48 @@ static void mbr_entry(unsigned char *d, int slot, uint8_t type, uint32_t lba, ui
     d[511] = 0xAA;
 }
 
+/* Every non-empty file of TREE, in KV opened on the disk image DISK: its
+ * kvro_file_extent and kvro_regions offsets are byte offsets in DISK (not
+ * in the partition), and the bytes there are the file's. */
+static void want_disk_offsets(kvro *kv, const char *disk)
+{
+    int fd = open(disk, O_RDONLY);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < NTREE; i++) {
+        if (TREE[i].size <= 0)
+            continue;
+        const char *key = TREE[i].key;
+        size_t n = (size_t)TREE[i].size;
+        char *want = malloc(n), *got = malloc(n);
+        int64_t len = 0;
+        kvro_error err;
+        assert_status(kvro_read(kv, key, 0, (int64_t)n, want, &len, &err), KVRO_OK, &err);
+        assert_int_equal(len, (int64_t)n);
+        kvro_extent ext;
+        kvro_status s = kvro_file_extent(kv, key, &ext, &err);
+        if (s == KVRO_OK) { /* contiguous: mcopy lays a fresh image out so */
+            assert_int_equal(ext.length, (int64_t)n);
+            assert_int_equal(pread(ext.fd, got, n, ext.offset), (ssize_t)n);
+            assert_memory_equal(got, want, n);
+        } else {
+            assert_status(s, KVRO_E_UNSUPPORTED, &err);
+        }
+        kvro_region r[2];
+        int nr = 0;
+        assert_status(kvro_regions(kv, key, region_one, &(struct regions){r, &nr}, &err), KVRO_OK,
+                      &err);
+        assert_int_equal(nr, 1);
+        if (s == KVRO_OK)
+            assert_int_equal(r[0].image_offset, ext.offset);
+        if (r[0].image_offset >= 0) {
+            assert_int_equal(pread(fd, got, n, r[0].image_offset), (ssize_t)n);
+            assert_memory_equal(got, want, n);
+        }
+        free(want), free(got);
+    }
+    close(fd);
+}
+
 static void test_mbr(void **state)
 {
     (void)state;
@@ -444,6 +502,7 @@ static void test_mbr(void **state)
     compare(kv, tree, "");
     want_layout(kv, "* MBR1: FAT32 LBA (0x0c) at byte 1048576");
     want_layout(kv, "MBR2: Linux (0x83)");
+    want_disk_offsets(kv, disk);
     kvro_close(kv);
 
     /* Two FAT partitions: a choice to make, and the error lists them. */
