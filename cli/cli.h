@@ -43,6 +43,7 @@ enum {
     OPT_NO_INDEX_CACHE,
     OPT_IMAGE_OFFSET,
     OPT_IMAGE_LENGTH,
+    OPT_PARTITION,
     OPT_HELP,
     OPT_FIRST_CMD
 };
@@ -50,7 +51,8 @@ enum {
     {"type", required_argument, 0, 't'}, {"index", required_argument, 0, OPT_INDEX},              \
         {"no-index-cache", no_argument, 0, OPT_NO_INDEX_CACHE},                                   \
         {"image-offset", required_argument, 0, OPT_IMAGE_OFFSET},                                 \
-        {"image-length", required_argument, 0, OPT_IMAGE_LENGTH}, {"quiet", no_argument, 0, 'q'}, \
+        {"image-length", required_argument, 0, OPT_IMAGE_LENGTH},                                 \
+        {"partition", required_argument, 0, OPT_PARTITION}, {"quiet", no_argument, 0, 'q'},       \
         {"help", no_argument, 0, 'h'}
 /* ':' first: a missing value is told apart from an unknown option. Options
  * and operands may be mixed; "--" ends the options. */
@@ -60,6 +62,9 @@ enum {
     "      --image-offset N  the image starts N bytes into SOURCE (a partition of a\n"            \
     "                        disk image, an archive appended to a program)\n"                     \
     "      --image-length N  the image is N bytes long (default: up to SOURCE's end)\n"           \
+    "      --partition N     a disk image's partition N, numbered from 1 as Linux\n"              \
+    "                        does (default: the only FAT one; 'mkkv stat IMAGE'\n"               \
+    "                        lists them)\n"                                                        \
     "      --index FILE      tar.gz: keep the access index in FILE (a new file or a\n"            \
     "                        kvro index; never the archive or any other file)\n"                  \
     "      --no-index-cache  tar.gz: do not save the access index\n"                              \

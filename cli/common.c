@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,16 @@ static int common_option(int c, const char *arg, common_opts *o, const command *
         if (size_arg(cmd, "--image-length", arg, &o->image_length, rc))
             o->window = true;
         return 1;
+    case OPT_PARTITION: {
+        char *end;
+        errno = 0;
+        long n = strtol(arg, &end, 10);
+        if (*arg < '1' || *arg > '9' || *end || errno || n > INT_MAX)
+            *rc = usage_error(cmd, "--partition: '%s' is not a partition number (1, 2, ...)", arg);
+        else
+            o->open.partition = (int)n;
+        return 1;
+    }
     case 'q':
         o->quiet = true;
         return 1;

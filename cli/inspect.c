@@ -330,6 +330,48 @@ const command cmd_cat = {
 
 /* ----------------------------------------------------------------- stat */
 
+/* mkkv stat SOURCE: what the source is (kvro_get_stats): the backend, the
+ * filesystem and partition table of a disk image, the index of a tar. */
+static int describe_source(kvro *kv)
+{
+    kvro_stats st;
+    kvro_error err;
+    if (kvro_get_stats(kv, &st, &err) != KVRO_OK)
+        return report(&err);
+    printf("source: %s\nbackend: %s\n", quoted(kvro_source(kv)), kvro_backend_of(kv));
+    /* The layout: the filesystem on its first line, then the partitions
+     * (the one opened marked '*'). */
+    const char *nl = strchr(st.layout, '\n');
+    if (st.layout[0])
+        printf("filesystem: %.*s\n", nl ? (int)(nl - st.layout) : (int)strlen(st.layout),
+               st.layout);
+    if (nl) {
+        printf("partitions:\n");
+        for (const char *p = nl + 1; *p;) {
+            const char *e = strchr(p, '\n');
+            int len = e ? (int)(e - p) : (int)strlen(p);
+            printf("  %.*s\n", len, p);
+            p += len + (e != NULL);
+        }
+    }
+    if (st.entries)
+        printf("entries: %lld\n", (long long)st.entries);
+    if (st.skipped)
+        printf("skipped: %lld (the first: %s)\n", (long long)st.skipped,
+               quoted(st.first_skipped));
+    if (st.compressed) {
+        printf("compressed: yes, %lld access point%s\n", (long long)st.access_points,
+               st.access_points == 1 ? "" : "s");
+        printf("index: %s, %lld bytes%s%s%s\n",
+               st.index_loaded  ? "loaded from a saved file"
+               : st.index_saved ? "built and saved"
+                                : "built, not saved",
+               (long long)st.index_bytes, st.index_note[0] ? " (" : "", st.index_note,
+               st.index_note[0] ? ")" : "");
+    }
+    return EXIT_OK;
+}
+
 static int stat_run(int argc, char **argv)
 {
     static const struct option longs[] = {COMMON_LONG_OPTIONS, {0, 0, 0, 0}};
@@ -337,11 +379,16 @@ static int stat_run(int argc, char **argv)
     int rc = parse_args(&cmd_stat, argc, argv, COMMON_SHORT_OPTIONS, longs, &o, NULL, NULL);
     if (rc >= 0)
         return rc;
-    if (argc - optind != 2)
-        return usage_error(&cmd_stat, "expects SOURCE KEY");
+    if (argc - optind != 1 && argc - optind != 2)
+        return usage_error(&cmd_stat, "expects SOURCE [KEY]");
     kvro *kv;
     if ((rc = open_source(argv[optind], &o, &kv)) != EXIT_OK)
         return rc;
+    if (argc - optind == 1) {
+        rc = describe_source(kv);
+        kvro_close(kv);
+        return rc;
+    }
     const char *key = argv[optind + 1];
     kvro_info st;
     kvro_error err;
@@ -380,8 +427,11 @@ static int stat_run(int argc, char **argv)
 
 const command cmd_stat = {
     "stat", stat_run, "show a key's kind, size, mode and modification time",
-    "Usage: mkkv stat [OPTIONS] SOURCE KEY\n"
+    "Usage: mkkv stat [OPTIONS] SOURCE [KEY]\n"
     "Show the kind, size, mode and modification time of KEY in SOURCE.\n"
+    "Without KEY, describe SOURCE itself: its backend, a FAT image's filesystem\n"
+    "and a disk image's partitions (the one opened marked '*'; --partition N\n"
+    "picks another), a tar's entries and a .tar.gz's access index.\n"
     "A symbolic link is described as itself, with its target as stored (the\n"
     "size is the target's length); a file with hard links shows how many names\n"
     "it has (links: N).\n"

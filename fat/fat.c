@@ -131,8 +131,9 @@ static kvro_status pick(const fat_part *parts, int n, int want, const fat_part *
                               n ? list : "an empty partition table");
     describe_parts(parts, n, true, list, sizeof list);
     return kvro_error_set(err, KVRO_E_INVALID,
-                          "FAT: %d FAT partitions (%s): choose one (kvro_options.partition)", fat,
-                          list);
+                          "FAT: %d FAT partitions; choose one (mkkv --partition N, kvfuse -o "
+                          "partition=N, kvro_options.partition): %s",
+                          fat, list);
 }
 
 static void describe(fat_vol *v, const char *table, const fat_part *parts, int n,

@@ -323,6 +323,97 @@ static void test_refused(void **state)
     free(src);
 }
 
+/* An MBR partition entry: TYPE, LBA, COUNT sectors, in slot SLOT. */
+static void mbr_entry(unsigned char *d, int slot, unsigned char type, uint32_t lba, uint32_t count)
+{
+    unsigned char *e = d + 446 + 16 * slot;
+    e[4] = type;
+    for (int i = 0; i < 4; i++)
+        e[8 + i] = (unsigned char)(lba >> 8 * i), e[12 + i] = (unsigned char)(count >> 8 * i);
+    d[510] = 0x55, d[511] = 0xAA;
+}
+
+/* A disk image: the volumes built from the tree and from a second one,
+ * partitions 1 (at 1 MiB) and 2, written here byte by byte; mkkv picks one
+ * with --partition, lists them with stat, and refuses to guess. Also
+ * --partition-table mbr and a superfloppy's stat. */
+static void test_partitions(void **state)
+{
+    (void)state;
+    char *other = t_join(work, "other");
+    char *f = t_join(other, "only in two.txt");
+    t_write(f, "partition two\n", 14);
+    char *v1 = build("v1.img", "--fat 32", tree), *v2 = build("v2.img", "--fat 16", other);
+    size_t n1, n2;
+    char *b1 = t_slurp(v1, &n1), *b2 = t_slurp(v2, &n2);
+    assert_true(n1 % 512 == 0 && n2 % 512 == 0);
+    size_t at1 = 1 << 20, at2 = at1 + n1, size = at2 + n2 + 4096;
+    unsigned char *d = calloc(1, size);
+    memcpy(d + at1, b1, n1), memcpy(d + at2, b2, n2);
+    mbr_entry(d, 0, 0x0C, (uint32_t)(at1 / 512), (uint32_t)(n1 / 512));
+    mbr_entry(d, 1, 0x06, (uint32_t)(at2 / 512), (uint32_t)(n2 / 512));
+    char *disk = t_join(work, "disk.img");
+    t_write(disk, d, size);
+
+    char *out = NULL;
+    assert_int_equal(run(&out, "'%s' ls '%s'", KVRO_TEST_MKKV, disk), 1);
+    if (!strstr(out, "2 FAT partitions") || !strstr(out, "--partition N"))
+        fail_msg("two FAT partitions, none chosen:\n%s", out);
+    free(out);
+    assert_int_equal(run(&out, "'%s' stat --partition 2 '%s'", KVRO_TEST_MKKV, disk), 0);
+    if (!strstr(out, "filesystem: FAT16") || !strstr(out, "partitions:\n") ||
+        !strstr(out, "\n    MBR1: ") || !strstr(out, "\n  * MBR2: ") ||
+        !strstr(out, "at byte 1048576"))
+        fail_msg("mkkv stat --partition 2 DISK:\n%s", out);
+    free(out);
+    ok("'%s' verify --partition 1 '%s' '%s'", KVRO_TEST_MKKV, disk, tree);
+    ok("'%s' verify --partition=2 '%s' '%s'", KVRO_TEST_MKKV, disk, other);
+    assert_int_equal(run(&out, "'%s' cat --partition 2 '%s' 'only in two.txt'", KVRO_TEST_MKKV,
+                         disk),
+                     0);
+    assert_string_equal(out, "partition two\n");
+    free(out);
+    assert_int_equal(run(&out, "'%s' ls --partition 3 '%s'", KVRO_TEST_MKKV, disk), 1);
+    assert_non_null(strstr(out, "no partition 3"));
+    free(out);
+    const char *bad[] = {"0", "-1", "x", "1x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(run(&out, "'%s' ls --partition '%s' '%s'", KVRO_TEST_MKKV, bad[i], disk),
+                         2);
+        assert_non_null(strstr(out, "not a partition number"));
+        free(out);
+    }
+
+    /* A superfloppy: no partitions to list, none to pick. */
+    assert_int_equal(run(&out, "'%s' stat '%s'", KVRO_TEST_MKKV, v1), 0);
+    if (!strstr(out, "backend: fat") || !strstr(out, "filesystem: FAT32") ||
+        strstr(out, "partitions"))
+        fail_msg("mkkv stat VOLUME:\n%s", out);
+    free(out);
+    assert_int_equal(run(&out, "'%s' ls --partition 1 '%s'", KVRO_TEST_MKKV, v1), 1);
+    assert_non_null(strstr(out, "no partition table"));
+    free(out);
+
+    /* mkkv fat --partition-table mbr: one partition at 1 MiB, opened as it
+     * is, and mtools reads it there. */
+    char *m = build("mbr.img", "--partition-table mbr", tree);
+    assert_int_equal(run(&out, "'%s' stat '%s'", KVRO_TEST_MKKV, m), 0);
+    if (!strstr(out, "\n  * MBR1: ") || !strstr(out, "at byte 1048576"))
+        fail_msg("mkkv stat of mkkv fat --partition-table mbr:\n%s", out);
+    free(out);
+    verify(m, tree);
+    char *dir = t_join(work, "extract");
+    t_rmrf(dir);
+    t_mkdirs(dir);
+    ok("MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s@@1M' ::/ '%s'%s", m, dir, "");
+    ok("diff -r '%s' '%s'%s", tree, dir, "");
+    t_rmrf(dir);
+    free(dir);
+
+    t_rmrf(other);
+    free(m), free(disk), free(d), free(b1), free(b2), free(v1), free(v2), free(f), free(other);
+}
+
 static void test_links(void **state)
 {
     (void)state;
@@ -422,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_tar_source),
         cmocka_unit_test(test_non_bmp),       cmocka_unit_test(test_refused),
         cmocka_unit_test(test_links),         cmocka_unit_test(test_fs_cmds),
+        cmocka_unit_test(test_partitions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
