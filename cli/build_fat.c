@@ -11,11 +11,11 @@
  * dangles or loops (a directory link back to a directory above it) is
  * left out with a warning naming it.
  *
- * Output: a temporary file beside OUT (crunch_out.c's, removed on failure
- * and by SIGINT/SIGTERM/SIGHUP), synced and renamed over OUT once whole.
+ * Output: a temporary file beside OUT (outfile.c's, removed on failure
+ * and by SIGINT/SIGTERM/SIGHUP), renamed over OUT once whole.
  */
 #include "cli.h"
-#include "crunch_out.h"
+#include "outfile.h"
 
 #include <kvro/fat.h>
 

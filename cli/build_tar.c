@@ -23,13 +23,13 @@
  */
 #include "cli.h"
 #include "libarchive.h"
+#include "outfile.h"
 #include "tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +76,7 @@ typedef struct build {
     char *buf;
     int fd;
     kvro_io *sink; /* FD, written through the library's one write loop */
-    char *tmp;     /* the temporary file, NULL when writing to stdout */
+    bool tmp;      /* writing to a temporary file (outfile.h's slot 0), not stdout */
     int64_t written, flushed;
     progress p;
     int64_t files, bytes;
@@ -189,36 +189,6 @@ static int choose_compression(tar_opts *o, const char *out)
 
 /* ------------------------------------------------- temporary output file */
 
-/* What the signal handler needs: only async-signal-safe reads. */
-static const char *volatile tmp_to_remove;
-static volatile sig_atomic_t tmp_live;
-static const int caught[] = {SIGINT, SIGTERM, SIGHUP};
-static struct sigaction saved[3];
-
-static void on_signal(int sig)
-{
-    if (tmp_live)
-        unlink(tmp_to_remove);
-    raise(sig); /* SA_RESETHAND put the default back: die of the same signal */
-}
-
-static void signals_install(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < 3; i++)
-        sigaction(caught[i], &sa, &saved[i]);
-}
-
-static void signals_restore(void)
-{
-    for (size_t i = 0; i < 3; i++)
-        sigaction(caught[i], &saved[i], NULL);
-}
-
 static int out_error(build *b, const char *what)
 {
     progress_done(&b->p);
@@ -286,28 +256,12 @@ static int out_open(build *b)
         free(out_real);
     }
     if (rc == EXIT_OK) {
-        b->tmp = malloc(strlen(dir) + strlen(base) + 16);
+        tmp_signals(true);
+        b->fd = tmp_open(0, b->out);
+        b->tmp = b->fd >= 0;
         if (!b->tmp) {
-            rc = out_error(b, "out of memory");
-        } else {
-            sprintf(b->tmp, "%s/.%s.XXXXXX", dir, base);
-            /* No signal between creating the file and arming its removal. */
-            sigset_t block, old;
-            sigemptyset(&block);
-            for (size_t i = 0; i < 3; i++)
-                sigaddset(&block, caught[i]);
-            sigprocmask(SIG_BLOCK, &block, &old);
-            signals_install();
-            b->fd = mkostemp(b->tmp, O_CLOEXEC);
-            tmp_to_remove = b->tmp;
-            tmp_live = b->fd >= 0;
-            sigprocmask(SIG_SETMASK, &old, NULL);
-            if (b->fd < 0) {
-                rc = out_error(b, "cannot create a temporary file beside it");
-                signals_restore();
-                free(b->tmp);
-                b->tmp = NULL;
-            }
+            rc = out_error(b, "cannot create a temporary file beside it");
+            tmp_signals(false);
         }
     }
     free(dir);
@@ -316,39 +270,20 @@ static int out_open(build *b)
 }
 
 /* Gives the temporary file the mode a new file gets, syncs it and renames
- * it over OUT. */
+ * it over OUT, durably. */
 static int out_commit(build *b)
 {
     if (!b->tmp)
         return EXIT_OK;
-    mode_t mask = umask(0);
-    umask(mask);
     int rc = EXIT_OK;
-    if (fchmod(b->fd, 0666 & ~mask) != 0 || fsync(b->fd) != 0)
-        rc = out_error(b, "cannot write");
-    if (close(b->fd) != 0 && rc == EXIT_OK)
+    if (!tmp_close(b->fd, true))
         rc = out_error(b, "cannot write");
     b->fd = -1;
-    if (rc == EXIT_OK && rename(b->tmp, b->out) != 0)
+    if (rc == EXIT_OK && !tmp_rename(0, b->out, true))
         rc = out_error(b, "cannot rename the temporary file over it");
-    if (rc != EXIT_OK) {
-        unlink(b->tmp);
-    } else {
-        /* Make the rename itself durable; a failure here loses nothing. */
-        char *dir = strdup(b->tmp);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        if (slash) {
-            *slash = '\0';
-            int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
-        free(dir);
-    }
-    tmp_live = 0;
-    signals_restore();
+    tmp_drop(0);
+    tmp_signals(false);
+    b->tmp = false;
     return rc;
 }
 
@@ -359,9 +294,9 @@ static void out_abort(build *b)
     if (b->fd >= 0)
         close(b->fd);
     b->fd = -1;
-    unlink(b->tmp);
-    tmp_live = 0;
-    signals_restore();
+    tmp_drop(0);
+    tmp_signals(false);
+    b->tmp = false;
 }
 
 /* ------------------------------------------------------------- writing */
@@ -668,7 +603,6 @@ static int tar_run(int argc, char **argv)
     if (b.ae)
         la->archive_entry_free(b.ae);
     free(b.buf);
-    free(b.tmp);
     hl_free(&b);
     kvro_io_close(b.sink);
     tree_close(b.t);

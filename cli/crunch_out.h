@@ -1,28 +1,20 @@
 /*
- * crunch_out.h — mkkv crunch's output files (crunch_out.c): temporaries
- * renamed into place (slots 0 .. N_OUT-1: OUT.c, OUT.h, the depfile, and
- * OUT.bin with --incbin), and the buffered writer of C string literals.
+ * crunch_out.h — mkkv crunch's output (crunch_out.c): the buffered writer
+ * of C string literals, depfile paths and table names; its files are
+ * outfile.h's temporaries (slots 0 .. N_OUT-1: OUT.c, OUT.h, the depfile,
+ * and OUT.bin with --incbin).
  */
 #ifndef KVRO_CLI_CRUNCH_OUT_H
 #define KVRO_CLI_CRUNCH_OUT_H
 
 #include "cli.h"
+#include "outfile.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 
+/* Output slots (outfile.h): OUT.c, OUT.h, the depfile, OUT.bin. */
 enum { N_OUT = 4 };
-
-/* Installs (ON) or restores the handler that removes live temporaries. */
-void tmp_signals(bool on);
-/* A temporary file beside PATH, as slot I; NULL (reported) on failure. */
-FILE *tmp_create(int i, const char *path);
-/* Closes F (slot I) with a new file's mode; false (reported) on failure. */
-bool tmp_finish(int i, FILE *f, const char *path);
-/* Renames slot I's file over PATH (nothing to do if it is not live). */
-bool tmp_commit(int i, const char *path);
-/* Removes slot I's file if still there and forgets it. */
-void tmp_drop(int i);
 
 /* A C string literal being written: bytes go through BUF (stdio per
  * byte made generation as slow as xxd), escaped as crunch_out.c says. */
