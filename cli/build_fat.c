@@ -12,7 +12,8 @@
  * left out with a warning naming it.
  *
  * Output: a temporary file beside OUT (outfile.c's, removed on failure
- * and by SIGINT/SIGTERM/SIGHUP), renamed over OUT once whole.
+ * and by SIGINT/SIGTERM/SIGHUP), synced (kvro_io_flush) and renamed over
+ * OUT once whole.
  */
 #include "cli.h"
 #include "outfile.h"
