@@ -45,7 +45,7 @@ enum { RECORD = 20 * 512, WRITE_BLOCK = 32 * RECORD };
  * rename finds little left to do instead of the whole archive. */
 enum { WRITEBACK_EVERY = 8 << 20 };
 
-enum { OPT_MTIME = OPT_FIRST_CMD, OPT_ZSTD };
+enum { OPT_MTIME = OPT_FIRST_CMD, OPT_ZSTD, OPT_SORT };
 
 typedef enum compression { COMP_NONE, COMP_GZIP, COMP_XZ, COMP_ZSTD, COMP_BZIP2 } compression;
 
@@ -58,6 +58,7 @@ typedef struct tar_opts {
     bool has_mtime;
     int64_t mtime;
     bool follow; /* -L: links followed (inside SOURCE), stored as what they lead to */
+    bool sort;   /* --sort=name: sorted from an archive too (tree.h's TREE_SORTED) */
 } tar_opts;
 
 /* A file with hard links (nlink > 1) met already: its identity and the
@@ -118,6 +119,12 @@ static int tar_opt(int c, const char *arg, void *ctx)
     }
     if (c == 'L') {
         o->follow = true;
+        return -1;
+    }
+    if (c == OPT_SORT) {
+        if (strcmp(arg, "name") && strcmp(arg, "none"))
+            return usage_error(&cmd_tar, "--sort: '%s': want name or none", arg);
+        o->sort = !strcmp(arg, "name");
         return -1;
     }
     if (c == OPT_MTIME) {
@@ -559,6 +566,7 @@ static int tar_run(int argc, char **argv)
                                           {"bzip2", no_argument, 0, 'j'},
                                           {"mtime", required_argument, 0, OPT_MTIME},
                                           {"dereference", no_argument, 0, 'L'},
+                                          {"sort", required_argument, 0, OPT_SORT},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     tar_opts o = {0};
@@ -583,8 +591,8 @@ static int tar_run(int argc, char **argv)
      * the user's, so the bytes do not depend on $LANG. */
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
         setlocale(LC_CTYPE, "C");
-    if ((rc = tree_open(b.source, &co, o.follow ? TREE_FOLLOW : 0, warn_clear, &b.p, &b.t)) !=
-        EXIT_OK)
+    int flags = (o.follow ? TREE_FOLLOW : 0) | (o.sort ? TREE_SORTED : 0);
+    if ((rc = tree_open(b.source, &co, flags, warn_clear, &b.p, &b.t)) != EXIT_OK)
         return rc;
     kvro_error err;
     if ((rc = out_open(&b)) == EXIT_OK && kvro_io_sink_fd(b.fd, 0, &b.sink, &err) != KVRO_OK) {
@@ -629,8 +637,11 @@ const command cmd_tar = {
     "\n"
     "The archive is deterministic: the same tree gives the same bytes, whatever\n"
     "order the host lists directories in.\n"
-    "  - members: each directory's entries sorted by name (bytes, as strcmp),\n"
-    "    each directory followed by its contents; no \"./\" member\n"
+    "  - members: from a directory, each directory's entries sorted by name\n"
+    "    (bytes, as strcmp), each directory followed by its contents; from an\n"
+    "    archive, in the order its data lies there (its own order, a hard link\n"
+    "    right after the file it names), so a .tar.gz is inflated once, unless\n"
+    "    --sort=name; every directory before its contents, no \"./\" member\n"
     "  - owner and group 0 with empty names; no atime, ctime, ACLs or xattrs\n"
     "  - modes: directories 0755; files 0755 if any execute bit is set, else 0644;\n"
     "    symbolic links 0777\n"
@@ -667,6 +678,11 @@ const command cmd_tar = {
     "  -j, --bzip2           compress with bzip2\n"
     "  -L, --dereference     follow symbolic links (inside SOURCE only) and store\n"
     "                        what they lead to, not the links\n"
+    "      --sort=name|none  name: members sorted by name from any source (from a\n"
+    "                        large .tar.gz, slower: read in that order); none\n"
+    "                        (default): an archive's own order (a directory is\n"
+    "                        sorted all the same: readdir's order is not\n"
+    "                        reproducible)\n"
     "      --mtime EPOCH     every member's modification time, in seconds since\n"
     "                        1970-01-01 UTC (overrides $SOURCE_DATE_EPOCH; an empty\n"
     "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP SOURCE_HELP

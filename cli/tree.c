@@ -1,10 +1,11 @@
 /*
- * tree.c — the sorted source walk of tree.h: host directories natively,
- * anything else through the KV_RO API.
+ * tree.c — the source walk of tree.h: host directories natively and
+ * sorted, anything else through the KV_RO API in storage order.
  *
  * Each level of the walk is one directory's listing: its names packed in an
  * arena as "<kind><name>\0" records, sorted by name with qsort_r over the
- * record offsets. Levels are kept when the walk climbs back up, so their
+ * record offsets. A walk in storage order is one level holding every key
+ * (kvro_each), unsorted. Levels are kept when the walk climbs back up, so their
  * buffers are reused by the next directory at the same depth: a tree of
  * 100,000 files costs a handful of allocations, not one per file.
  *
@@ -41,6 +42,7 @@ struct tree {
     kvro *kv;           /* NULL for a host directory */
     int rootfd;         /* host: the root */
     bool follow;        /* TREE_FOLLOW */
+    bool each;          /* one level: every key in storage order (kvro_each) */
     char *real;         /* real path of SOURCE ("" for "/") */
     level *lv; /* lv[0..depth) are being walked */
     size_t depth, nlv;
@@ -220,6 +222,22 @@ static int kv_push(tree *t, size_t path_len, kvro_error *err)
     return 0;
 }
 
+/* Every key of the source into one level, in the order the source stores
+ * the values (kvro_each): an archive read once, front to back, whatever
+ * its members' names. */
+static int each_push(tree *t, kvro_error *err)
+{
+    level *l = level_push(t, 0);
+    if (!l)
+        return nomem(t, err, NULL);
+    if (kvro_each(t->kv, kv_collect, l, err) != KVRO_OK)
+        return -1;
+    if (l->oom)
+        return nomem(t, err, NULL);
+    t->each = true;
+    return 0;
+}
+
 /* -------------------------------------------------------- host entries */
 
 static int open_file(tree *t, int dfd, const char *name)
@@ -348,6 +366,8 @@ static int kv_entry(tree *t, tree_entry *e, kvro_error *err)
     }
     if (st.kind == KVRO_KIND_DIR) {
         e->kind = TREE_DIR;
+        if (t->each) /* its contents come in the one list */
+            return 1;
         return kv_push(t, e->path_len, err) < 0 ? -1 : 1;
     }
     e->kind = TREE_FILE;
@@ -385,7 +405,9 @@ int tree_open(const char *source, const common_opts *o, int flags, tree_warn_fn 
                 errno_err(t, &err, NULL, "cannot open directory");
             rc = report(&err);
         }
-    } else if ((rc = open_source(source, o, &t->kv)) == EXIT_OK && kv_push(t, 0, &err) < 0) {
+    } else if ((rc = open_source(source, o, &t->kv)) == EXIT_OK &&
+               (t->follow || (flags & TREE_SORTED) ? kv_push(t, 0, &err) : each_push(t, &err)) <
+                   0) {
         rc = report(&err);
     }
     /* What SOURCE is, for tree_source_id: stat'ed after the open, so a
@@ -458,6 +480,12 @@ int tree_next(tree *t, tree_entry *e, kvro_error *err)
         e->path_len = len;
         e->name = t->path + len - nl;
         e->depth = t->depth - 1;
+        if (t->each) { /* NAME is a whole key */
+            const char *slash = strrchr(name, '/');
+            e->name = slash ? t->path + (slash + 1 - name) : t->path;
+            for (const char *c = name; (c = strchr(c, '/')) != NULL; c++)
+                e->depth++;
+        }
         int r = t->kv ? kv_entry(t, e, err) : host_entry(t, l, name, (unsigned char)rec[0], e, err);
         if (r != 0)
             return r;

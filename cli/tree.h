@@ -1,14 +1,21 @@
 /*
- * tree.h — a sorted walk over a SOURCE tree, for mkkv's builders (tar now;
- * fat and crunch are meant to reuse it).
+ * tree.h — a walk over a SOURCE tree in a fixed order, for mkkv's builders
+ * (tar now; fat and crunch are meant to reuse it).
  *
  * A host directory is walked natively (openat/fdopendir, one descriptor per
  * level), so its symbolic links can be kept as links and its special files
  * reported; any other source goes through kvro_open and the KV_RO API.
- * Either way the builder sees one stream of entries in a fixed order that
- * does not depend on readdir: each directory's entries sorted by name in
- * byte order (strcmp), each directory immediately followed by its contents
- * (a pre-order depth-first walk). The root itself is not an entry.
+ * Either way the builder sees one stream of entries in an order that
+ * depends only on the source, never on readdir, with every directory
+ * before anything in it. A host directory (and any source walked with
+ * TREE_FOLLOW or TREE_SORTED) comes sorted: each directory's entries by name in byte
+ * order (strcmp), each directory immediately followed by its contents (a
+ * pre-order depth-first walk). Any other source comes in the order it
+ * stores its values (kvro_each): a tar's or .tar.gz's own member order, so
+ * that the archive is read, or inflated, once from front to back (bsdtar
+ * keeps an archive's order the same way when it copies one); a source with
+ * no order of its own (a FAT image, a crunched tree) gives the sorted walk.
+ * The root itself is not an entry.
  *
  * Symbolic links, from every source that has them, are yielded as links
  * with their target as stored: nothing is followed, so a link that leads
@@ -67,6 +74,7 @@ typedef struct tree tree;
 
 enum {
     TREE_FOLLOW = 1, /* follow symbolic links inside the root (mkkv tar -L) */
+    TREE_SORTED = 2, /* the sorted walk from any source (mkkv tar --sort=name) */
 };
 
 /* Opens SOURCE: a host directory, walked natively, unless O->open.backend

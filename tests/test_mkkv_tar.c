@@ -628,6 +628,51 @@ static void test_round_trip(void **state)
        f->dir, MKKV);
 }
 
+/* From an archive, members keep the archive's order (a .tar.gz is then
+ * inflated once, front to back): GNU tar writes them as named on its
+ * command line, unsorted, with a directory implied by its members only;
+ * the names of one file (a hard link) are the file where the archive has
+ * the data, whatever sorts first. The same bytes from the .tar and the
+ * .tar.gz, and again from the copy itself. */
+static void test_archive_order(void **state)
+{
+    fx *f = *state;
+    ok("cd '%s' && mkdir -p ord/z/a ord/y && cd ord && echo 1 > z/a/f && echo 2 > y/g && "
+       "echo 3 > b && echo 4 > zz && ln zz aa && "
+       "tar --format=gnu -cf ../ord.tar z/a/f b y zz aa && gzip -n -c ../ord.tar > ../ord.tgz",
+       f->dir);
+    ok("cd '%s' && '%s' tar -q ord.tar o1.tar && '%s' tar -q ord.tgz o2.tar && cmp o1.tar o2.tar && "
+       "'%s' tar -q o1.tar o3.tar && cmp o1.tar o3.tar",
+       f->dir, MKKV, MKKV, MKKV);
+    char *out = NULL;
+    assert_int_equal(sh(&out, NULL, "cd '%s' && tar -tvf o1.tar | awk '{print $1, $6, $7, $8}'",
+                        f->dir),
+                     0);
+    assert_string_equal(out, "drwxr-xr-x z/  \n"
+                             "drwxr-xr-x z/a/  \n"
+                             "-rw-r--r-- z/a/f  \n"
+                             "-rw-r--r-- b  \n"
+                             "drwxr-xr-x y/  \n"
+                             "-rw-r--r-- y/g  \n"
+                             "-rw-r--r-- zz  \n"
+                             "hrw-r--r-- aa link to\n");
+    free(out);
+    ok("cd '%s' && rm -rf x && mkdir x && tar -xf o1.tar -C x && diff -r ord x && "
+       "test \"$(stat -c %%i x/aa)\" = \"$(stat -c %%i x/zz)\"",
+       f->dir);
+    /* --sort=name: sorted as from the directory itself (the times made one,
+     * as the archive implies z/ and has no time for it). */
+    ok("cd '%s' && '%s' tar -q --mtime 1 --sort=name ord.tgz s1.tar && "
+       "'%s' tar -q --mtime 1 ord s2.tar && "
+       "cmp s1.tar s2.tar && test \"$(tar -tf s1.tar | head -2)\" = \"$(printf 'aa\\nb')\"",
+       f->dir, MKKV, MKKV);
+    char *err = NULL;
+    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar --sort=inode ord.tar s3.tar", f->dir, MKKV),
+                     2);
+    assert_non_null(strstr(err, "want name or none"));
+    free(err);
+}
+
 /* xz, zstd and bzip2, by suffix and by flag: each stream passes its own
  * tool's test, GNU tar lists and extracts it through that tool, Python
  * reads what it decompresses to, and the same tree gives the same bytes
@@ -784,6 +829,7 @@ int main(void)
         T(test_compressed),
         T(test_unknown_suffix),
         T(test_out_is_source),
+        T(test_archive_order),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
