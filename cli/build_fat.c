@@ -34,7 +34,8 @@ enum {
     OPT_VOLID,
     OPT_CLUSTER,
     OPT_PTABLE,
-    OPT_MTIME
+    OPT_MTIME,
+    OPT_SORT
 };
 
 /* Timestamps when neither --mtime nor SOURCE_DATE_EPOCH says: FAT's epoch. */
@@ -44,7 +45,17 @@ enum {
 typedef struct fat_cli {
     kvro_fat_params p;
     bool has_mtime, has_volid;
+    bool sort; /* --sort=name: the sorted walk from any source */
 } fat_cli;
+
+/* Directories' keys to their builder indexes, for a walk in storage order
+ * (kvro_each), where an entry's directory may be anywhere before it. Open
+ * addressing, at most half full. */
+typedef struct dir_map {
+    char **key;
+    size_t *index;
+    size_t n, cap;
+} dir_map;
 
 typedef struct walker {
     const char *source;
@@ -60,6 +71,8 @@ typedef struct walker {
     progress p;
     int fd;         /* the temporary output file */
     int64_t synced; /* source bytes read when write-back was last started */
+    bool each;      /* walking in storage order: directories go in DIRS */
+    dir_map dirs;
 } walker;
 
 /* Start write-back every so many bytes, so that the fsync before the
@@ -103,6 +116,11 @@ static int fat_opt(int c, const char *arg, void *ctx)
             return usage_error(&cmd_fat, "--partition-table: '%s': want none or mbr", arg);
         o->p.mbr = !strcmp(arg, "mbr");
         return -1;
+    case OPT_SORT:
+        if (strcmp(arg, "name") && strcmp(arg, "none"))
+            return usage_error(&cmd_fat, "--sort: '%s': want name or none", arg);
+        o->sort = !strcmp(arg, "name");
+        return -1;
     case OPT_MTIME:
         errno = 0;
         o->p.mtime = strtoll(arg, &end, 10);
@@ -122,6 +140,62 @@ static void warn_key(walker *w, const char *key, const char *why)
 }
 
 static int walk_dir(walker *w, const char *dir, size_t parent);
+
+static size_t key_hash(const char *k)
+{
+    size_t h = 14695981039346656037u;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211u;
+    return h;
+}
+
+/* The index of directory KEY, or (size_t)-1 if it was not added. */
+static size_t dir_find(const dir_map *m, const char *key)
+{
+    if (!*key)
+        return KVRO_FAT_ROOT;
+    for (size_t i = m->cap ? key_hash(key) & (m->cap - 1) : 0; m->cap && m->key[i];
+         i = (i + 1) & (m->cap - 1))
+        if (!strcmp(m->key[i], key))
+            return m->index[i];
+    return (size_t)-1;
+}
+
+/* Adds directory KEY (taken over) at INDEX; false if out of memory. */
+static bool dir_add(dir_map *m, char *key, size_t index)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        char **k = calloc(cap, sizeof *k);
+        size_t *x = malloc(cap * sizeof *x);
+        if (!k || !x) {
+            free(k), free(x);
+            return false;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->key[i]) {
+                size_t j = key_hash(m->key[i]) & (cap - 1);
+                while (k[j])
+                    j = (j + 1) & (cap - 1);
+                k[j] = m->key[i], x[j] = m->index[i];
+            }
+        free(m->key), free(m->index);
+        m->key = k, m->index = x, m->cap = cap;
+    }
+    size_t j = key_hash(key) & (m->cap - 1);
+    while (m->key[j])
+        j = (j + 1) & (m->cap - 1);
+    m->key[j] = key, m->index[j] = index;
+    m->n++;
+    return true;
+}
+
+static void dir_map_free(dir_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->key[i]);
+    free(m->key), free(m->index);
+}
 
 typedef struct dir_ctx {
     walker *w;
@@ -191,10 +265,55 @@ static int walk_entry(void *arg, const char *name, kvro_status s, const kvro_inf
         w->total += st.size;
         return 0;
     }
+    if (w->each && info->kind == KVRO_KIND_DIR) {
+        /* Its contents come later in the same walk, under this index. */
+        if (!dir_add(&w->dirs, key, index)) {
+            free(key);
+            return fail(w, kvro_error_set(&w->err, KVRO_E_NOMEM, "out of memory"), d->dir);
+        }
+        return 0;
+    }
+    /* A directory of the sorted walk, or one a link leads to: its listing
+     * now, sorted, all the way down. */
+    bool each = w->each;
+    w->each = false;
     w->ids[w->depth++] = st.id;
     int r = walk_dir(w, key, index);
     w->depth--;
+    w->each = each;
     free(key);
+    return r;
+}
+
+/* kvro_each's callback: KEY under the directory added for its parent. A
+ * link to a directory is walked through (walk_dir, sorted), with the
+ * identities of the directories above it for the loop check. */
+static int each_entry(void *arg, const char *key, kvro_status s, const kvro_info *info)
+{
+    walker *w = arg;
+    const char *slash = strrchr(key, '/');
+    char *dir = slash ? strndup(key, (size_t)(slash - key)) : strdup("");
+    if (!dir)
+        return fail(w, kvro_error_set(&w->err, KVRO_E_NOMEM, "out of memory"), key);
+    size_t parent = dir_find(&w->dirs, dir);
+    int r = 0;
+    if (parent == (size_t)-1) {
+        warn_key(w, key, "its directory was left out: left out");
+    } else {
+        w->depth = 1; /* the root's */
+        if (s == KVRO_OK && info->kind == KVRO_KIND_LINK)
+            for (const char *c = key; (c = strchr(c, '/')) != NULL && w->depth < KVRO_KEY_MAX / 2;
+                 c++) {
+                char *up = strndup(key, (size_t)(c - key));
+                kvro_info st;
+                if (up && kvro_stat(w->kv, up, &st, NULL) == KVRO_OK)
+                    w->ids[w->depth++] = st.id;
+                free(up);
+            }
+        dir_ctx d = {w, dir, parent};
+        r = walk_entry(&d, slash ? slash + 1 : key, s, info);
+    }
+    free(dir);
     return r;
 }
 
@@ -278,6 +397,7 @@ static int fat_run(int argc, char **argv)
                                           {"cluster-size", required_argument, 0, OPT_CLUSTER},
                                           {"partition-table", required_argument, 0, OPT_PTABLE},
                                           {"mtime", required_argument, 0, OPT_MTIME},
+                                          {"sort", required_argument, 0, OPT_SORT},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     fat_cli o = {0};
@@ -322,7 +442,17 @@ static int fat_run(int argc, char **argv)
         fprintf(stderr, "mkkv: out of memory\n");
     } else {
         w.ids[w.depth++] = kvro_stat(w.kv, "", &root, NULL) == KVRO_OK ? root.id : 0;
-        walk_dir(&w, "", KVRO_FAT_ROOT);
+        /* Storage order (a .tar.gz inflated once) unless --sort=name; the
+         * image's directories are sorted either way, only where the files'
+         * bytes lie follows the walk. */
+        kvro_error e;
+        if (o.sort) {
+            walk_dir(&w, "", KVRO_FAT_ROOT);
+        } else {
+            w.each = true;
+            if (kvro_each(w.kv, each_entry, &w, &e) != KVRO_OK && !w.failed)
+                w.err = e, w.failed = true;
+        }
         int64_t size = 0;
         if (w.failed) {
             progress_done(&w.p);
@@ -339,6 +469,7 @@ static int fat_run(int argc, char **argv)
         free(w.keys[i]);
     free(w.keys);
     free(w.ids);
+    dir_map_free(&w.dirs);
     kvro_fat_builder_free(w.b);
     kvro_close(w.kv);
     return rc;
@@ -350,7 +481,7 @@ const command cmd_fat = {
     "build a deterministic FAT12/16/32 image of a source",
     "Usage: mkkv fat [--size N] [--fat 12|16|32] [--cluster-size N] [--label NAME]\n"
     "                [--volume-id HEX] [--mtime EPOCH] [--partition-table none|mbr]\n"
-    "                [-q] [-t TYPE] SOURCE OUT\n"
+    "                [--sort name|none] [-q] [-t TYPE] SOURCE OUT\n"
     "Write the tree of SOURCE (a directory, a tar, a .tar.gz, a FAT image: any\n"
     "source mkkv reads) as a FAT image OUT, in one pass: every file contiguous,\n"
     "the FATs and directories written once. Long names are VFAT long names with\n"
@@ -368,7 +499,10 @@ const command cmd_fat = {
     "The image is deterministic: entries sorted by name, every timestamp from\n"
     "--mtime, else $SOURCE_DATE_EPOCH, else 1980-01-01 00:00:00; the volume id\n"
     "from --volume-id, else $SOURCE_DATE_EPOCH, else 4B56524F. Two builds of the\n"
-    "same tree are the same bytes, whatever order the host lists it in.\n"
+    "same tree are the same bytes, whatever order the host lists it in. From an\n"
+    "archive, the files' bytes lie in the archive's order (it is read once,\n"
+    "front to back: a large .tar.gz is not inflated again per file) unless\n"
+    "--sort=name; the directories are sorted either way.\n"
     "\n"
     "FAT has no links: a symbolic link that stays inside SOURCE is stored as a\n"
     "copy of what it leads to; one that leads outside, dangles or loops is left\n"
@@ -388,6 +522,9 @@ const command cmd_fat = {
     "      --mtime EPOCH     every entry's time, seconds since 1970-01-01 UTC\n"
     "      --partition-table none|mbr\n"
     "                        mbr: a disk image with the volume in partition 1,\n"
-    "                        at 1 MiB (default: none, a bare volume)\n" COMMON_HELP SOURCE_HELP "\n"
+    "                        at 1 MiB (default: none, a bare volume)\n"
+    "      --sort=name|none  name: the files' bytes in name order from any\n"
+    "                        source, as from a directory; none (default): an\n"
+    "                        archive's own order\n" COMMON_HELP SOURCE_HELP "\n"
     "A progress line is shown when standard error is a terminal, unless -q.\n",
 };

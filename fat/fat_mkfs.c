@@ -18,10 +18,14 @@
  * does. The FAT12/16 root holds 512 entries, more if the tree's root
  * needs them.
  *
- * Layout: clusters from 2: the FAT32 root, every other directory, then
- * every file, each contiguous, all in the tree's order (each directory's
- * names sorted by their bytes, depth first): the image depends on the
- * tree and the parameters only. Every entry has the same timestamps
+ * Layout: clusters from 2: the FAT32 root and every other directory in
+ * the tree's order (each directory's names sorted by their bytes, depth
+ * first), then every file, each contiguous, in the order the caller added
+ * them: the files' bytes are then asked for in that order, so a caller
+ * copying an archive adds in the archive's order and reads it once, front
+ * to back. The image depends on the tree, the order of the adds and the
+ * parameters only (a caller adding in sorted order gets the tree's order
+ * throughout). Every entry has the same timestamps
  * (kvro_fat_params.mtime).
  */
 #include "fat.h"
@@ -520,12 +524,13 @@ kvro_status kvro_fat_builder_layout(kvro_fat_builder *b, int64_t *image_size, kv
             stack[top++] = i, stack[top++] = 0;
     }
     free(stack);
-    /* Clusters: directories first, then files, each in that order. */
+    /* Clusters: directories first, in the tree's order, then files in the
+     * order they were added. */
     uint32_t cs = b->g.spc * SECTOR, next = 2;
     for (int files = 0; files < 2; files++)
         for (size_t k = 0; k < n; k++) {
-            mk_node *e = &b->v[b->walk[k]];
-            if (e->dir == files || (b->walk[k] == 0 && b->g.type != 32))
+            mk_node *e = &b->v[files ? k : b->walk[k]];
+            if (e->dir == files || (!files && b->walk[k] == 0 && b->g.type != 32))
                 continue;
             uint64_t bytes = e->dir ? (uint64_t)e->entries * 32 : (uint64_t)e->size;
             /* An empty FAT32 root still has its cluster. */
@@ -682,8 +687,7 @@ static kvro_status write_files(kvro_fat_builder *b, out_buf *o, kvro_fat_read_fn
 {
     uint32_t cs = b->g.spc * SECTOR;
     kvro_status s = KVRO_OK;
-    for (size_t k = 0; s == KVRO_OK && k < b->n; k++) {
-        size_t i = b->walk[k];
+    for (size_t i = 0; s == KVRO_OK && i < b->n; i++) { /* files in the order added */
         const mk_node *e = &b->v[i];
         if (e->dir || !e->size)
             continue;

@@ -8,8 +8,11 @@
  * size by mkfs.fat's rules unless the parameters fix them; short names;
  * every file contiguous) and writes the image to an I/O object
  * (kvro_fat_builder_write): the boot sector, the FATs and every directory
- * built in memory and written once, then the files' bytes in order,
- * asked of the caller. The same tree and parameters give the same bytes.
+ * built in memory and written once, then the files' bytes, asked of the
+ * caller in the order the files were added (so a caller copying an
+ * archive adds in its storage order, kvro_each, and reads it once). The
+ * same tree, order of adds and parameters give the same bytes; directory
+ * entries are sorted by name whatever the order.
  */
 #ifndef KVRO_FAT_PUBLIC_H
 #define KVRO_FAT_PUBLIC_H
