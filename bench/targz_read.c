@@ -11,6 +11,11 @@
  *   targz_read files ARCHIVE INDEX LIST
  *       opens ARCHIVE and reads every key named in the file LIST (one a
  *       line) whole, in that order, one kvro_read each.
+ *   targz_read random IMAGE INDEX KEY COUNT SIZE
+ *       opens IMAGE (any source; INDEX for a .tar.gz, "" for none) and
+ *       reads COUNT pieces of SIZE bytes of KEY at random offsets (a fixed
+ *       sequence, the same for every image: the checksums of two images
+ *       holding the same KEY must agree). bench/fat_build.sh.
  * Prints "seconds S", "cpu S" (all threads), "bytes N" and "checksum X"
  * (a sum of every byte read, so that two orders can be checked to read the
  * same data), timing the reads only: the open (loading INDEX, made by the first run) is not
@@ -193,8 +198,47 @@ static int files(kvro *kv, const char *list)
     return 0;
 }
 
+/* A fixed pseudo-random sequence (xorshift64*), the same everywhere. */
+static uint64_t next_random(uint64_t *x)
+{
+    *x ^= *x >> 12, *x ^= *x << 25, *x ^= *x >> 27;
+    return *x * 2685821657736338717ull;
+}
+
+static int random_reads(kvro *kv, const char *key, long count, long size)
+{
+    kvro_error err;
+    int64_t total;
+    if (kvro_size(kv, key, &total, &err) != KVRO_OK)
+        die(key, &err);
+    if (size <= 0 || total < size)
+        die("the value is smaller than one read", NULL);
+    unsigned char *buf = malloc((size_t)size);
+    uint64_t x = 88172645463325252ull, sum = 0;
+    double t0 = now(), c0 = cpu();
+    for (long i = 0; i < count; i++) {
+        int64_t off = (int64_t)(next_random(&x) % (uint64_t)(total - size + 1)), got;
+        if (kvro_read(kv, key, off, size, buf, &got, &err) != KVRO_OK)
+            die(key, &err);
+        if (got != size)
+            die("short read", NULL);
+        sum += sum_of(buf, got);
+    }
+    double t1 = now(), c1 = cpu();
+    printf("seconds %.6f\ncpu %.6f\nbytes %lld\nchecksum %llu\n", t1 - t0, c1 - c0,
+           (long long)count * size, (unsigned long long)sum);
+    free(buf);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 7 && !strcmp(argv[1], "random")) {
+        kvro *kv = open_archive(argv[2], *argv[3] ? argv[3] : NULL);
+        int r = random_reads(kv, argv[4], atol(argv[5]), atol(argv[6]));
+        kvro_close(kv);
+        return r;
+    }
     if (argc >= 6 && !strcmp(argv[1], "streams")) {
         kvro *kv = open_archive(argv[2], argv[3]);
         int r = streams(kv, atoi(argv[4]), argc - 5, argv + 5);
@@ -208,6 +252,7 @@ int main(int argc, char **argv)
         return r;
     }
     fprintf(stderr, "usage: targz_read streams ARCHIVE INDEX THREADS KEY...\n"
-                    "       targz_read files ARCHIVE INDEX LIST\n");
+                    "       targz_read files ARCHIVE INDEX LIST\n"
+                    "       targz_read random IMAGE INDEX KEY COUNT SIZE\n");
     return 2;
 }
