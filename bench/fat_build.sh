@@ -16,26 +16,15 @@
 # binary, else a Release build is made in build-bench/)
 # Not part of the test suite.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+name=fat_build
+. "$(dirname "$0")/lib.sh"
 runs=${1:-3}
-if [ -z "${MKKV:-}" ]; then
-  build=${BUILD:-$root/build-bench}
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKVRO_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target mkkv >/dev/null
-  MKKV=$build/cli/mkkv
-fi
-build=${BUILD:-$root/build-bench}
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKVRO_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target kvro_static >/dev/null
-mkkv=$MKKV
-for tool in "$mkkv" mkfs.fat mcopy python3; do
-  command -v "$tool" >/dev/null || { echo "fat_build: needs $tool" >&2; exit 1; }
-done
+bench_mkkv
+bench_needs "$mkkv" mkfs.fat mcopy python3 cc
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvro-bench-fat-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 reader=$work/targz_read
-cc -std=c11 -O2 -Wall -Wextra -I "$root/kvro/include" "$root/bench/targz_read.c" \
-  "$build/libkvro.a" -lz -lpthread -o "$reader"
+bench_reader "$reader"
 
 python3 - "$work" <<'PY'
 import os, sys, random

@@ -35,28 +35,14 @@
 # An earlier run, before kvro_map stopped looking keys up twice and the
 # scan stopped copying the image, had map/mem 1.02-1.41.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+name=io_memory
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
 reps=${1:-7}
-build=${BUILD:-$root/build-bench}
-case $build in /*) ;; *) build=$root/$build ;; esac
 work=${WORK:-${TMPDIR:-/tmp}/kvro-bench-io-memory-v1}
-for tool in cmake cc python3; do
-  command -v "$tool" >/dev/null || { echo "io_memory: needs $tool" >&2; exit 1; }
-done
-
-# The library: reuse BUILD when it is configured, else configure it.
+bench_needs cmake cc python3
 mkdir -p "$work"
-{
-  if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKVRO_BUILD_TESTS=OFF \
-      -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized
-  fi
-  cmake --build "$build" -j"$(nproc)" --target kvro_static
-} >"$work/build.log" 2>&1 || {
-  tail -30 "$work/build.log" >&2
-  echo "io_memory: building libkvro.a in $build failed (log: $work/build.log)" >&2
-  exit 1
-}
+bench_build kvro_static
 lib=$build/libkvro.a
 [ -f "$lib" ] || { echo "io_memory: no $lib" >&2; exit 1; }
 btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")

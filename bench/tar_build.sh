@@ -8,12 +8,11 @@
 # Uses hyperfine when installed, else a loop timed with `date +%s%N`.
 # Not part of the test suite.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-mkkv=${MKKV:-$root/build/cli/mkkv}
+name=tar_build
+. "$(dirname "$0")/lib.sh"
+bench_mkkv
 runs=${1:-10}
-for tool in "$mkkv" tar bsdtar python3; do
-  command -v "$tool" >/dev/null || { echo "tar_build: needs $tool" >&2; exit 1; }
-done
+bench_needs "$mkkv" tar bsdtar python3
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvro-bench-tar-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

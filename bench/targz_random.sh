@@ -20,8 +20,10 @@
 # minute to make the archive.
 # Not part of the test suite.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-mkkv=${MKKV:-$root/build/cli/mkkv}
+name=targz_random
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
+bench_mkkv
 n=${1:-21}
 peer_runs=${2:-3}
 mib=${MIB:-1216}   # member size; 1216 MiB makes the .tar.gz pass 1 GiB

@@ -20,30 +20,16 @@
 # gzip'd) is made once in $TMPDIR/kvro-bench-targz-streams-v1 (WORK=dir
 # for another place). Not part of the test suite.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+name=targz_streams
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
 reps=${1:-3}
-build=${BUILD:-$root/build-bench}
-case $build in /*) ;; *) build=$root/$build ;; esac
 work=${WORK:-${TMPDIR:-/tmp}/kvro-bench-targz-streams-v1}
-for tool in cmake cc python3 gzip tar; do
-  command -v "$tool" >/dev/null || { echo "targz_streams: needs $tool" >&2; exit 1; }
-done
+bench_needs cmake cc python3 gzip tar
 mkdir -p "$work"
-{
-  if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKVRO_BUILD_TESTS=OFF \
-      -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized
-  fi
-  cmake --build "$build" -j"$(nproc)" --target kvro_static
-} >"$work/build.log" 2>&1 || {
-  tail -30 "$work/build.log" >&2
-  echo "targz_streams: building libkvro.a in $build failed (log: $work/build.log)" >&2
-  exit 1
-}
-btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
 bin=$work/targz_read
-cc -std=c11 -O2 -Wall -Wextra -I "$root/kvro/include" "$root/bench/targz_read.c" \
-  "$build/libkvro.a" -lz -lpthread -o "$bin"
+bench_reader "$bin"
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
 
 # 32 members of base64 text (compresses to ~75%, inflates at a few hundred
 # MB/s, like most real data); made once, a .done stamp marks it complete.
