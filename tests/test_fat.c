@@ -385,6 +385,42 @@ static void test_type_boundaries(void **state)
     free(img);
 }
 
+/* An image cut short inside a contiguous file still opens (its other
+ * files read), but the file's extent lies past the image's end: neither
+ * kvro_file_extent nor kvro_map hands it out, and a read fails. */
+static void test_cut_image(void **state)
+{
+    (void)state;
+    char *img = make_image("cut.img", "-F 16 -s 1", 8192);
+    kvro *kv = open_image(img, NULL);
+    kvro_extent ext;
+    kvro_error err;
+    assert_status(kvro_file_extent(kv, "big.bin", &ext, &err), KVRO_OK, &err);
+    kvro_close(kv);
+    assert_int_equal(truncate(img, (off_t)(ext.offset + 1000)), 0);
+    kv = open_image(img, NULL);
+    assert_status(kvro_file_extent(kv, "big.bin", &ext, &err), KVRO_E_CORRUPT, &err);
+    t_want_detail(&err, "past the end");
+    assert_int_equal(ext.fd, -1);
+    char buf[16];
+    int64_t got;
+    assert_true(kvro_read(kv, "big.bin", 300000 - 16, 16, buf, &got, &err) != KVRO_OK);
+    kvro_close(kv);
+    /* The same bytes from memory: kvro_map refuses too. */
+    size_t n;
+    char *mem = t_slurp(img, &n);
+    kvro_io *io;
+    assert_status(kvro_io_from_memory(mem, n, &io, &err), KVRO_OK, &err);
+    assert_status(kvro_open_io(io, NULL, &kv, &err), KVRO_OK, &err);
+    kvro_io_close(io);
+    const void *p;
+    int64_t len;
+    assert_status(kvro_map(kv, "big.bin", &p, &len, &err), KVRO_E_CORRUPT, &err);
+    kvro_close(kv);
+    free(mem);
+    free(img);
+}
+
 /* ------------------------------------------------------ partition tables */
 
 static void put32(unsigned char *p, uint64_t v)
@@ -647,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_fat32),      cmocka_unit_test(test_names),
         cmocka_unit_test(test_open_modes), cmocka_unit_test(test_type_boundaries),
         cmocka_unit_test(test_mbr),        cmocka_unit_test(test_gpt),
+        cmocka_unit_test(test_cut_image),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
