@@ -13,11 +13,19 @@
  *
  * A key is resolved one component at a time from the root directory
  * (fat_dir.c); a directory whose first cluster is that of a directory
- * above it on the way is a loop in the tree, KVRO_E_CORRUPT. Reads find
- * their clusters in the file's chain, cached (fat_table.c), and read each
- * run of consecutive clusters with one call. After open, only the chain
- * cache changes, under its own lock: any number of threads may stat, read
- * and list at once.
+ * above it on the way is a loop in the tree, KVRO_E_CORRUPT. A directory
+ * chain named by two entries (aliased, cross-linked directories: no loop,
+ * but a tree walk then visits 2^depth paths) is KVRO_E_CORRUPT for every
+ * entry but its owner, naming both keys (see claim() below for which
+ * entry owns it). A directory that holds one name twice (or two names
+ * equal but for case) is refused by list, naming the name: a lookup finds
+ * only the first, so listing both would show what cannot be read. Files
+ * sharing a chain with a directory or with each other are not detected
+ * (a cross-link inside chains is, fat_table.c). Reads find their clusters
+ * in the file's chain, cached (fat_table.c), and read each run of
+ * consecutive clusters with one call. After open, only the chain cache
+ * and the directory owners change, each under its own lock: any number
+ * of threads may stat, read and list at once.
  *
  * What stat says: mode 0644 for a file (0444 with the read-only
  * attribute), 0755 for a directory; mtime the last-write time (fat_dir.c:
@@ -163,6 +171,8 @@ static kvro_status fat_close(void *self, kvro_error *err)
     /* Every write went out as it was made; this makes them durable. */
     kvro_status s = v->writable ? kvro_io_flush(v->io, err) : KVRO_OK;
     kvro__fat_table_free(&v->table);
+    pthread_mutex_destroy(&v->owners.lock);
+    free(v->owners.slot);
     kvro_io_close(v->io);
     kvro_io_close(v->image);
     free(v);
@@ -228,6 +238,7 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
         free(v);
         return s;
     }
+    pthread_mutex_init(&v->owners.lock, NULL);
     *self = v;
     return KVRO_OK;
 }
@@ -237,6 +248,217 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
 fat_node kvro__fat_root(const fat_vol *v)
 {
     return (fat_node){.first = v->bpb.type == 32 ? v->bpb.root_cluster : 0, .dir = true};
+}
+
+/* ------------------------------------------------- directory owners */
+
+/* The slot of cluster C in O (CAP > 0): where it is, or the empty slot
+ * where it would go. Under O's lock. */
+static fat_owner *owner_slot(const fat_owners *o, uint32_t c)
+{
+    size_t mask = o->cap - 1, i = (size_t)(c * 2654435761u) & mask;
+    while (o->slot[i].cluster && o->slot[i].cluster != c)
+        i = (i + 1) & mask;
+    return &o->slot[i];
+}
+
+/* The owner of cluster C, NULL if none yet. Under O's lock. */
+static fat_owner *owner_find(const fat_owners *o, uint32_t c)
+{
+    if (!o->cap)
+        return NULL;
+    fat_owner *e = owner_slot(o, c);
+    return e->cluster ? e : NULL;
+}
+
+/* Adds W (whose cluster has no owner yet); false out of memory. Under O's
+ * lock. */
+static bool owner_add(fat_owners *o, fat_owner w)
+{
+    if (2 * (o->n + 1) > o->cap) {
+        fat_owners g = {.cap = o->cap ? 2 * o->cap : 64};
+        g.slot = calloc(g.cap, sizeof *g.slot);
+        if (!g.slot)
+            return false;
+        for (size_t i = 0; i < o->cap; i++)
+            if (o->slot[i].cluster)
+                *owner_slot(&g, o->slot[i].cluster) = o->slot[i];
+        free(o->slot);
+        o->slot = g.slot;
+        o->cap = g.cap;
+    }
+    *owner_slot(o, w.cluster) = w;
+    o->n++;
+    return true;
+}
+
+/* Whether the entry W names still names W's directory: the write side
+ * deletes entries and reuses clusters, so an owner can go stale. A read
+ * that fails counts as yes (the alias is then reported, not hidden). */
+static bool owner_live(fat_vol *v, const fat_owner *w)
+{
+    unsigned char e[FAT_DIRENT];
+    if (kvro__fat_read_exact(v, w->pos, e, sizeof e, "a directory entry", NULL) != KVRO_OK)
+        return true;
+    uint32_t first = (uint32_t)(e[26] | e[27] << 8);
+    if (v->bpb.type == 32)
+        first |= (uint32_t)(e[20] | e[21] << 8) << 16;
+    return e[0] != 0x00 && e[0] != 0xE5 && (e[11] & 0x3F) != 0x0F && (e[11] & 0x18) == 0x10 &&
+           first == w->cluster;
+}
+
+typedef struct name_at {
+    int64_t pos;
+    char *out; /* FAT_NAME_MAX + 1 bytes */
+    bool found;
+} name_at;
+
+static int find_pos(void *arg, const fat_dirent *e)
+{
+    name_at *a = arg;
+    if (e->node.pos != a->pos)
+        return 0;
+    memcpy(a->out, e->name, e->name_len + 1);
+    a->found = true;
+    return 1;
+}
+
+/* The key of the entry W names, from the owners of the directories above
+ * it (each was resolved, and so owned, on the way to it), into OUT (SIZE
+ * bytes, at least FAT_NAME_MAX + 8); false if it cannot be told. Only on
+ * the way to an error: it reads a directory per level, so it gives up
+ * past a few dozen levels ("..." then stands for the rest). */
+static bool owner_key(fat_vol *v, fat_owner w, char *out, size_t size)
+{
+    const uint32_t root = kvro__fat_root(v).first;
+    char *name = malloc(FAT_NAME_MAX + 1);
+    size_t at = size - 1; /* the key is built backwards, from OUT + AT */
+    out[at] = '\0';
+    bool ok = name != NULL;
+    for (int level = 0; ok; level++) {
+        if (level == 24) {
+            ok = at >= 4;
+            if (ok)
+                memcpy(out + (at -= 4), ".../", 4);
+            break;
+        }
+        fat_node dir = {.first = w.parent, .pos = w.parent == root ? 0 : 1, .dir = true};
+        name_at a = {w.pos, name, false};
+        ok = kvro__fat_dir_each(v, &dir, find_pos, &a, NULL) == KVRO_OK && a.found;
+        size_t n = ok ? strlen(name) : 0, sep = at < size - 1;
+        ok = ok && n + sep <= at;
+        if (!ok)
+            break;
+        if (sep)
+            out[--at] = '/';
+        memcpy(out + (at -= n), name, n);
+        if (w.parent == root)
+            break;
+        pthread_mutex_lock(&v->owners.lock);
+        const fat_owner *up = owner_find(&v->owners, w.parent);
+        ok = up != NULL;
+        if (ok)
+            w = *up;
+        pthread_mutex_unlock(&v->owners.lock);
+    }
+    free(name);
+    if (ok)
+        memmove(out, out + at, size - at);
+    return ok;
+}
+
+typedef struct fill_ctx {
+    fat_vol *v;
+    uint32_t parent;
+    bool oom;
+} fill_ctx;
+
+static int fill_one(void *arg, const fat_dirent *e)
+{
+    fill_ctx *f = arg;
+    if (!e->node.dir || !e->node.first)
+        return 0;
+    fat_owners *o = &f->v->owners;
+    pthread_mutex_lock(&o->lock);
+    if (!owner_find(o, e->node.first) &&
+        !owner_add(o, (fat_owner){e->node.first, f->parent, e->node.pos, false}))
+        f->oom = true;
+    pthread_mutex_unlock(&o->lock);
+    return f->oom;
+}
+
+/* Whether DIR's subdirectories are all owned: where its flag is. Under
+ * the lock, and only until the table grows. */
+static bool *filled_flag(fat_owners *o, const fat_node *dir)
+{
+    if (dir->pos == 0)
+        return &o->root_filled;
+    fat_owner *e = owner_find(o, dir->first);
+    return e ? &e->filled : NULL;
+}
+
+/* Directory D, reached by KEY's first KLEN bytes, named by an entry of
+ * directory DIR: it is that entry's, unless another entry owns it (an
+ * alias: KVRO_E_CORRUPT naming both). The first time one of DIR's
+ * subdirectories is met, all of them are given owners at once, in stored
+ * order: of two entries in one directory naming one cluster, the first
+ * owns it whichever is looked up first (fsck.fat too keeps the first).
+ * Between directories, the first entry met owns it. */
+static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, const char *key,
+                         size_t klen, kvro_error *err)
+{
+    fat_owners *o = &v->owners;
+    const uint32_t parent = dir->first;
+    pthread_mutex_lock(&o->lock);
+    bool *flag = filled_flag(o, dir);
+    bool fill = flag && !*flag;
+    pthread_mutex_unlock(&o->lock);
+    if (fill) {
+        fill_ctx f = {v, parent, false};
+        /* What cannot be read here is met by the calls that read it. */
+        kvro__fat_dir_each(v, dir, fill_one, &f, NULL);
+        if (f.oom)
+            return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+        pthread_mutex_lock(&o->lock);
+        flag = filled_flag(o, dir);
+        if (flag)
+            *flag = true;
+        pthread_mutex_unlock(&o->lock);
+    }
+    fat_owner was = {0};
+    bool added = true;
+    pthread_mutex_lock(&o->lock);
+    fat_owner *e = owner_find(o, d->first);
+    if (!e)
+        added = owner_add(o, (fat_owner){d->first, parent, d->pos, false});
+    else if (e->pos != d->pos)
+        was = *e;
+    pthread_mutex_unlock(&o->lock);
+    if (!added)
+        return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+    if (!was.cluster)
+        return KVRO_OK;
+    if (!owner_live(v, &was)) {
+        /* Deleted or changed since (fat_write.c): this entry owns it now. */
+        pthread_mutex_lock(&o->lock);
+        e = owner_find(o, d->first);
+        if (e && e->pos == was.pos)
+            *e = (fat_owner){d->first, parent, d->pos, false};
+        pthread_mutex_unlock(&o->lock);
+        return KVRO_OK;
+    }
+    char *other = malloc(KVRO_KEY_MAX + 1);
+    bool named = other && owner_key(v, was, other, KVRO_KEY_MAX + 1);
+    int kl = (int)(klen > 200 ? 200 : klen);
+    kvro_status s =
+        named ? BAD("directory '%.*s' shares its clusters with '%.200s' (both name cluster %u: "
+                    "cross-linked; fsck.fat repairs this)",
+                    kl, key, other, d->first)
+              : BAD("directory '%.*s' shares its clusters with the entry at byte %lld (both name "
+                    "cluster %u: cross-linked; fsck.fat repairs this)",
+                    kl, key, (long long)was.pos, d->first);
+    free(other);
+    return s;
 }
 
 kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err)
@@ -269,6 +491,9 @@ kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_erro
                                "directory above it)",
                                (int)len, c, next.first);
             seen[depth++] = next.first;
+            s = claim(v, &n, &next, key, (size_t)(c + len - key), err);
+            if (s != KVRO_OK)
+                return s;
         }
         n = next;
     }
@@ -340,14 +565,104 @@ static kvro_status fat_read(void *self, const char *key, int64_t off, int64_t le
     return s;
 }
 
+/* A listing: the names given so far, as a set under the lookups' folding
+ * (fat_dir.c). A name met twice is a damaged directory: a lookup finds
+ * only the first of the two, so listing both would show an entry that
+ * cannot be read (or, of another kind, a kind stat contradicts). The
+ * directory is refused, naming the name: the handle has no channel for a
+ * warning after open (kvro_options.warning is called during kvro_open
+ * only), and silently listing one of the two would hide an entry. Hashing
+ * keeps a directory of 65,536 entries linear. */
+typedef struct list_name {
+    uint32_t hash, len;
+    size_t off; /* in ARENA */
+} list_name;
+
 typedef struct list_ctx {
     kvro_list_fn fn;
     void *arg;
+    const char *dir; /* its key, for the error */
+    kvro_error *err;
+    kvro_status s; /* a duplicate, or out of memory */
+    list_name *names;
+    size_t n, cap;
+    uint32_t *slot; /* an index into NAMES plus one; 0: empty */
+    size_t nslots;  /* a power of two, at least twice N */
+    char *arena;
+    size_t used, size;
 } list_ctx;
+
+/* Room for one more name of LEN bytes; false out of memory. */
+static bool list_room(list_ctx *l, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        list_name *v = realloc(l->names, cap * sizeof *v);
+        if (!v)
+            return false;
+        l->names = v;
+        l->cap = cap;
+    }
+    if (l->used + len > l->size) {
+        size_t size = l->size ? 2 * l->size : 4096;
+        while (size < l->used + len)
+            size *= 2;
+        char *a = realloc(l->arena, size);
+        if (!a)
+            return false;
+        l->arena = a;
+        l->size = size;
+    }
+    if (2 * (l->n + 1) > l->nslots) {
+        size_t nslots = l->nslots ? 2 * l->nslots : 128, mask = nslots - 1;
+        uint32_t *slot = calloc(nslots, sizeof *slot);
+        if (!slot)
+            return false;
+        for (size_t k = 0; k < l->n; k++) {
+            size_t i = l->names[k].hash & mask;
+            while (slot[i])
+                i = (i + 1) & mask;
+            slot[i] = (uint32_t)k + 1;
+        }
+        free(l->slot);
+        l->slot = slot;
+        l->nslots = nslots;
+    }
+    return true;
+}
 
 static int list_one(void *arg, const fat_dirent *e)
 {
     list_ctx *l = arg;
+    kvro_error *err = l->err;
+    if (!list_room(l, e->name_len)) {
+        l->s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+        return 1;
+    }
+    uint32_t h = kvro__fat_fold_hash(e->name, e->name_len);
+    size_t mask = l->nslots - 1, i = h & mask;
+    for (; l->slot[i]; i = (i + 1) & mask) {
+        const list_name *o = &l->names[l->slot[i] - 1];
+        const char *was = l->arena + o->off;
+        if (o->hash != h || !kvro__fat_name_equal(was, o->len, e->name, e->name_len))
+            continue;
+        const char *d = *l->dir ? l->dir : "";
+        const char *what = *l->dir ? "directory '" : "the root directory";
+        const char *close = *l->dir ? "'" : "";
+        bool same = o->len == e->name_len && memcmp(was, e->name, o->len) == 0;
+        l->s = same ? BAD("%s%.150s%s holds '%.150s' twice: only the first entry can be read, "
+                          "the later one is hidden (fsck.fat repairs this)",
+                          what, d, close, e->name)
+                    : BAD("%s%.150s%s holds '%.*s' and '%.150s', one name to FAT (case-"
+                          "insensitive): only the first can be read, the later one is hidden "
+                          "(fsck.fat does not compare long names: rename it where it was made)",
+                          what, d, close, (int)(o->len > 150 ? 150 : o->len), was, e->name);
+        return 1;
+    }
+    memcpy(l->arena + l->used, e->name, e->name_len);
+    l->names[l->n] = (list_name){h, (uint32_t)e->name_len, l->used};
+    l->used += e->name_len;
+    l->slot[i] = (uint32_t)++l->n;
     return l->fn(l->arg, e->name, e->node.dir ? KVRO_KIND_DIR : KVRO_KIND_FILE);
 }
 
@@ -359,8 +674,16 @@ static kvro_status fat_list(void *self, const char *dir, kvro_list_fn fn, void *
     kvro_status s = kvro__fat_walk(v, dir, &n, err);
     if (s == KVRO_OK && !n.dir)
         s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: a file, not a directory");
-    list_ctx l = {fn, arg};
-    return s == KVRO_OK ? kvro__fat_dir_each(v, &n, list_one, &l, err) : s;
+    if (s != KVRO_OK)
+        return s;
+    list_ctx l = {.fn = fn, .arg = arg, .dir = dir, .err = err, .s = KVRO_OK};
+    s = kvro__fat_dir_each(v, &n, list_one, &l, err);
+    if (s == KVRO_OK)
+        s = l.s;
+    free(l.names);
+    free(l.slot);
+    free(l.arena);
+    return s;
 }
 
 static kvro_status fat_locate(void *self, const char *key, kvro_io **io, int64_t *off, int64_t *len,

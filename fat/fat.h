@@ -215,6 +215,25 @@ kvro_status kvro__fat_part_scan(kvro_io *io, int64_t size, const unsigned char *
 
 /* ---------------------------------------------------------------- fat.c */
 
+/* Which entry owns each directory chain met so far (fat.c): a directory
+ * is named by one entry, so a second entry naming the same first cluster
+ * is an alias (cross-linked directories), which would make every tree
+ * walk exponential. Open addressing keyed by first cluster, under its own
+ * lock: lookups on any number of threads fill it. */
+typedef struct fat_owner {
+    uint32_t cluster; /* the directory's first cluster; 0: an empty slot */
+    uint32_t parent;  /* the first cluster of the directory holding the entry */
+    int64_t pos;      /* the entry's short entry, as fat_node.pos */
+    bool filled;      /* the directory's own subdirectories are all owned */
+} fat_owner;
+
+typedef struct fat_owners {
+    pthread_mutex_t lock;
+    fat_owner *slot;
+    size_t cap, n;    /* CAP a power of two (or 0); N at most CAP / 2 */
+    bool root_filled; /* the root's subdirectories are all owned */
+} fat_owners;
+
 typedef struct fat_vol {
     kvro_io *io; /* the volume: the image, or a window on its partition (our reference) */
     /* The image the handle was opened on (our reference; the same as IO
@@ -225,6 +244,7 @@ typedef struct fat_vol {
     int64_t image_off, vol_size;
     fat_bpb bpb;
     fat_table table;
+    fat_owners owners;
     bool writable;
     uint32_t free_count, next_free; /* counted at a read-write open (fat_write.c) */
     char layout[512];               /* for kvro_stats.layout */

@@ -26,10 +26,14 @@
  * Latin Extended-A, Greek (U+0391-U+03A9) and Cyrillic (U+0400-U+042F);
  * other characters compare exactly. That covers what Windows' and
  * Linux's (nls tables) folding agree on for those scripts; Windows folds
- * more of the BMP with its own up-case table. An exact match is preferred
- * over a folded one; listings give the stored long name. A file is found
- * by the name it is listed under only: its generated short alias
- * ("LONGNA~1") is not a second key.
+ * more of the BMP with its own up-case table. A lookup finds the first
+ * entry in stored order whose name matches under that folding, as Linux's
+ * does (fat_search_long): two names equal under it ("A.TXT" and "a.txt",
+ * or one name stored twice) are a damaged directory, and the later entry
+ * can never be reached, so listings refuse such a directory rather than
+ * show a name stat would not find (fat.c). Listings give the stored long
+ * name. A file is found by the name it is listed under only: its
+ * generated short alias ("LONGNA~1") is not a second key.
  *
  * Timestamps: the last-write date and time (byte 24, 22), 2-second
  * resolution, local time of whoever wrote them read as UTC.
@@ -374,20 +378,19 @@ typedef struct lookup {
     const char *name;
     size_t n;
     fat_node *out;
-    bool found, exact;
+    bool found;
 } lookup;
 
+/* The first match wins, exact or folded: the entry a listing shows under
+ * that name (see the header comment). */
 static int match(void *arg, const fat_dirent *e)
 {
     lookup *l = arg;
-    if (e->name_len == l->n && memcmp(e->name, l->name, l->n) == 0) {
-        *l->out = e->node;
-        l->found = l->exact = true;
-        return 1;
-    }
-    if (!l->found && kvro__fat_name_equal(e->name, e->name_len, l->name, l->n)) {
+    if ((e->name_len == l->n && memcmp(e->name, l->name, l->n) == 0) ||
+        kvro__fat_name_equal(e->name, e->name_len, l->name, l->n)) {
         *l->out = e->node;
         l->found = true;
+        return 1;
     }
     return 0;
 }
@@ -395,7 +398,7 @@ static int match(void *arg, const fat_dirent *e)
 kvro_status kvro__fat_dir_lookup(fat_vol *v, const fat_node *dir, const char *name, size_t n,
                                  fat_node *out, bool *found, kvro_error *err)
 {
-    lookup l = {name, n, out, false, false};
+    lookup l = {name, n, out, false};
     *found = false;
     /* No FAT name is longer than 255 UTF-16 units. */
     if (n > FAT_NAME_MAX)

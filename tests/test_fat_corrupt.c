@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -352,6 +354,385 @@ static void test_scribbles(void **state)
     }
 }
 
+/* ------------------------------------------- names twice, aliased dirs */
+
+/* Where cluster C's bytes lie in V. */
+static unsigned char *cluster_at(vol *v, uint32_t c)
+{
+    return v->b + v->data + (size_t)(c - 2) * v->cluster;
+}
+
+/* The first unused slot (a 0x00 entry) of directory cluster C. */
+static unsigned char *free_slot(vol *v, uint32_t c)
+{
+    unsigned char *d = cluster_at(v, c);
+    for (size_t o = 0; o + 32 <= v->cluster; o += 32)
+        if (d[o] == 0)
+            return d + o;
+    fail_msg("directory cluster %u is full", c);
+    return NULL;
+}
+
+static void put_short(unsigned char *e, const char *name11, uint8_t attr, uint32_t first,
+                      uint32_t size)
+{
+    memset(e, 0, 32);
+    memcpy(e, name11, 11);
+    e[11] = attr;
+    set(e + 22, 2, 0x6000); /* 12:00 */
+    set(e + 24, 2, 0x5821); /* 2024-01-01 */
+    set_first(e, first);
+    set(e + 28, 4, size);
+}
+
+/* A long name (at most 13 ASCII characters, one slot) for short entry
+ * SN11, at E; the short entry goes in the next slot. */
+static void put_lfn(unsigned char *e, const char *name, const char *sn11)
+{
+    static const int at[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};
+    uint8_t sum = 0;
+    for (int i = 0; i < 11; i++)
+        sum = (uint8_t)(((sum & 1) << 7) + (sum >> 1) + (unsigned char)sn11[i]);
+    memset(e, 0, 32);
+    e[0] = 0x41; /* the last (and only) slot, order 1 */
+    e[11] = 0x0F;
+    e[13] = sum;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < 13; i++)
+        set(e + at[i], 2, i < n ? (uint32_t)(unsigned char)name[i] : i == n ? 0 : 0xFFFF);
+}
+
+/* A free cluster, marked as a chain of one in both FATs and zeroed. */
+static uint32_t alloc_cluster(vol *v)
+{
+    uint32_t bps = get(v->b + 11, 2);
+    uint32_t fs = get(v->b + 22, 2) ? get(v->b + 22, 2) : get(v->b + 36, 4);
+    size_t w = (size_t)v->bits / 8;
+    for (uint32_t c = 3;; c++) {
+        if (get(v->b + v->fat + c * w, (int)w) != 0)
+            continue;
+        for (uint32_t k = 0; k < v->b[16]; k++)
+            set(v->b + v->fat + (size_t)k * fs * bps + c * w, (int)w,
+                v->bits == 16 ? 0xFFFF : 0x0FFFFFFF);
+        memset(cluster_at(v, c), 0, v->cluster);
+        return c;
+    }
+}
+
+/* A new directory NAME11 in directory cluster PARENT: its cluster, with
+ * "." and "..". */
+static uint32_t add_dir(vol *v, uint32_t parent, const char *name11)
+{
+    uint32_t c = alloc_cluster(v);
+    put_short(cluster_at(v, c), ".          ", 0x10, c, 0);
+    put_short(cluster_at(v, c) + 32, "..         ", 0x10, parent, 0);
+    put_short(free_slot(v, parent), name11, 0x10, c, 0);
+    return c;
+}
+
+/* Saves V as NAME in the work directory; fsck.fat -n's verdict: whether it
+ * found the image damaged, saying NEEDLE. */
+static bool fsck_says(vol *v, const char *name, const char *needle)
+{
+    char *path = t_fmt("%s/%s", work, name);
+    t_write(path, v->b, v->len);
+    char *cmd = t_fmt("fsck.fat -n '%s' 2>&1", path);
+    char *out = NULL;
+    int rc = t_run(cmd, &out, NULL);
+    bool said = rc != 0 && out && strstr(out, needle);
+    if (!said)
+        print_message("fsck.fat -n (exit %d):\n%s\n", rc, out ? out : "");
+    free(out);
+    free(cmd);
+    unlink(path);
+    free(path);
+    return said;
+}
+
+typedef struct seen {
+    char *key[256];
+    kvro_status s[256];
+    kvro_kind kind[256];
+    int n;
+} seen;
+
+static int on_each(void *arg, const char *key, kvro_status s, const kvro_info *info)
+{
+    seen *w = arg;
+    assert_true(w->n < 256);
+    w->key[w->n] = strdup(key);
+    w->s[w->n] = s;
+    w->kind[w->n] = info ? info->kind : (kvro_kind)-1;
+    w->n++;
+    return 0;
+}
+
+/* How often KEY was given with status S. */
+static int count(const seen *w, const char *key, kvro_status s)
+{
+    int n = 0;
+    for (int i = 0; i < w->n; i++)
+        n += strcmp(w->key[i], key) == 0 && w->s[i] == s;
+    return n;
+}
+
+static void seen_free(seen *w)
+{
+    for (int i = 0; i < w->n; i++)
+        free(w->key[i]);
+    w->n = 0;
+}
+
+static int on_name(void *arg, const char *name, kvro_kind kind)
+{
+    (void)kind;
+    seen *w = arg;
+    assert_true(w->n < 256);
+    w->key[w->n] = strdup(name);
+    w->s[w->n] = KVRO_OK;
+    w->kind[w->n] = kind;
+    w->n++;
+    return 0;
+}
+
+static int on_info(void *arg, const char *name, kvro_status s, const kvro_info *info)
+{
+    (void)s, (void)info;
+    return on_name(arg, name, info ? info->kind : (kvro_kind)-1);
+}
+
+/* DIR of the open V lists as refused: KVRO_E_CORRUPT saying each of the
+ * NEEDLES from kvro_list and kvro_list_info, no name given to the caller. */
+static void list_refused(kvro *kv, const char *dir, const char *const *needles, int n)
+{
+    kvro_error err;
+    seen w = {.n = 0};
+    assert_status(kvro_list(kv, dir, on_name, &w, &err), KVRO_E_CORRUPT, &err);
+    for (int i = 0; i < n; i++)
+        t_want_detail(&err, needles[i]);
+    assert_int_equal(w.n, 0);
+    assert_status(kvro_list_info(kv, dir, 0, on_info, &w, &err), KVRO_E_CORRUPT, &err);
+    for (int i = 0; i < n; i++)
+        t_want_detail(&err, needles[i]);
+    assert_int_equal(w.n, 0);
+}
+
+/* One name twice in a directory (exactly, or equal under FAT's case
+ * folding, or of another kind): a lookup finds only the first entry, so
+ * a listing of both would show one that cannot be read, or a kind stat
+ * contradicts. The directory's listing is refused, naming the directory
+ * and the name (no channel for a warning after open), while lookups go on
+ * finding the first entry; kvro_each names the directory it cannot list
+ * and goes on. fsck.fat agrees an exact duplicate is damage; it compares
+ * short names only, so two long names equal but for case pass it (and
+ * the message does not send the user to it then). */
+static void test_duplicate_names(void **state)
+{
+    (void)state;
+    for (int bits = 16; bits <= 32; bits += 16) {
+        /* The root: BBBB.BIN renamed AAAA.BIN, after the real one. */
+        vol v = copy_of(bits);
+        memcpy(entry(&v, "BBBB    BIN"), "AAAA    BIN", 11);
+        if (bits == 32)
+            assert_true(fsck_says(&v, "dup.img", "Duplicate directory entry"));
+        kvro *kv = NULL;
+        kvro_error err;
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        const char *root[] = {"the root directory", "'AAAA.BIN' twice", "the later one is hidden",
+                              "fsck.fat repairs this"};
+        list_refused(kv, "", root, 4);
+        seen w = {.n = 0};
+        assert_status(kvro_each(kv, on_each, &w, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "'AAAA.BIN' twice");
+        assert_int_equal(w.n, 0);
+        /* The first entry, by any spelling. */
+        kvro_info st;
+        unsigned char buf[16];
+        int64_t got;
+        assert_status(kvro_stat(kv, "aaaa.bin", &st, &err), KVRO_OK, &err);
+        assert_int_equal(st.size, 5000);
+        assert_status(kvro_read(kv, "AAAA.BIN", 4990, 16, buf, &got, &err), KVRO_OK, &err);
+        assert_int_equal(got, 10);
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(buf[i], t_pattern(1, 4990 + (uint64_t)i));
+        kvro_close(kv);
+        free(v.b);
+
+        /* SUB: a file DEEP after the directory DEEP; a file "Deep" (a long
+         * name over DEEP~1) after that, equal to both under folding. Each
+         * alone is refused; with a different name ("Deeper") it lists. */
+        uint32_t sub = 0;
+        for (int k = 0; k < 3; k++) {
+            v = copy_of(bits);
+            sub = first_cluster(entry(&v, "SUB        "));
+            unsigned char *e = free_slot(&v, sub);
+            if (k == 0) {
+                put_short(e, "DEEP       ", 0x20, 0, 0);
+            } else {
+                put_lfn(e, k == 1 ? "Deep" : "Deeper", "DEEP~1     ");
+                put_short(e + 32, "DEEP~1     ", 0x20, 0, 0);
+            }
+            assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+            if (k < 2) {
+                const char *kind[] = {"directory 'SUB'", "'DEEP' twice", "fsck.fat repairs this"};
+                const char *fold[] = {"directory 'SUB'", "'DEEP' and 'Deep'", "case-insensitive",
+                                      "fsck.fat does not compare long names"};
+                list_refused(kv, "SUB", k == 0 ? kind : fold, k == 0 ? 3 : 4);
+            } else {
+                seen n = {.n = 0};
+                assert_status(kvro_list(kv, "SUB", on_name, &n, &err), KVRO_OK, &err);
+                assert_int_equal(n.n, 2);
+                assert_string_equal(n.key[0], "DEEP");
+                assert_string_equal(n.key[1], "Deeper");
+                assert_int_equal(n.kind[1], KVRO_KIND_FILE);
+                seen_free(&n);
+            }
+            /* What the lookup finds is the first entry, the directory,
+             * however the name is spelt; the tree under it reads. */
+            kvro_info d;
+            assert_status(kvro_stat(kv, "SUB/DEEP", &d, &err), KVRO_OK, &err);
+            assert_int_equal(d.kind, KVRO_KIND_DIR);
+            assert_status(kvro_stat(kv, "SUB/Deep", &st, &err), KVRO_OK, &err);
+            assert_int_equal(st.kind, KVRO_KIND_DIR);
+            assert_true(st.id == d.id);
+            assert_status(kvro_stat(kv, "SUB/DEEP/F.TXT", &st, &err), KVRO_OK, &err);
+            /* kvro_each: the root and everything else, SUB named once as a
+             * directory and once as one it cannot list, no name twice. */
+            w.n = 0;
+            assert_status(kvro_each(kv, on_each, &w, &err), KVRO_OK, &err);
+            assert_int_equal(count(&w, "AAAA.BIN", KVRO_OK), 1);
+            assert_int_equal(count(&w, "BBBB.BIN", KVRO_OK), 1);
+            assert_int_equal(count(&w, "SUB", KVRO_OK), 1);
+            assert_int_equal(count(&w, "SUB", KVRO_E_CORRUPT), k < 2);
+            assert_int_equal(count(&w, "SUB/DEEP", KVRO_OK), k == 2);
+            assert_int_equal(count(&w, "SUB/Deeper", KVRO_OK), k == 2);
+            for (int i = 0; i < w.n; i++)
+                for (int j = 0; j < i; j++)
+                    assert_true(strcmp(w.key[i], w.key[j]) || w.s[i] != w.s[j]);
+            seen_free(&w);
+            kvro_close(kv);
+            free(v.b);
+        }
+    }
+}
+
+typedef struct tree_walk {
+    kvro *kv;
+    int visited, failed;
+    char detail[KVRO_ERROR_DETAIL_MAX]; /* the last failure's */
+} tree_walk;
+
+/* Lists DIR and every directory under it with kvro_list, as mkkv ls -R. */
+static void list_tree(tree_walk *t, const char *dir)
+{
+    seen n = {.n = 0};
+    kvro_error err;
+    kvro_status s = kvro_list(t->kv, dir, on_name, &n, &err);
+    if (s != KVRO_OK)
+        snprintf(t->detail, sizeof t->detail, "%s", err.detail);
+    t->failed += s != KVRO_OK;
+    for (int i = 0; i < n.n; i++) {
+        char *key = t_fmt("%s%s%s", dir, *dir ? "/" : "", n.key[i]);
+        t->visited++;
+        if (n.kind[i] == KVRO_KIND_DIR)
+            list_tree(t, key);
+        free(key);
+    }
+    seen_free(&n);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Directories named by two entries (aliased, cross-linked: one chain, two
+ * names). SUB/TOP holds 40 levels, each naming the next twice, as A and B:
+ * no loop, but 2^40 paths. The first entry of a directory to name a chain
+ * owns it whatever is looked up first, the other is KVRO_E_CORRUPT naming
+ * both; a whole walk is linear again. */
+static void test_aliased_directories(void **state)
+{
+    (void)state;
+    enum { LEVELS = 40 };
+    for (int bits = 16; bits <= 32; bits += 16) {
+        vol v = copy_of(bits);
+        uint32_t sub = first_cluster(entry(&v, "SUB        "));
+        uint32_t prev = add_dir(&v, sub, "TOP        ");
+        for (int i = 0; i < LEVELS; i++) {
+            uint32_t c = add_dir(&v, prev, "A          ");
+            put_short(free_slot(&v, prev), "B          ", 0x10, c, 0);
+            prev = c;
+        }
+        put_short(free_slot(&v, prev), "LEAF       ", 0x20, 0, 0);
+        if (bits == 32)
+            assert_true(fsck_says(&v, "alias.img", "share clusters"));
+
+        /* B looked up first, on a fresh handle: A owns it all the same. */
+        kvro *kv = NULL;
+        kvro_error err;
+        kvro_info st;
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        assert_status(kvro_stat(kv, "SUB/TOP/B", &st, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "directory 'SUB/TOP/B' shares its clusters with 'SUB/TOP/A'");
+        t_want_detail(&err, "cross-linked");
+        assert_status(kvro_stat(kv, "SUB/TOP/B/A/LEAF", &st, &err), KVRO_E_CORRUPT, &err);
+        assert_status(kvro_stat(kv, "SUB/TOP/A/B", &st, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "'SUB/TOP/A/B' shares its clusters with 'SUB/TOP/A/A'");
+        char *deep = calloc(1, 8 + 2 * LEVELS + 8);
+        strcpy(deep, "SUB/TOP/");
+        for (int i = 0; i < LEVELS; i++)
+            strcat(deep, "A/");
+        strcat(deep, "LEAF");
+        assert_status(kvro_stat(kv, deep, &st, &err), KVRO_OK, &err);
+        assert_int_equal(st.kind, KVRO_KIND_FILE);
+        free(deep);
+        kvro_close(kv);
+
+        /* Whole walks, on fresh handles: kvro_each and a recursive
+         * kvro_list, each well under a second (2^40 paths otherwise). */
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        seen w = {.n = 0};
+        double t0 = now_s();
+        assert_status(kvro_each(kv, on_each, &w, &err), KVRO_OK, &err);
+        double each_s = now_s() - t0;
+        /* The tree less the aliases: 4 + TOP + 40 A, 40 B, a LEAF. */
+        assert_int_equal(w.n, 6 + 2 * LEVELS + 1);
+        assert_int_equal(count(&w, "SUB/TOP/A", KVRO_OK), 1);
+        assert_int_equal(count(&w, "SUB/TOP/B", KVRO_E_CORRUPT), 1);
+        seen_free(&w);
+        kvro_close(kv);
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        tree_walk t = {.kv = kv};
+        t0 = now_s();
+        list_tree(&t, "");
+        double list_s = now_s() - t0;
+        /* Every B is listed (its parent lists), none can be listed; the
+         * last met is the shallowest. */
+        assert_int_equal(t.visited, 6 + 2 * LEVELS + 1);
+        assert_int_equal(t.failed, LEVELS);
+        assert_non_null(strstr(t.detail, "'SUB/TOP/B' shares its clusters with 'SUB/TOP/A'"));
+        kvro_close(kv);
+        print_message("FAT%d, %d aliased levels: kvro_each %.3f s, kvro_list walk %.3f s\n", bits,
+                      LEVELS, each_s, list_s);
+        assert_true(each_s < 1.0 && list_s < 1.0);
+
+        /* Aliases in two directories: the entry met first owns it. */
+        uint32_t deepc = first_cluster(entry(&v, "DEEP       "));
+        put_short(free_slot(&v, first_cluster(entry(&v, "TOP        "))), "OTHER      ", 0x10,
+                  deepc, 0);
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        assert_status(kvro_stat(kv, "SUB/DEEP/F.TXT", &st, &err), KVRO_OK, &err);
+        assert_status(kvro_stat(kv, "SUB/TOP/OTHER", &st, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "'SUB/TOP/OTHER' shares its clusters with 'SUB/DEEP'");
+        assert_status(kvro_stat(kv, "SUB/DEEP", &st, &err), KVRO_OK, &err);
+        kvro_close(kv);
+        free(v.b);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -381,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_chains),
         cmocka_unit_test(test_directories),
         cmocka_unit_test(test_scribbles),
+        cmocka_unit_test(test_duplicate_names),
+        cmocka_unit_test(test_aliased_directories),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
