@@ -8,13 +8,17 @@
 # crunched file, plain and --compress, and through kvro_map; and the
 # --compress block size: stored size and random 4 KiB reads per second at
 # 16, 64 and 256 KiB blocks over a text corpus.
-#   MKKV=path    the mkkv to use (default build/cli/mkkv)
+#   MKKV=path    the mkkv to use (default a Release one, bench/lib.sh;
+#                its libkvro.a beside it unless LIBKVRO_A says)
 #   MB=N         megabytes of data (default 20)
 #   ONLY=WHAT    one part: compile, reads or blocks
 #   CORPUS=DIR   the block-size corpus (default /usr/share/doc, .gz left out)
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-mkkv=${MKKV:-$here/build/cli/mkkv}
+name=crunch_compile
+. "$(dirname "$0")/lib.sh"
+here=$bench_root
+bench_mkkv
+[ -n "${MKKV:-}" ] || bench_build kvro_static
 lib=${LIBKVRO_A:-$(dirname "$(dirname "$mkkv")")/libkvro.a}
 mb=${MB:-20}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvro-bench-crunch-XXXXXX")

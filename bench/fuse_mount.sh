@@ -9,15 +9,16 @@
 # Also kvro_open alone (`mkkv stat TAR ""`), which is most of 1, and the
 # cost of starting any process here (`/bin/true`), which every figure
 # includes. The archivemount column is skipped when it is not installed.
-# KVFUSE=path, MKKV=path pick the binaries (default build/fuse/kvfuse,
-# build/cli/mkkv: build Release for figures); WORK=dir the scratch
+# KVFUSE=path, MKKV=path pick the binaries (default: Release ones built in
+# build-bench/, bench/lib.sh); WORK=dir the scratch
 # directory (kept; default a temporary one, removed); RUNS=n (default 5).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-kvfuse=${KVFUSE:-$root/build/fuse/kvfuse}
-mkkv=${MKKV:-$root/build/cli/mkkv}
+name=fuse_mount
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
+bench_mkkv
+bench_kvfuse
 runs=${RUNS:-5}
-[ -x "$kvfuse" ] || { echo "fuse_mount: no $kvfuse (scripts/build.sh build)" >&2; exit 1; }
 [ -w /dev/fuse ] || { echo "fuse_mount: /dev/fuse is not usable" >&2; exit 1; }
 work=${WORK:-$(mktemp -d /tmp/kvfuse-mount.XXXXXX)}
 mnt=$work/mnt

@@ -10,15 +10,16 @@
 # random reads and parallel readers of a .tar.gz: fuse_targz.sh.
 # Columns whose tool is missing (squashfs-tools, squashfuse, archivemount)
 # are skipped with a note. Needs /dev/fuse and root or fuse3's fusermount3.
-# KVFUSE=path picks the binary (default build/fuse/kvfuse); WORK=dir the
+# KVFUSE=path picks the binary (default a Release one, bench/lib.sh); WORK=dir the
 # scratch directory (default a temporary one, removed at the end);
 # RUNS=n the repetitions (median reported).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-kvfuse=${KVFUSE:-$root/build/fuse/kvfuse}
+name=fuse_read
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
+bench_kvfuse
 size_mib=${SIZE_MIB:-256}
 runs=${RUNS:-3}
-[ -x "$kvfuse" ] || { echo "fuse_read: no $kvfuse (scripts/build.sh build)" >&2; exit 1; }
 [ -w /dev/fuse ] || { echo "fuse_read: /dev/fuse is not usable" >&2; exit 1; }
 work=${WORK:-$(mktemp -d /tmp/kvfuse-bench.XXXXXX)}
 mnt=$work/mnt

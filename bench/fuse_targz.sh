@@ -11,12 +11,14 @@
 #     number of cores, here $(nproc)); every mount fresh, so nothing comes
 #     from the kernel's page cache of the mount.
 # Columns whose tool is missing (archivemount) are skipped with a note.
-# KVFUSE=path picks the binary (default build/fuse/kvfuse: build Release for
-# figures); WORK=dir the scratch directory (kept, so the archive is made
+# KVFUSE=path picks the binary (default a Release one, bench/lib.sh);
+# WORK=dir the scratch directory (kept, so the archive is made
 # once; default a temporary one, removed at the end).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-kvfuse=${KVFUSE:-$root/build/fuse/kvfuse}
+name=fuse_targz
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
+bench_kvfuse
 size_mib=${SIZE_MIB:-1024}
 reads=${READS:-200}
 am_reads=${AM_READS:-3}

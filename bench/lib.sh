@@ -8,6 +8,8 @@
 #                          if it fails) and sets $build.
 #   bench_mkkv             $MKKV if set, else build-bench's mkkv (built):
 #                          sets $mkkv.
+#   bench_kvfuse           $KVFUSE if set, else build-bench's kvfuse
+#                          (built): sets $kvfuse.
 #   bench_reader OUT       compiles bench/targz_read.c against
 #                          $build/libkvro.a (builds it) into OUT.
 #   bench_needs TOOL...    exits saying which one is missing.
@@ -36,6 +38,16 @@ bench_mkkv() {
     bench_build mkkv
     mkkv=$build/cli/mkkv
   fi
+}
+
+bench_kvfuse() {
+  if [ -n "${KVFUSE:-}" ]; then
+    kvfuse=$KVFUSE
+  else
+    bench_build kvfuse
+    kvfuse=$build/fuse/kvfuse
+  fi
+  [ -x "$kvfuse" ] || { echo "$name: no $kvfuse (libfuse3-dev missing?)" >&2; exit 1; }
 }
 
 bench_reader() {

@@ -3,18 +3,22 @@
 # RSS of `mkkv ls -R x.tar` and `mkkv cat x.tar LAST` (each opens the archive
 # and indexes every header) against archivemount (mount, read the last
 # member, unmount). Targets for mkkv: <= 0.25 s and <= 40 MB.
+# Then kvro_open alone (`mkkv stat x.tar ""`: scan every header, build the
+# index) next to a peer that reads the same headers, a listing by GNU tar
+# (`tar -tf`) and by bsdtar (`bsdtar -tf`), each when installed, and the
+# ratio (below 1: kvro opens faster than the peer lists).
 #
 # Usage: bench/tar_open.sh [RUNS]     (MKKV=path/to/mkkv to pick a binary)
 # Times with hyperfine when installed, else a loop timed with `date +%s%N`;
 # peak RSS with GNU time (/usr/bin/time). Needs mkkv's tar reader.
 # Not part of the test suite.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-mkkv=${MKKV:-$root/build/cli/mkkv}
+name=tar_open
+. "$(dirname "$0")/lib.sh"
+root=$bench_root
+bench_mkkv
 runs=${1:-10}
-for tool in "$mkkv" python3 /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "tar_open: needs $tool" >&2; exit 1; }
-done
+bench_needs "$mkkv" python3 /usr/bin/time
 "$mkkv" --help | sed -n '/A SOURCE is any of/,$p' | grep -q '^  tar ' \
   || { echo "tar_open: this mkkv has no tar reader" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvro-bench-open-XXXXXX")
@@ -74,6 +78,11 @@ ls_cmd="'$mkkv' ls -R '$work/x.tar' >/dev/null"
 cat_cmd="'$mkkv' cat '$work/x.tar' '$last' >/dev/null"
 t_ls=$(time_cmd "$ls_cmd") m_ls=$(rss_cmd "$ls_cmd")
 t_cat=$(time_cmd "$cat_cmd") m_cat=$(rss_cmd "$cat_cmd")
+open_cmd="'$mkkv' stat '$work/x.tar' '' >/dev/null"
+t_open=$(time_cmd "$open_cmd") m_open=$(rss_cmd "$open_cmd")
+t_gnu=- t_bsd=-
+if command -v tar >/dev/null; then t_gnu=$(time_cmd "tar -tf '$work/x.tar' >/dev/null"); fi
+if command -v bsdtar >/dev/null; then t_bsd=$(time_cmd "bsdtar -tf '$work/x.tar' >/dev/null"); fi
 
 # archivemount: mount (in the foreground, so GNU time sees its peak RSS),
 # read the last member, unmount.
@@ -99,10 +108,13 @@ else
   echo "tar_open: archivemount or /dev/fuse missing: no peer figures" >&2
 fi
 
-python3 - "$t_ls" "$m_ls" "$t_cat" "$m_cat" "$t_am" "$m_am" <<'PY'
+python3 - "$t_ls" "$m_ls" "$t_cat" "$m_cat" "$t_am" "$m_am" "$t_open" "$m_open" "$t_gnu" \
+  "$t_bsd" <<'PY'
 import sys
 t_ls, m_ls, t_cat, m_cat = map(float, sys.argv[1:5])
 t_am, m_am = sys.argv[5:7]
+t_open, m_open = map(float, sys.argv[7:9])
+peers = [("GNU tar -tf", sys.argv[9]), ("bsdtar -tf", sys.argv[10])]
 def verdict(t, m):
     return "OK" if t <= 0.25 and m <= 40 else "MISSES TARGET (0.25 s, 40 MB)"
 print("open a 100,000-member tar:")
@@ -113,4 +125,10 @@ if t_am != "-":
     print(f"  archivemount     {t_am*1000:8.1f} ms  {m_am:6.1f} MB  (mount + read last + unmount)")
     print(f"  ours/archivemount: ls -R {t_ls/t_am:5.2f}, cat {t_cat/t_am:5.2f} (time);"
           f" cat {m_cat/m_am:5.2f} (RSS)")
+print("kvro_open alone against a listing of the same archive:")
+print(f"  mkkv stat X ''   {t_open*1000:8.1f} ms  {m_open:6.1f} MB")
+for name, t in peers:
+    if t != "-":
+        t = float(t)
+        print(f"  {name:<16} {t*1000:8.1f} ms           kvro_open/peer {t_open/t:5.2f}")
 PY
