@@ -96,6 +96,8 @@ static kvro_status open_plain(tar_handle *t, const kvro_options *o, kvro_error *
     kvro_status s = kvro__tar_index_init(&t->ix, err);
     if (s != KVRO_OK)
         return s;
+    /* Every member takes a 512-byte header at least. */
+    kvro__tar_index_reserve(&t->ix, (uint64_t)t->size / TAR_BLOCK);
     tar_file_src f;
     s = kvro__tar_file_src_init(&f, t->io, t->size, o, err);
     if (s == KVRO_OK)

@@ -162,8 +162,10 @@ kvro_status kvro__tar_header_decode(const unsigned char *blk, int64_t off, tar_h
     if (!kvro__tar_header_valid(blk))
         return kvro_error_set(err, KVRO_E_CORRUPT, "tar: bad header checksum at offset %lld",
                               (long long)off);
-    memset(h, 0, sizeof *h);
+    /* Every field is set below (the name fields as NUL-terminated strings):
+     * no memset of the 400-byte struct, once a member. */
     h->typeflag = (char)blk[H_TYPEFLAG];
+    h->sparse_ext = false;
     h->type = type_of(h->typeflag);
 
     int64_t mode;

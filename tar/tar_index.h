@@ -67,6 +67,16 @@ typedef struct tar_index {
     size_t arena_len, arena_cap;
     uint32_t *buckets;
     uint32_t nbuckets; /* a power of two, >= n */
+    /* Per node (cap of them): its hash on (parent, name), so that growing
+     * the table never hashes a name again and a chain is walked comparing
+     * numbers, touching a name only on a real match. */
+    uint32_t *hash;
+    /* While members are added: the directory the last one went into and
+     * that directory's path. Archivers write a directory's members
+     * together, so most members find their parent here without a walk. */
+    uint32_t last_dir;
+    char *last_path;
+    size_t last_len, last_cap;
     tar_sparse *sparse; /* sparse members' maps; memory is proportional to regions */
     uint32_t nsparse, sparse_cap;
     tar_region *regions;
@@ -95,6 +105,13 @@ typedef struct tar_member {
 
 /* An empty index holding only the root directory. */
 kvro_status kvro__tar_index_init(tar_index *ix, kvro_error *err);
+
+/* Makes room for the nodes of up to MEMBERS members before a scan (an
+ * archive of SIZE bytes holds at most SIZE / 512), so that a big node
+ * table is placed once, on huge pages, and never copied. Only address
+ * space is taken: pages are backed as nodes fill them. A hint: without the
+ * room, or for a small table, the table doubles as it fills. */
+void kvro__tar_index_reserve(tar_index *ix, uint64_t members);
 void kvro__tar_index_free(tar_index *ix);
 
 typedef enum tar_path_check {
