@@ -81,7 +81,7 @@ run() {
   echo "$best"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 line() { # LABEL "WALL CPU" [PEER "WALL CPU"]
   local w c pw pc
   read -r w c <<<"$2"

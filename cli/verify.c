@@ -14,28 +14,30 @@
  *
  * The walk compares names, kinds, link targets and metadata; the files'
  * bytes are compared after it, in the order SOURCE stores them (kvro_each),
- * each value read once, a chunk at a time from each side: an archive is
- * read front to back once, a .tar.gz inflated once. An entry that cannot
- * be listed or read is reported and the walk goes on, so one bad member
- * does not hide the state of the rest.
+ * each value read once, a slice at a time from each side: an archive is
+ * read front to back once, a .tar.gz inflated once — in a thread of its
+ * own, beside the comparing (see "values"). An entry that cannot be listed
+ * or read is reported and the walk goes on, so one bad member does not
+ * hide the state of the rest.
  */
 #include "cli.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum { CHUNK = 1 << 20, OPT_METADATA = OPT_FIRST_CMD };
+enum { OPT_METADATA = OPT_FIRST_CMD };
 
 #define NSEC_PER_SEC 1000000000
 
 typedef struct side {
     kvro *kv;
     const char *name; /* as messages show it */
-    char *buf;        /* CHUNK bytes */
 } side;
 
 /* One entry of a directory listing, with the lstat the listing made. */
@@ -56,7 +58,8 @@ typedef struct listing {
 typedef struct pending {
     char *key;
     int64_t size_a, size_b;
-    bool done;
+    bool done;        /* reached by the reader (its own) */
+    atomic_bool stop; /* the comparer has said what there is to say about it */
 } pending;
 
 typedef struct verify_ctx {
@@ -251,45 +254,337 @@ static void compare_metadata(verify_ctx *v, const char *key, const kvro_info *ia
 
 /* --------------------------------------------------------------- values */
 
-/* Reads chunk OFF of KEY on both sides; false (reported) if either fails. */
-static bool read_both(verify_ctx *v, const char *key, int64_t off, int64_t *na, int64_t *nb)
+/* The files' bytes are compared in two threads, as tar -dz is with gzip
+ * beside it: a reader walks SOURCE in storage order and reads each value
+ * (inflating a .tar.gz) into a ring of buffers, while the main thread reads
+ * the same bytes from DIR and compares. On two cores the inflating and the
+ * directory's reads overlap. The main thread alone prints, in the order the
+ * reader queued things, so the report is the one a single thread gives:
+ * the reader queues a chunk, a size difference or an error, never a
+ * message. Memory is bounded: RING bytes of values in flight, a value
+ * larger than SLICE queued a slice at a time. The ring is kept small so
+ * that what the reader wrote is still in a cache when it is compared
+ * (with 4 MiB, comparing small files cost a tenth more CPU); DIR's side is
+ * read in larger windows (DWINDOW), each read of a host file being an
+ * open, a stat and a close. */
+enum {
+    RING = 1 << 20,    /* bytes of SOURCE's values queued at most */
+    SLICE = 256 << 10, /* the most of one value one item holds (at most RING / 4) */
+    DWINDOW = 1 << 20, /* bytes of DIR's value read at once (more than SLICE) */
+    QUEUE = 256,       /* items queued at most */
+    /* A thread that waits is woken only once there is a batch for it: the
+     * comparer once this many items or bytes are queued, the reader once
+     * the queue is half empty. Waking either for every small file would
+     * cost more than the comparing. */
+    WAKE_ITEMS = QUEUE / 8,
+    WAKE_BYTES = RING / 8,
+};
+
+_Static_assert(DWINDOW > SLICE && 4 * SLICE <= RING, "a slice fits a window, and four the ring");
+
+typedef enum item_kind {
+    IT_CHUNK, /* SLICE bytes or fewer of a value, from OFF */
+    IT_SIZE,  /* the sizes differ: nothing was read */
+    IT_ERROR, /* ERR; about file FILE (whose comparison ends) unless FILE is NONE */
+    IT_END,   /* nothing more */
+} item_kind;
+
+#define NONE SIZE_MAX
+
+typedef struct item {
+    item_kind kind;
+    size_t file;       /* index in the sorted todo list */
+    int64_t off;       /* IT_CHUNK: where in the value the bytes start */
+    int64_t want, got; /* ... bytes asked of SOURCE, and given */
+    size_t at, span;   /* ... where they lie in the ring; bytes of it held (a skipped tail too) */
+    kvro_error err;    /* IT_ERROR */
+} item;
+
+typedef struct pipeline {
+    verify_ctx *v;
+    pthread_mutex_t mu;
+    pthread_cond_t can_put, can_take; /* the reader waits on the first, the comparer the other */
+    item q[QUEUE];
+    size_t q_first, q_n; /* the oldest item queued, and how many are */
+    char *ring;          /* RING bytes */
+    size_t ring_next, ring_used;
+    char *dbuf;         /* DWINDOW bytes of DIR's value: */
+    size_t dfile;       /* ... of file DFILE (NONE: none yet), */
+    int64_t doff, dlen; /* ... from DOFF, DLEN of them, */
+    bool dend;          /* ... and DLEN was all there was */
+    bool threaded;      /* false: each item is compared as soon as it is queued */
+    bool reader_waits, comparer_waits;
+} pipeline;
+
+/* Marks file I done: the reader reads no more of it. */
+static void stop_file(verify_ctx *v, size_t i)
 {
-    kvro_error err;
-    if (kvro_read(v->a.kv, key, off, CHUNK, v->a.buf, na, &err) != KVRO_OK ||
-        kvro_read(v->b.kv, key, off, CHUNK, v->b.buf, nb, &err) != KVRO_OK) {
-        failed(v, &err);
-        return false;
+    atomic_store_explicit(&v->todo[i].stop, true, memory_order_relaxed);
+}
+
+/* DIR's bytes for IT's: *B, *NB of them (fewer than the item's at the
+ * end, one more where the value is meant to end, so that a file grown
+ * since it was listed shows as a difference there), from the window, read
+ * again when it does not hold them. False (reported) if that fails. */
+static bool dir_bytes(pipeline *pl, const item *it, const pending *p, const char **b, int64_t *nb)
+{
+    verify_ctx *v = pl->v;
+    int64_t ask = it->want + (it->off + it->want == p->size_b);
+    if (pl->dfile != it->file || it->off < pl->doff ||
+        (it->off + ask > pl->doff + pl->dlen && !pl->dend)) {
+        int64_t len = p->size_b + 1 - it->off; /* to one past the end, or a window */
+        if (len > DWINDOW)
+            len = DWINDOW;
+        if (len < ask)
+            len = ask;
+        kvro_error err;
+        pl->dfile = NONE;
+        if (kvro_read(v->b.kv, p->key, it->off, len, pl->dbuf, &pl->dlen, &err) != KVRO_OK) {
+            stop_file(v, it->file);
+            failed(v, &err);
+            return false;
+        }
+        pl->dfile = it->file;
+        pl->doff = it->off;
+        pl->dend = pl->dlen < len;
     }
+    int64_t from = it->off - pl->doff, have = pl->dlen - from;
+    *b = have > 0 ? pl->dbuf + from : pl->dbuf;
+    *nb = have < 0 ? 0 : have < ask ? have : ask;
     return true;
 }
 
-/* Sizes from the listing, so each value is read once and only if the sizes
- * agree. */
-static void compare_bytes(verify_ctx *v, const char *key, int64_t size_a, int64_t size_b)
+/* Compares item IT, taken from the queue; main thread only. */
+static void compare_item(pipeline *pl, const item *it)
 {
-    if (size_a != size_b) {
-        difference(v, "size differs: %s: %lld bytes in %s, %lld in %s", quoted(key),
-                   (long long)size_a, quoted(v->a.name), (long long)size_b, quoted(v->b.name));
+    verify_ctx *v = pl->v;
+    pending *p = it->file == NONE ? NULL : &v->todo[it->file];
+    switch (it->kind) {
+    case IT_SIZE:
+        difference(v, "size differs: %s: %lld bytes in %s, %lld in %s", quoted(p->key),
+                   (long long)p->size_a, quoted(v->a.name), (long long)p->size_b,
+                   quoted(v->b.name));
+        return;
+    case IT_ERROR:
+        if (p)
+            stop_file(v, it->file);
+        failed(v, &it->err);
+        return;
+    case IT_END: return;
+    case IT_CHUNK: break;
+    }
+    if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+        return; /* a difference earlier in the value was reported */
+    const char *b;
+    int64_t nb;
+    if (!dir_bytes(pl, it, p, &b, &nb))
+        return;
+    const char *a = pl->ring + it->at;
+    int64_t n = it->got < nb ? it->got : nb;
+    /* n == 0 before the end: a file changed under us; say where. */
+    if (n == 0 || it->got != nb || memcmp(a, b, (size_t)n) != 0) {
+        int64_t at = 0;
+        while (at < n && a[at] == b[at])
+            at++;
+        stop_file(v, it->file);
+        difference(v, "content differs: %s: first difference at byte %lld", quoted(p->key),
+                   (long long)(it->off + at));
         return;
     }
-    for (int64_t off = 0; off < size_a;) {
-        int64_t na, nb;
-        if (!read_both(v, key, off, &na, &nb))
-            return;
-        int64_t n = na < nb ? na : nb;
-        /* n == 0 before the size: a file changed under us; say where. */
-        if (n == 0 || na != nb || memcmp(v->a.buf, v->b.buf, (size_t)n) != 0) {
-            int64_t at = 0;
-            while (at < n && v->a.buf[at] == v->b.buf[at])
-                at++;
-            difference(v, "content differs: %s: first difference at byte %lld", quoted(key),
-                       (long long)(off + at));
-            return;
-        }
-        off += n;
-        v->bytes += n;
-        progress_update(&v->p, v->files, v->bytes, 0);
+    v->bytes += n;
+    progress_update(&v->p, v->files, v->bytes, 0);
+}
+
+/* Frees the oldest item and its bytes; under the lock. */
+static void release_oldest(pipeline *pl)
+{
+    pl->ring_used -= pl->q[pl->q_first].span;
+    pl->q_first = (pl->q_first + 1) % QUEUE;
+    pl->q_n--;
+}
+
+/* The next item's slot, with NEED bytes of the ring (contiguous) for its
+ * data, waiting for room; the reader fills it and queues it with put_end. */
+static item *put_begin(pipeline *pl, item_kind kind, size_t file, size_t need)
+{
+    size_t at = pl->ring_next, skip = 0;
+    if (need && at + need > RING) { /* no room before the end: start over at 0 */
+        skip = RING - at;
+        at = 0;
     }
+    pthread_mutex_lock(&pl->mu);
+    while (pl->q_n == QUEUE || pl->ring_used + skip + need > RING) {
+        pl->reader_waits = true;
+        pthread_cond_wait(&pl->can_put, &pl->mu);
+    }
+    pl->ring_used += skip + need;
+    item *it = &pl->q[(pl->q_first + pl->q_n) % QUEUE];
+    pthread_mutex_unlock(&pl->mu);
+    pl->ring_next = (at + need) % RING;
+    it->kind = kind;
+    it->file = file;
+    it->off = it->want = it->got = 0;
+    it->at = at;
+    it->span = skip + need;
+    return it;
+}
+
+/* Queues the item put_begin gave (or, single-threaded, compares it). */
+static void put_end(pipeline *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->q_n++;
+    if (pl->threaded) {
+        if (pl->comparer_waits && (pl->q_n >= WAKE_ITEMS || pl->ring_used >= WAKE_BYTES ||
+                                   pl->q[(pl->q_first + pl->q_n - 1) % QUEUE].kind == IT_END)) {
+            pl->comparer_waits = false;
+            pthread_cond_signal(&pl->can_take);
+        }
+    } else {
+        compare_item(pl, &pl->q[pl->q_first]);
+        release_oldest(pl);
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Reads file I of SOURCE into the queue, a slice at a time, unless the
+ * sizes differ or the comparer has stopped it. */
+static void read_file(pipeline *pl, size_t i)
+{
+    verify_ctx *v = pl->v;
+    const pending *p = &v->todo[i];
+    if (p->size_a != p->size_b) {
+        put_begin(pl, IT_SIZE, i, 0);
+        put_end(pl);
+        return;
+    }
+    for (int64_t off = 0; off < p->size_a;) {
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+            return;
+        int64_t want = p->size_a - off < SLICE ? p->size_a - off : SLICE;
+        item *it = put_begin(pl, IT_CHUNK, i, (size_t)want);
+        it->off = off;
+        it->want = want;
+        if (kvro_read(v->a.kv, p->key, off, want, pl->ring + it->at, &it->got, &it->err) != KVRO_OK)
+            it->kind = IT_ERROR;
+        put_end(pl);
+        if (it->kind == IT_ERROR || it->got == 0) /* the comparer says what happened */
+            return;
+        off += it->got;
+    }
+}
+
+static int by_key(const void *x, const void *y)
+{
+    return strcmp(((const pending *)x)->key, ((const pending *)y)->key);
+}
+
+static int in_storage_order(void *arg, const char *key, kvro_status s, const kvro_info *info)
+{
+    pipeline *pl = arg;
+    verify_ctx *v = pl->v;
+    (void)s, (void)info;
+    pending want = {.key = (char *)key};
+    pending *p = bsearch(&want, v->todo, v->ntodo, sizeof *v->todo, by_key);
+    if (p && !p->done) {
+        p->done = true;
+        read_file(pl, (size_t)(p - v->todo));
+    }
+    return 0;
+}
+
+/* The reader: every file found on both sides, in the order SOURCE stores
+ * them (kvro_each), so a .tar.gz is inflated once front to back and a
+ * plain tar read sequentially, whatever the names' order; then any the
+ * pass did not reach, by name. */
+static void *read_all(void *arg)
+{
+    pipeline *pl = arg;
+    verify_ctx *v = pl->v;
+    kvro_error err;
+    if (kvro_each(v->a.kv, in_storage_order, pl, &err) != KVRO_OK) {
+        item *it = put_begin(pl, IT_ERROR, NONE, 0);
+        it->err = err;
+        put_end(pl);
+    }
+    for (size_t i = 0; i < v->ntodo; i++)
+        if (!v->todo[i].done)
+            read_file(pl, i);
+    put_begin(pl, IT_END, NONE, 0);
+    put_end(pl);
+    return NULL;
+}
+
+/* The comparer: items in the order they were queued, until IT_END. */
+static void compare_all(pipeline *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (!pl->q_n) {
+            pl->comparer_waits = true;
+            pthread_cond_wait(&pl->can_take, &pl->mu);
+        }
+        item *it = &pl->q[pl->q_first];
+        pthread_mutex_unlock(&pl->mu); /* the reader does not touch a queued item */
+        compare_item(pl, it);
+        pthread_mutex_lock(&pl->mu);
+        bool end = it->kind == IT_END;
+        release_oldest(pl);
+        /* Half empty: room for any item (2 * SLICE <= RING / 2). */
+        if (pl->reader_waits && pl->q_n <= QUEUE / 2 && pl->ring_used <= RING / 2) {
+            pl->reader_waits = false;
+            pthread_cond_signal(&pl->can_put);
+        }
+        if (end)
+            break;
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Compares the bytes of every file queued by the walk. */
+static void compare_pending(verify_ctx *v)
+{
+    if (!v->ntodo)
+        return;
+    qsort(v->todo, v->ntodo, sizeof *v->todo, by_key);
+    pipeline *pl = calloc(1, sizeof *pl);
+    char *ring = malloc(RING), *dbuf = malloc(DWINDOW);
+    if (!pl || !ring || !dbuf) {
+        out_of_memory(v, &v->a, "");
+        free(pl), free(ring), free(dbuf);
+        goto out;
+    }
+    pl->v = v;
+    pl->ring = ring;
+    pl->dbuf = dbuf;
+    pl->dfile = NONE;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->can_put, NULL);
+    pthread_cond_init(&pl->can_take, NULL);
+    pthread_t reader;
+    /* A thread only for more than one value; without one (none can be
+     * started), all is done here, in the same order. */
+    pl->threaded = v->ntodo > 1; /* before the reader looks */
+    if (pl->threaded && pthread_create(&reader, NULL, read_all, pl) != 0)
+        pl->threaded = false;
+    if (pl->threaded) {
+        compare_all(pl);
+        pthread_join(reader, NULL);
+    } else {
+        read_all(pl);
+    }
+    pthread_cond_destroy(&pl->can_take);
+    pthread_cond_destroy(&pl->can_put);
+    pthread_mutex_destroy(&pl->mu);
+    free(ring);
+    free(dbuf);
+    free(pl);
+out:
+    for (size_t i = 0; i < v->ntodo; i++)
+        free(v->todo[i].key);
+    free(v->todo);
+    v->todo = NULL;
+    v->ntodo = v->todo_cap = 0;
 }
 
 /* Queues file KEY for compare_pending. */
@@ -311,46 +606,7 @@ static void compare_files(verify_ctx *v, const char *key, const kvro_info *ia, c
         out_of_memory(v, &v->a, key);
         return;
     }
-    v->todo[v->ntodo++] = (pending){k, ia->size, ib->size, false};
-}
-
-static int by_key(const void *x, const void *y)
-{
-    return strcmp(((const pending *)x)->key, ((const pending *)y)->key);
-}
-
-static int in_storage_order(void *arg, const char *key, kvro_status s, const kvro_info *info)
-{
-    verify_ctx *v = arg;
-    (void)s, (void)info;
-    pending want = {.key = (char *)key};
-    pending *p = bsearch(&want, v->todo, v->ntodo, sizeof *v->todo, by_key);
-    if (p && !p->done) {
-        p->done = true;
-        compare_bytes(v, p->key, p->size_a, p->size_b);
-    }
-    return 0;
-}
-
-/* The bytes of every file found on both sides, read in the order SOURCE
- * stores them (kvro_each), so a .tar.gz is inflated once front to back and
- * a plain tar read sequentially, whatever the names' order. */
-static void compare_pending(verify_ctx *v)
-{
-    if (!v->ntodo)
-        return;
-    qsort(v->todo, v->ntodo, sizeof *v->todo, by_key);
-    kvro_error err;
-    if (kvro_each(v->a.kv, in_storage_order, v, &err) != KVRO_OK)
-        failed(v, &err);
-    for (size_t i = 0; i < v->ntodo; i++) { /* anything the pass did not reach */
-        if (!v->todo[i].done)
-            compare_bytes(v, v->todo[i].key, v->todo[i].size_a, v->todo[i].size_b);
-        free(v->todo[i].key);
-    }
-    free(v->todo);
-    v->todo = NULL;
-    v->ntodo = v->todo_cap = 0;
+    v->todo[v->ntodo++] = (pending){.key = k, .size_a = ia->size, .size_b = ib->size};
 }
 
 /* Link KEY's target text on side S, malloc'd; NULL (reported) if not. */
@@ -542,27 +798,18 @@ static int verify_run(int argc, char **argv)
         kvro_close(v.a.kv);
         return rc;
     }
-    v.a.buf = malloc(CHUNK);
-    v.b.buf = malloc(CHUNK);
-    if (!v.a.buf || !v.b.buf) {
-        fprintf(stderr, "mkkv: out of memory\n");
+    progress_start(&v.p, "verifying", o.quiet);
+    if (v.metadata)
+        compare_root_metadata(&v);
+    compare_dirs(&v, "");
+    compare_pending(&v);
+    progress_done(&v.p);
+    if (v.diffs || v.errors) {
+        print_mismatch(&v);
         rc = EXIT_FAIL;
-    } else {
-        progress_start(&v.p, "verifying", o.quiet);
-        if (v.metadata)
-            compare_root_metadata(&v);
-        compare_dirs(&v, "");
-        compare_pending(&v);
-        progress_done(&v.p);
-        if (v.diffs || v.errors) {
-            print_mismatch(&v);
-            rc = EXIT_FAIL;
-        } else if (!o.quiet) {
-            print_match(&v);
-        }
+    } else if (!o.quiet) {
+        print_match(&v);
     }
-    free(v.a.buf);
-    free(v.b.buf);
     kvro_close(v.a.kv);
     kvro_close(v.b.kv);
     return rc;

@@ -101,6 +101,13 @@ typedef struct kvro_backend {
      * links not followed, each directory before its contents). Without
      * it the core walks the tree sorted, depth first. */
     kvro_status (*each)(void *self, kvro_list_info_fn fn, void *arg, kvro_error *err);
+    /* Optional: DIR's entries (in any order: the core sorts), each with
+     * what lstat would say of it, or the status of that entry's failed
+     * stat (INFO NULL), in one pass: for a backend that gets both cheaper
+     * together (a host directory: one fstatat per entry). Without it the
+     * core lists, then lstats each key. */
+    kvro_status (*list_info)(void *self, const char *dir, kvro_list_info_fn fn, void *arg,
+                             kvro_error *err);
     /* Optional: fills what the backend knows (the core zeroed ST). */
     void (*stats)(void *self, kvro_stats *st);
 

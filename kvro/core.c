@@ -483,6 +483,92 @@ kvro_status kvro__list_sorted(const kvro_backend *b, void *self, const char *dir
     return s;
 }
 
+/* A backend's own list_info pass (backend.h), collected: each entry's
+ * status and info beside its name. */
+typedef struct info_collector {
+    collector c;
+    kvro_status *status;
+    kvro_info *info;
+    size_t cap;
+} info_collector;
+
+static int collect_info(void *arg, const char *name, kvro_status s, const kvro_info *info)
+{
+    info_collector *ic = arg;
+    if (collect(&ic->c, name, info ? info->kind : KVRO_KIND_FILE))
+        return 1;
+    if (ic->cap < ic->c.cap) {
+        kvro_status *st = realloc(ic->status, ic->c.cap * sizeof *st);
+        if (st)
+            ic->status = st;
+        kvro_info *in = realloc(ic->info, ic->c.cap * sizeof *in);
+        if (in)
+            ic->info = in;
+        if (!st || !in)
+            return ic->c.oom = true;
+        ic->cap = ic->c.cap;
+    }
+    size_t i = ic->c.n - 1;
+    ic->status[i] = info ? s : s == KVRO_OK ? KVRO_E_IO : s;
+    if (info)
+        ic->info[i] = *info;
+    else
+        memset(&ic->info[i], 0, sizeof ic->info[i]);
+    return 0;
+}
+
+typedef struct sorted_ix {
+    const char *name;
+    size_t i;
+} sorted_ix;
+
+static int by_name_ix(const void *a, const void *b)
+{
+    return strcmp(((const sorted_ix *)a)->name, ((const sorted_ix *)b)->name);
+}
+
+/* kvro__list_info over b->list_info: the same answers as the generic
+ * pass, each entry's stat made by the listing. */
+static kvro_status list_info_native(const kvro_backend *b, void *self, const char *dir, int flags,
+                                    kvro_list_info_fn fn, void *arg, char *key, kvro_error *err)
+{
+    info_collector ic = {0};
+    sorted_ix *v = NULL;
+    kvro_status s = b->list_info(self, dir, collect_info, &ic, err);
+    if (s == KVRO_OK && ic.c.oom)
+        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+    if (s == KVRO_OK && ic.c.n && !(v = malloc(ic.c.n * sizeof *v)))
+        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+    if (s == KVRO_OK && v) {
+        for (size_t i = 0; i < ic.c.n; i++)
+            v[i] = (sorted_ix){ic.c.arena + ic.c.v[i].name, i};
+        qsort(v, ic.c.n, sizeof *v, by_name_ix);
+    }
+    for (size_t k = 0; s == KVRO_OK && k < ic.c.n; k++) {
+        size_t i = v[k].i;
+        kvro_status e = ic.status[i];
+        kvro_info st = ic.info[i];
+        bool link = e == KVRO_OK && st.kind == KVRO_KIND_LINK;
+        kvro_error ignored;
+        if (!(flags & KVRO_NOFOLLOW) && link)
+            e = follow(b, self, dir, v[k].name, &st) ? KVRO_OK : KVRO_E_LINK;
+        else if (!join_key(dir, v[k].name, key))
+            e = KVRO_E_BAD_KEY; /* as the generic pass: no key names it */
+        else if (!(flags & KVRO_NOFOLLOW) && e != KVRO_OK)
+            e = b->stat(self, key, &st, &ignored); /* the generic pass's answer, and cause */
+        if (e == KVRO_E_LINK && !(flags & KVRO_NOFOLLOW) && link)
+            continue; /* as kvro_list: a link that leads nowhere is left out */
+        if (fn(arg, v[k].name, e, e == KVRO_OK ? &st : NULL))
+            break;
+    }
+    free(v);
+    free(ic.status);
+    free(ic.info);
+    free(ic.c.v);
+    free(ic.c.arena);
+    return s;
+}
+
 kvro_status kvro__list_info(const kvro_backend *b, void *self, const char *dir, int flags,
                             kvro_list_info_fn fn, void *arg, kvro_error *err)
 {
@@ -490,6 +576,11 @@ kvro_status kvro__list_info(const kvro_backend *b, void *self, const char *dir, 
     sorted *v = NULL;
     /* On the heap: kvro_each's walk nests listings as deep as keys go. */
     char *key = malloc(KVRO_KEY_MAX + 1);
+    if (key && b->list_info) {
+        kvro_status s = list_info_native(b, self, dir, flags, fn, arg, key, err);
+        free(key);
+        return s;
+    }
     kvro_status s = key ? collect_sorted(b, self, dir, &c, &v, err)
                         : kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
     for (size_t i = 0; s == KVRO_OK && i < c.n; i++) {

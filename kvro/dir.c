@@ -241,20 +241,22 @@ static void fill_info(const dir_root *r, const struct stat *hs, kvro_kind kind, 
  * refusing every symbolic link on the way (RESOLVE_NO_SYMLINKS), so a key
  * it resolves is one the walk would resolve to the same file; anything
  * else (a link, a missing name, a kernel or sandbox without openat2) goes
- * to the walk, whose answers and messages stay the only ones. The result
- * is an O_PATH descriptor: nothing is opened for reading until we know it
- * is a regular file (a device is never opened, a FIFO never waited on).
+ * to the walk, whose answers and messages stay the only ones. Stats go
+ * through an O_PATH descriptor, a directory to list is opened with
+ * O_DIRECTORY and a value only once a stat said it is a regular file: a
+ * device is never opened, a FIFO never waited on.
  * KVRO_DIR_WALK_ONLY=1 in the environment turns it off (the test suite
  * runs the directory tests both ways). */
 static atomic_bool no_openat2;
 
-static int fast_resolve(const dir_root *r, const char *key, bool follow_last)
+/* KEY opened with FLAGS (O_CLOEXEC added) by the fast path, or -1. */
+static int fast_openat(const dir_root *r, const char *key, int flags)
 {
 #ifdef SYS_openat2
     if (!*key || r->walk_only || atomic_load_explicit(&no_openat2, memory_order_relaxed))
         return -1;
     struct open_how how = {
-        .flags = O_PATH | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW),
+        .flags = (uint64_t)(flags | O_CLOEXEC),
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
     long fd = syscall(SYS_openat2, r->fd, key, &how, sizeof how);
@@ -262,9 +264,14 @@ static int fast_resolve(const dir_root *r, const char *key, bool follow_last)
         atomic_store_explicit(&no_openat2, true, memory_order_relaxed);
     return fd < 0 ? -1 : (int)fd;
 #else
-    (void)r, (void)key, (void)follow_last;
+    (void)r, (void)key, (void)flags;
     return -1;
 #endif
+}
+
+static int fast_resolve(const dir_root *r, const char *key, bool follow_last)
+{
+    return fast_openat(r, key, O_PATH | (follow_last ? 0 : O_NOFOLLOW));
 }
 
 /* KEY's stat by the fast path: true with *HS filled, or false (walk). */
@@ -279,20 +286,26 @@ static bool fast_stat(const dir_root *r, const char *key, bool follow_last, stru
 }
 
 /* Regular file KEY opened for reading by the fast path (its stat in *HS):
- * the descriptor, or -1 (walk). An O_PATH descriptor is turned into a
- * readable one through /proc/self/fd, which names that very file. */
+ * the descriptor, or -1 (walk). A stat first, so that only what is a
+ * regular file is ever opened (never a device; O_NONBLOCK for a FIFO put
+ * there in between); that stat is not confined (links on the way are
+ * followed) and only gates: the open is (openat2, as above) and must
+ * reach the very file stated (device and inode), else the walk answers.
+ * Three calls, not the four of an O_PATH descriptor reopened through
+ * /proc/self/fd (and its lookup), for every value read. */
 static int fast_open(const dir_root *r, const char *key, struct stat *hs)
 {
-    int pfd = fast_resolve(r, key, true);
-    if (pfd < 0)
+    struct stat pre;
+    if (!*key || r->walk_only || atomic_load_explicit(&no_openat2, memory_order_relaxed) ||
+        fstatat(r->fd, key, &pre, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 ||
+        !S_ISREG(pre.st_mode))
         return -1;
-    int fd = -1;
-    if (fstat(pfd, hs) == 0 && S_ISREG(hs->st_mode)) {
-        char proc[32];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = fast_openat(r, key, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    if (fd >= 0 && (fstat(fd, hs) != 0 || !S_ISREG(hs->st_mode) || hs->st_ino != pre.st_ino ||
+                    hs->st_dev != pre.st_dev)) {
+        close(fd);
+        fd = -1;
     }
-    close(pfd);
     return fd;
 }
 
@@ -415,26 +428,52 @@ static kvro_status dir_read(void *self, const char *key, int64_t off, int64_t le
     return s;
 }
 
-static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *arg,
-                            kvro_error *err)
+/* Opens directory DIR (links followed, never out of the root) for reading
+ * its entries: *FD, and whether a link was followed on the way. A key with
+ * no link in it is opened in one call by the fast path (O_DIRECTORY: a
+ * device put there is refused, never opened); anything else is walked. */
+static kvro_status open_listing(dir_root *r, const char *dir, int *fd, bool *via_link,
+                                kvro_error *err)
 {
+    *via_link = false;
+    if ((*fd = fast_openat(r, dir, O_RDONLY | O_DIRECTORY)) >= 0)
+        return KVRO_OK;
     dir_at at;
     kvro_kind kind = KVRO_KIND_FILE;
-    kvro_status s = walk_existing(self, dir, &at, &kind, err);
+    kvro_status s = walk_existing(r, dir, &at, &kind, err);
     if (s != KVRO_OK)
         return s;
     if (kind != KVRO_KIND_DIR) {
         at_done(&at);
         return kvro_error_set(err, KVRO_E_NOT_DIR, "is a file, not a directory");
     }
-    int fd = openat(at.dirfd, at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    *fd = openat(at.dirfd, at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd < 0)
         s = errno_status(err, "cannot open directory", at.name);
     /* Reached through a link, DIR's key may already have passed one of its
      * subdirectories (l -> a/b, a/b/up -> ..: "l/up" is a, and "l/up/b"
      * is a loop), so those are checked as keys too. */
-    bool via_link = at.via_link;
+    *via_link = at.via_link;
     at_done(&at);
+    return s;
+}
+
+/* One entry of a scan: its kind and, if the scan was asked for them, its
+ * lstat (HS; NULL with STATUS set when that failed). */
+typedef int (*scan_fn)(void *arg, const char *name, kvro_kind kind, kvro_status status,
+                       const struct stat *hs);
+
+/* Calls FN for each entry of directory DIR that is a file, a directory or
+ * a link (as stored, never followed: the core resolves links for callers
+ * that follow, backend.h). With STATS each entry's lstat comes with it,
+ * made relative to the directory's descriptor: one fstatat per entry, no
+ * key resolved again from the root. */
+static kvro_status dir_scan(dir_root *r, const char *dir, bool stats, scan_fn fn, void *arg,
+                            kvro_error *err)
+{
+    int fd;
+    bool via_link;
+    kvro_status s = open_listing(r, dir, &fd, &via_link, err);
     if (s != KVRO_OK)
         return s;
     DIR *d = fdopendir(fd);
@@ -443,8 +482,8 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
         return errno_status(err, "cannot list", dir);
     }
     size_t dlen = strlen(dir);
-    char *child = malloc(dlen + NAME_MAX + 2);
-    if (!child) {
+    char *child = via_link ? malloc(dlen + NAME_MAX + 2) : NULL;
+    if (via_link && !child) {
         closedir(d);
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
     }
@@ -460,16 +499,22 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
             continue;
         unsigned char type = e->d_type;
         struct stat hs;
-        if (type == DT_UNKNOWN) { /* some file systems do not say: ask */
-            if (fstatat(dirfd(d), e->d_name, &hs, AT_SYMLINK_NOFOLLOW) != 0)
-                continue; /* gone since readdir */
-            type = S_ISREG(hs.st_mode)   ? DT_REG
-                   : S_ISDIR(hs.st_mode) ? DT_DIR
-                   : S_ISLNK(hs.st_mode) ? DT_LNK
-                                         : DT_FIFO;
+        kvro_status st = KVRO_OK;
+        if (stats || type == DT_UNKNOWN) { /* some file systems do not say: ask */
+            if (fstatat(dirfd(d), e->d_name, &hs, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno == ENOENT)
+                    continue; /* gone since readdir */
+                if (type == DT_UNKNOWN)
+                    continue; /* nothing to say what it is */
+                st = kvro_status_from_errno(errno);
+            } else {
+                type = S_ISREG(hs.st_mode)   ? DT_REG
+                       : S_ISDIR(hs.st_mode) ? DT_DIR
+                       : S_ISLNK(hs.st_mode) ? DT_LNK
+                                             : DT_FIFO;
+            }
         }
-        /* Links as they are stored, every one of them: the core resolves
-         * them for callers that follow (backend.h). */
+        kvro_kind kind;
         if (type == DT_REG)
             kind = KVRO_KIND_FILE;
         else if (type == DT_LNK)
@@ -480,17 +525,60 @@ static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *
             snprintf(child, dlen + NAME_MAX + 2, "%s%s%s", dir, dlen ? "/" : "", e->d_name);
             kvro_info cst;
             kvro_error ignored;
-            if (dir_stat(self, child, &cst, &ignored) != KVRO_OK)
+            if (dir_stat(r, child, &cst, &ignored) != KVRO_OK)
                 continue; /* a loop back through DIR's own path */
             kind = cst.kind;
         } else
             continue; /* FIFOs, sockets, devices are not values */
-        if (fn(arg, e->d_name, kind))
+        if (fn(arg, e->d_name, kind, st, stats && st == KVRO_OK ? &hs : NULL))
             break;
     }
     free(child);
     closedir(d);
     return s;
+}
+
+typedef struct list_ctx {
+    dir_root *r;
+    kvro_list_fn fn;
+    kvro_list_info_fn info_fn;
+    void *arg;
+} list_ctx;
+
+static int list_entry(void *arg, const char *name, kvro_kind kind, kvro_status status,
+                      const struct stat *hs)
+{
+    (void)status, (void)hs;
+    list_ctx *c = arg;
+    return c->fn(c->arg, name, kind);
+}
+
+static kvro_status dir_list(void *self, const char *dir, kvro_list_fn fn, void *arg,
+                            kvro_error *err)
+{
+    list_ctx c = {.r = self, .fn = fn, .arg = arg};
+    return dir_scan(self, dir, false, list_entry, &c, err);
+}
+
+static int list_info_entry(void *arg, const char *name, kvro_kind kind, kvro_status status,
+                           const struct stat *hs)
+{
+    list_ctx *c = arg;
+    if (!hs)
+        return c->info_fn(c->arg, name, status, NULL);
+    kvro_info info;
+    memset(&info, 0, sizeof info);
+    fill_info(c->r, hs, kind, &info);
+    return c->info_fn(c->arg, name, KVRO_OK, &info);
+}
+
+/* kvro_list_info's pass (backend.h): what dir_lstat would say of each
+ * entry, without resolving each key again from the root. */
+static kvro_status dir_list_info(void *self, const char *dir, kvro_list_info_fn fn, void *arg,
+                                 kvro_error *err)
+{
+    list_ctx c = {.r = self, .info_fn = fn, .arg = arg};
+    return dir_scan(self, dir, true, list_info_entry, &c, err);
 }
 
 /* ----------------------------------------------------------- write side */
@@ -691,6 +779,7 @@ const kvro_backend kvro__backend_dir = {
     .stat = dir_stat,
     .read = dir_read,
     .list = dir_list,
+    .list_info = dir_list_info,
     .lstat = dir_lstat,
     .readlink = dir_readlink,
     .create = dir_create,

@@ -191,6 +191,17 @@ static kvro_status adaptor_list(void *self, const char *dir, kvro_list_fn fn, vo
     return h->b->list(h->self, dir, fn, arg, err);
 }
 
+/* The FS backend's own pass where it has one (a host directory), else the
+ * generic one, links as links: what the core's list_info expects. */
+static kvro_status adaptor_list_info(void *self, const char *dir, kvro_list_info_fn fn, void *arg,
+                                     kvro_error *err)
+{
+    kvro__handle *h = &((adaptor *)self)->fs->h;
+    if (h->b->list_info)
+        return h->b->list_info(h->self, dir, fn, arg, err);
+    return kvro__list_info(h->b, h->self, dir, KVRO_NOFOLLOW, fn, arg, err);
+}
+
 static kvro_status adaptor_lstat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     kvro__handle *h = &((adaptor *)self)->fs->h;
@@ -243,6 +254,7 @@ static const kvro_backend adaptor_backend = {
     .stat = adaptor_stat,
     .read = adaptor_read,
     .list = adaptor_list,
+    .list_info = adaptor_list_info,
     .lstat = adaptor_lstat,
     .readlink = adaptor_readlink,
     .locate = adaptor_locate,

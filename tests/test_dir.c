@@ -452,6 +452,129 @@ static void test_root_through_link(void **state)
     free(via);
 }
 
+/* kvro_list_info comes from one pass over the directory (an fstatat per
+ * entry): each entry must be described exactly as kvro_lstat (NOFOLLOW) or
+ * kvro_stat (following) describes its key, with the names kvro_list gives
+ * when following, and every link, escaping and looping ones too, but no
+ * FIFO, when not. */
+typedef struct info_listing {
+    size_t n;
+    char names[32][64];
+    kvro_status status[32];
+    kvro_info info[32];
+} info_listing;
+
+static int collect_info(void *arg, const char *name, kvro_status s, const kvro_info *info)
+{
+    info_listing *l = arg;
+    if (l->n < 32) {
+        snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
+        l->status[l->n] = s;
+        if (info)
+            l->info[l->n] = *info;
+    }
+    l->n++;
+    return 0;
+}
+
+static void check_list_info(kvro *kv, const char *dir, int flags)
+{
+    info_listing l = {0};
+    kvro_error err;
+    assert_status(kvro_list_info(kv, dir, flags, collect_info, &l, &err), KVRO_OK, &err);
+    assert_true(l.n <= 32);
+    if (!(flags & KVRO_NOFOLLOW)) { /* the names and kinds of kvro_list */
+        listing names = {0};
+        assert_status(kvro_list(kv, dir, collect, &names, &err), KVRO_OK, &err);
+        assert_int_equal(l.n, names.n);
+        for (size_t i = 0; i < l.n; i++) {
+            assert_string_equal(l.names[i], names.names[i]);
+            assert_int_equal(l.info[i].kind, names.kinds[i]);
+        }
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        if (i)
+            assert_true(strcmp(l.names[i - 1], l.names[i]) < 0);
+        char *key = *dir ? t_fmt("%s/%s", dir, l.names[i]) : t_fmt("%s", l.names[i]);
+        kvro_info want;
+        kvro_status s = (flags & KVRO_NOFOLLOW) ? kvro_lstat(kv, key, &want, &err)
+                                                : kvro_stat(kv, key, &want, &err);
+        if (s != l.status[i])
+            fail_msg("'%s' (flags %d): listed with status %d, stat says %d", key, flags,
+                     (int)l.status[i], (int)s);
+        if (s == KVRO_OK) {
+            const kvro_info *got = &l.info[i];
+            if (got->kind != want.kind || got->size != want.size || got->mtime != want.mtime ||
+                got->mtime_nsec != want.mtime_nsec || got->mode != want.mode ||
+                got->has_mode != want.has_mode || got->id != want.id || got->nlink != want.nlink)
+                fail_msg("'%s' (flags %d): listed as kind %d size %lld id %llu, stat says kind "
+                         "%d size %lld id %llu",
+                         key, flags, (int)got->kind, (long long)got->size,
+                         (unsigned long long)got->id, (int)want.kind, (long long)want.size,
+                         (unsigned long long)want.id);
+        }
+        free(key);
+    }
+}
+
+static void test_list_info_one_pass(void **state)
+{
+    tree *t = *state;
+    kvro *kv = open_kv(t);
+    /* Directories reached plainly, through links inside, and through a
+     * link whose target the key has passed (via/up, where b loops). */
+    const char *dirs[] = {"", "sub", "ping", "ping/to_pong", "deep", "deep/b", "via", "via/up",
+                          "rel_dir", "abs_dir"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        check_list_info(kv, dirs[i], 0);
+        check_list_info(kv, dirs[i], KVRO_NOFOLLOW);
+    }
+    /* Not following: every link as stored, the FIFO left out. */
+    info_listing l = {0};
+    kvro_error err;
+    assert_status(kvro_list_info(kv, "", KVRO_NOFOLLOW, collect_info, &l, &err), KVRO_OK, &err);
+    static const char *const root[] = {
+        "abs_dir", "abs_evil", "abs_in",  "abs_outside", "abs_root", "dangling", "deep",
+        "dot",     "fifo_link", "file",   "link_etc",    "loop1",    "loop2",    "outabs",
+        "outrel",  "ping",     "pong",    "rel_dir",     "rel_file", "self",     "sub",
+        "via"};
+    assert_int_equal(l.n, sizeof root / sizeof *root);
+    for (size_t i = 0; i < l.n; i++)
+        assert_string_equal(l.names[i], root[i]);
+    /* Listing a key that is not a directory, or leads out, fails as ever. */
+    memset(&l, 0, sizeof l);
+    assert_status(kvro_list_info(kv, "file", KVRO_NOFOLLOW, collect_info, &l, &err),
+                  KVRO_E_NOT_DIR, &err);
+    assert_status(kvro_list_info(kv, "outabs", KVRO_NOFOLLOW, collect_info, &l, &err),
+                  KVRO_E_LINK, &err);
+    assert_status(kvro_list_info(kv, "fifo", 0, collect_info, &l, &err), KVRO_E_UNSUPPORTED,
+                  &err);
+    assert_int_equal(l.n, 0);
+    kvro_close(kv);
+}
+
+/* A value is read by the fast path only if its key names a regular file
+ * with no link on the way: a key through a link that leads out (whose
+ * target a plain stat would find) is still refused, and the secret never
+ * read. */
+static void test_read_through_links(void **state)
+{
+    tree *t = *state;
+    kvro *kv = open_kv(t);
+    char buf[64];
+    int64_t n = -1;
+    kvro_error err;
+    const char *out[] = {"outabs/there", "outrel/there", "abs_outside", "abs_evil"};
+    for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
+        assert_status(kvro_read(kv, out[i], 0, sizeof buf, buf, &n, &err), KVRO_E_LINK, &err);
+        assert_int_equal(n, 0);
+    }
+    check_pattern(kv, "file", FILE_SEED, FILE_SIZE);
+    check_pattern(kv, "sub/inner", INNER_SEED, INNER_SIZE);
+    check_pattern(kv, "rel_dir/inner", INNER_SEED, INNER_SIZE); /* the walk's */
+    kvro_close(kv);
+}
+
 /* ------------------------------------------------------------ write side */
 
 static void test_fs_create(void **state)
@@ -705,6 +828,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listing_omits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_through_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_info_one_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_through_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_mkdir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_write, setup, teardown),

@@ -8,6 +8,11 @@
  * error, 2 usage). An entry that cannot be read is reported and the walk
  * goes on.
  *
+ * mkkv verify compares in two threads (cli/verify.c: pthread_create
+ * starts the reader): scripts/ci-matrix.sh picks the tests whose source
+ * names that call for its ThreadSanitizer build, this one included, where
+ * mkkv is built with TSan too and a race report fails the run.
+ *
  * The link cases (test_links, and the links in the reference tree) need
  * the dir and tar backends to report symbolic links as links through
  * kvro_list_info(KVRO_NOFOLLOW); a backend that still followed them would
@@ -434,6 +439,128 @@ static void test_wording(void **state)
                 "mkkv: verify: odd.tar and odd2 differ: 1 difference\n", "--metadata odd.tar odd2");
 }
 
+/* XORs byte OFF of scratch file REL with 0x40, in place: the same size,
+ * one byte different. */
+static void flip(fx *f, const char *rel, long off)
+{
+    char *p = t_join(f->dir, rel);
+    FILE *fp = fopen(p, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    int c = fgetc(fp);
+    assert_true(c != EOF);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    fputc(c ^ 0x40, fp);
+    assert_int_equal(fclose(fp), 0);
+    free(p);
+}
+
+/* Many values, more than the reader queues ahead of the comparer (the
+ * bytes of a .tar.gz are inflated in one thread and compared in another),
+ * and values larger than what it queues at once: every difference is
+ * still reported, once, in the order the archive stores the values, with
+ * the name differences the walk found first; the first difference in a
+ * large value is found wherever it lies (in a later slice, at a slice's
+ * or a window's first byte, at the last byte). */
+static void test_many_files(void **state)
+{
+    fx *f = *state;
+    ok(f, "rm -rf many many2 && mkdir many");
+    long long bytes = 0;
+    for (int d = 0; d < 40; d++)
+        for (int j = 0; j < 15; j++) {
+            char rel[32], line[16];
+            snprintf(rel, sizeof rel, "many/d%02d/f%02d", d, j);
+            snprintf(line, sizeof line, "d%02d/f%02d\n", d, j);
+            size_t n = (size_t)(j + 1) * 8;
+            char *data = malloc(n), *p = t_join(f->dir, rel);
+            for (size_t k = 0; k < n; k += 8)
+                memcpy(data + k, line, 8);
+            t_write(p, data, n);
+            bytes += (long long)n;
+            free(data), free(p);
+        }
+    const struct {
+        const char *rel;
+        uint64_t seed, size;
+    } big[] = {{"many/big.bin", 7, 3 << 20}, {"many/w.bin", 8, 1536 << 10},
+               {"many/x.bin", 9, 600000}, {"many/y.bin", 10, 262145}};
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+        char *p = t_join(f->dir, big[i].rel);
+        t_write_pattern(p, big[i].seed, big[i].size);
+        bytes += (long long)big[i].size;
+        free(p);
+    }
+    ok(f, "tar --sort=name --format=gnu -cf many.tar -C many . && gzip -nc many.tar > many.tgz && "
+          "cp -a many many2 && echo new > many2/d05/new && rm many2/d33/f11 && "
+          "printf z >> many2/d30/f03");
+    char *want = t_fmt("many.tar matches many: 604 files, 41 directories, %lld bytes (", bytes);
+    char *out, *err;
+    assert_int_equal(sh(f, &out, &err, "\"$MKKV\" verify many.tar many"), 0);
+    assert_true(strncmp(out, want, strlen(want)) == 0);
+    assert_string_equal(err, "");
+    free(out), free(err), free(want);
+
+    flip(f, "many2/big.bin", 2621443); /* in the eleventh slice, the third window */
+    flip(f, "many2/d19/f07", 5);
+    flip(f, "many2/w.bin", 1048576); /* a window's first byte */
+    flip(f, "many2/x.bin", 262144);  /* a slice's first byte */
+    flip(f, "many2/y.bin", 262144);  /* the last byte, alone in its slice */
+    const char *fmt = "only in many2: d05/new\n"
+                      "only in %s: d33/f11\n"
+                      "content differs: big.bin: first difference at byte 2621443\n"
+                      "content differs: d19/f07: first difference at byte 5\n"
+                      "size differs: d30/f03: 32 bytes in %s, 33 in many2\n"
+                      "content differs: w.bin: first difference at byte 1048576\n"
+                      "content differs: x.bin: first difference at byte 262144\n"
+                      "content differs: y.bin: first difference at byte 262144\n";
+    const char *sources[] = {"many.tar", "many.tgz", "many"};
+    for (size_t i = 0; i < 3; i++) {
+        char *o = t_fmt(fmt, sources[i], sources[i]);
+        char *e = t_fmt("mkkv: verify: %s and many2 differ: 8 differences\n", sources[i]);
+        verify_says(f, 1, o, e, "--no-index-cache %s many2", sources[i]);
+        free(o), free(e);
+    }
+}
+
+/* A value that cannot be read in the middle of the stream is reported
+ * where it comes, and the values after it are still compared: a FAT image
+ * made by mkfs.fat and mcopy, one file's first cluster then broken by hand
+ * (out of range: its entry still lists it, with its size). */
+static void test_read_error_mid_stream(void **state)
+{
+    fx *f = *state;
+    if (!t_have("mkfs.fat") || !t_have("mcopy"))
+        skip();
+    ok(f, "rm -rf fsrc fdst fat.img && mkdir fsrc && for i in 0 1 2 3 4 5 6 7 8 9; do "
+          "head -c 3000 /dev/zero | tr '\\0' $i > fsrc/F0$i.BIN; done && cp -a fsrc fdst && "
+          "printf X | dd of=fdst/F07.BIN bs=1 seek=100 conv=notrunc 2>/dev/null && "
+          "mkfs.fat -C fat.img 2048 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -i fat.img fsrc/* ::");
+    char *img = t_join(f->dir, "fat.img");
+    size_t len;
+    unsigned char *b = (unsigned char *)t_slurp(img, &len);
+    size_t e = 0;
+    while (e + 32 <= len && memcmp(b + e, "F05     BIN", 11) != 0)
+        e += 32;
+    assert_true(e + 32 <= len);
+    b[e + 26] = 0xF0, b[e + 27] = 0xFF, b[e + 20] = b[e + 21] = 0; /* cluster 0xFFF0 */
+    t_write(img, b, len);
+    free(b), free(img);
+
+    char *out, *err;
+    assert_int_equal(sh(f, &out, &err, "\"$MKKV\" verify fat.img fdst"), 1);
+    assert_string_equal(out, "content differs: F07.BIN: first difference at byte 100\n");
+    const char *first = "mkkv: fat.img: F05.BIN: ";
+    const char *last = "\nmkkv: verify: fat.img and fdst differ: 1 difference, and 1 error "
+                       "reading them (above)\n";
+    assert_true(strncmp(err, first, strlen(first)) == 0);
+    assert_non_null(strstr(err, "out of range"));
+    assert_non_null(strstr(err, last));
+    assert_string_equal(strstr(err, last), last);
+    assert_int_equal(strchr(err, '\n') + 1, strstr(err, last) + 1); /* one line, then the end */
+    free(out), free(err);
+}
+
 static void test_usage_and_exit_codes(void **state)
 {
     fx *f = *state;
@@ -482,6 +609,8 @@ int main(void)
         cmocka_unit_test(test_links),
         cmocka_unit_test(test_errors_do_not_stop_the_walk),
         cmocka_unit_test(test_wording),
+        cmocka_unit_test(test_many_files),
+        cmocka_unit_test(test_read_error_mid_stream),
         cmocka_unit_test(test_usage_and_exit_codes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
