@@ -23,9 +23,16 @@
  * sharing a chain with a directory or with each other are not detected
  * (a cross-link inside chains is, fat_table.c). Reads find their clusters
  * in the file's chain, cached (fat_table.c), and read each run of
- * consecutive clusters with one call. After open, only the chain cache
- * and the directory owners change, each under its own lock: any number
- * of threads may stat, read and list at once.
+ * consecutive clusters with one call. Directories are decoded whole and
+ * cached (fat_dir.c: 16 MiB at most a handle), so a key resolved again, a
+ * sibling's stat, a missing key or a listing reads nothing; list_info
+ * gives each entry's stat from that one pass (what stat says, through one
+ * function, with the checks a walk into a subdirectory makes), where the
+ * core would otherwise stat every key. Every write-side operation empties
+ * that cache before and after it (the write wrappers below). After open,
+ * only the chain cache, the directory cache and the directory owners
+ * change, each under its own lock: any number of threads may stat, read
+ * and list at once.
  *
  * What stat says: mode 0644 for a file (0444 with the read-only
  * attribute), 0755 for a directory; mtime the last-write time (fat_dir.c:
@@ -171,6 +178,7 @@ static kvro_status fat_close(void *self, kvro_error *err)
     /* Every write went out as it was made; this makes them durable. */
     kvro_status s = v->writable ? kvro_io_flush(v->io, err) : KVRO_OK;
     kvro__fat_table_free(&v->table);
+    kvro__fat_dircache_free(&v->dircache);
     pthread_mutex_destroy(&v->owners.lock);
     free(v->owners.slot);
     kvro_io_close(v->io);
@@ -239,6 +247,7 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
         return s;
     }
     pthread_mutex_init(&v->owners.lock, NULL);
+    kvro__fat_dircache_init(&v->dircache);
     *self = v;
     return KVRO_OK;
 }
@@ -373,18 +382,23 @@ typedef struct fill_ctx {
     bool oom;
 } fill_ctx;
 
-static int fill_one(void *arg, const fat_dirent *e)
+/* Gives subdirectory N an owner unless it has one; non-zero out of
+ * memory. */
+static int fill_one(fill_ctx *f, fat_node n)
 {
-    fill_ctx *f = arg;
-    if (!e->node.dir || !e->node.first)
+    if (!n.dir || !n.first)
         return 0;
     fat_owners *o = &f->v->owners;
     pthread_mutex_lock(&o->lock);
-    if (!owner_find(o, e->node.first) &&
-        !owner_add(o, (fat_owner){e->node.first, f->parent, e->node.pos, false}))
+    if (!owner_find(o, n.first) && !owner_add(o, (fat_owner){n.first, f->parent, n.pos, false}))
         f->oom = true;
     pthread_mutex_unlock(&o->lock);
     return f->oom;
+}
+
+static int fill_dirent(void *arg, const fat_dirent *e)
+{
+    return fill_one(arg, e->node);
 }
 
 /* Whether DIR's subdirectories are all owned: where its flag is. Under
@@ -415,8 +429,16 @@ static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, con
     pthread_mutex_unlock(&o->lock);
     if (fill) {
         fill_ctx f = {v, parent, false};
-        /* What cannot be read here is met by the calls that read it. */
-        kvro__fat_dir_each(v, dir, fill_one, &f, NULL);
+        /* What cannot be read here is met by the calls that read it. The
+         * listing the lookup just made is at hand (no read). */
+        fat_listing *l = NULL;
+        if (kvro__fat_listing_get(v, dir, &l, NULL) == KVRO_OK) {
+            for (size_t i = 0; i < l->n && !fill_one(&f, l->e[i].node); i++)
+                ;
+            kvro__fat_listing_put(v, l);
+        } else {
+            kvro__fat_dir_each(v, dir, fill_dirent, &f, NULL);
+        }
         if (f.oom)
             return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
         pthread_mutex_lock(&o->lock);
@@ -461,14 +483,36 @@ static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, con
     return s;
 }
 
-kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err)
+/* The checks a walk makes as it enters directory NEXT, an entry of
+ * directory N named C (LEN bytes), reached by KEY's first KLEN bytes:
+ * SEEN holds the first clusters of the DEPTH directories above it, N's
+ * last. list_info makes them for each subdirectory it describes, so that
+ * it says what stat would. */
+static kvro_status enter(fat_vol *v, const uint32_t *seen, size_t depth, const fat_node *n,
+                         const fat_node *next, const char *key, size_t klen, const char *c,
+                         size_t len, kvro_error *err)
 {
-    /* The first clusters of the directories entered so far; a key has at
-     * most KVRO_KEY_MAX / 2 + 1 components. */
-    uint32_t seen[KVRO_KEY_MAX / 2 + 2];
-    size_t depth = 0;
+    if (next->first == 0)
+        return BAD("directory '%.*s' has no cluster", (int)len, c);
+    for (size_t i = 0; i < depth; i++)
+        if (seen[i] == next->first)
+            return BAD("directory '%.*s' contains itself (cluster %u is also a directory above "
+                       "it)",
+                       (int)len, c, next->first);
+    return claim(v, n, next, key, klen, err);
+}
+
+/* A key has at most KVRO_KEY_MAX / 2 + 1 components. */
+#define FAT_DEPTH_MAX (KVRO_KEY_MAX / 2 + 2)
+
+/* kvro__fat_walk, leaving in SEEN (FAT_DEPTH_MAX entries) the first
+ * clusters of the directories entered, the root's first, *DEPTH of them. */
+static kvro_status walk(fat_vol *v, const char *key, fat_node *out, uint32_t *seen, size_t *depth,
+                        kvro_error *err)
+{
     fat_node n = kvro__fat_root(v);
-    seen[depth++] = n.first;
+    *depth = 0;
+    seen[(*depth)++] = n.first;
     const char *p = key, *c;
     size_t len;
     while ((len = kvro__component(&p, &c, NULL)) != 0) {
@@ -483,22 +527,22 @@ kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_erro
             return kvro_error_set(err, KVRO_E_NOT_FOUND, "FAT: no '%.*s' in its directory",
                                   (int)(len > 200 ? 200 : len), c);
         if (next.dir) {
-            if (next.first == 0)
-                return BAD("directory '%.*s' has no cluster", (int)len, c);
-            for (size_t i = 0; i < depth; i++)
-                if (seen[i] == next.first)
-                    return BAD("directory '%.*s' contains itself (cluster %u is also a "
-                               "directory above it)",
-                               (int)len, c, next.first);
-            seen[depth++] = next.first;
-            s = claim(v, &n, &next, key, (size_t)(c + len - key), err);
+            s = enter(v, seen, *depth, &n, &next, key, (size_t)(c + len - key), c, len, err);
             if (s != KVRO_OK)
                 return s;
+            seen[(*depth)++] = next.first;
         }
         n = next;
     }
     *out = n;
     return KVRO_OK;
+}
+
+kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err)
+{
+    uint32_t seen[FAT_DEPTH_MAX];
+    size_t depth;
+    return walk(v, key, out, seen, &depth, err);
 }
 
 /* The chain of file N, as far as its size. */
@@ -511,25 +555,31 @@ static kvro_status file_chain(fat_vol *v, const fat_node *n, fat_chain **out, kv
     return kvro__fat_chain_get(&v->table, n->first, want, false, out, err);
 }
 
+/* What stat says of entry N (the header comment): stat and list_info
+ * both say it through this, so the two cannot disagree. */
+static kvro_info node_info(const fat_node *n)
+{
+    return (kvro_info){
+        .kind = n->dir ? KVRO_KIND_DIR : KVRO_KIND_FILE,
+        .size = n->dir ? 0 : n->size,
+        .mtime = kvro__fat_time(n->date, n->time),
+        .mode = n->dir             ? 0755
+                : (n->attr & 0x01) ? 0444
+                                   : 0644,
+        .has_mode = true,
+        .id = n->pos ? (uint64_t)n->pos : 1,
+        .nlink = 1,
+    };
+}
+
 static kvro_status fat_stat(void *self, const char *key, kvro_info *st, kvro_error *err)
 {
     fat_vol *v = self;
     fat_node n;
     kvro_status s = kvro__fat_walk(v, key, &n, err);
-    if (s != KVRO_OK)
-        return s;
-    *st = (kvro_info){
-        .kind = n.dir ? KVRO_KIND_DIR : KVRO_KIND_FILE,
-        .size = n.dir ? 0 : n.size,
-        .mtime = kvro__fat_time(n.date, n.time),
-        .mode = n.dir             ? 0755
-                : (n.attr & 0x01) ? 0444
-                                  : 0644,
-        .has_mode = true,
-        .id = n.pos ? (uint64_t)n.pos : 1,
-        .nlink = 1,
-    };
-    return KVRO_OK;
+    if (s == KVRO_OK)
+        *st = node_info(&n);
+    return s;
 }
 
 static kvro_status fat_read(void *self, const char *key, int64_t off, int64_t len, void *buf,
@@ -565,124 +615,99 @@ static kvro_status fat_read(void *self, const char *key, int64_t off, int64_t le
     return s;
 }
 
-/* A listing: the names given so far, as a set under the lookups' folding
- * (fat_dir.c). A name met twice is a damaged directory: a lookup finds
- * only the first of the two, so listing both would show an entry that
- * cannot be read (or, of another kind, a kind stat contradicts). The
- * directory is refused, naming the name: the handle has no channel for a
- * warning after open (kvro_options.warning is called during kvro_open
- * only), and silently listing one of the two would hide an entry. Hashing
- * keeps a directory of 65,536 entries linear. */
-typedef struct list_name {
-    uint32_t hash, len;
-    size_t off; /* in ARENA */
-} list_name;
+/* Listings. A directory that holds one name twice (or two names equal
+ * under the lookups' folding, fat_dir.c) is damaged: a lookup finds only
+ * the first of the two, so listing both would show an entry that cannot
+ * be read (or, of another kind, a kind stat contradicts). The directory
+ * is refused, naming the name: the handle has no channel for a warning
+ * after open (kvro_options.warning is called during kvro_open only), and
+ * silently listing one of the two would hide an entry. The listing
+ * (fat_dir.c) finds such a pair as it hashes the names, so a directory of
+ * 65,536 entries stays linear, and list and list_info share it. */
 
-typedef struct list_ctx {
-    kvro_list_fn fn;
-    void *arg;
-    const char *dir; /* its key, for the error */
-    kvro_error *err;
-    kvro_status s; /* a duplicate, or out of memory */
-    list_name *names;
-    size_t n, cap;
-    uint32_t *slot; /* an index into NAMES plus one; 0: empty */
-    size_t nslots;  /* a power of two, at least twice N */
-    char *arena;
-    size_t used, size;
-} list_ctx;
-
-/* Room for one more name of LEN bytes; false out of memory. */
-static bool list_room(list_ctx *l, size_t len)
+/* DIR's listing for list and list_info, or the error that refuses it;
+ * DIR's entry in *N and the walk's SEEN and *DEPTH as walk leaves them. */
+static kvro_status listing_of(fat_vol *v, const char *dir, fat_node *n, uint32_t *seen,
+                              size_t *depth, fat_listing **out, kvro_error *err)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        list_name *v = realloc(l->names, cap * sizeof *v);
-        if (!v)
-            return false;
-        l->names = v;
-        l->cap = cap;
-    }
-    if (l->used + len > l->size) {
-        size_t size = l->size ? 2 * l->size : 4096;
-        while (size < l->used + len)
-            size *= 2;
-        char *a = realloc(l->arena, size);
-        if (!a)
-            return false;
-        l->arena = a;
-        l->size = size;
-    }
-    if (2 * (l->n + 1) > l->nslots) {
-        size_t nslots = l->nslots ? 2 * l->nslots : 128, mask = nslots - 1;
-        uint32_t *slot = calloc(nslots, sizeof *slot);
-        if (!slot)
-            return false;
-        for (size_t k = 0; k < l->n; k++) {
-            size_t i = l->names[k].hash & mask;
-            while (slot[i])
-                i = (i + 1) & mask;
-            slot[i] = (uint32_t)k + 1;
-        }
-        free(l->slot);
-        l->slot = slot;
-        l->nslots = nslots;
-    }
-    return true;
-}
-
-static int list_one(void *arg, const fat_dirent *e)
-{
-    list_ctx *l = arg;
-    kvro_error *err = l->err;
-    if (!list_room(l, e->name_len)) {
-        l->s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
-        return 1;
-    }
-    uint32_t h = kvro__fat_fold_hash(e->name, e->name_len);
-    size_t mask = l->nslots - 1, i = h & mask;
-    for (; l->slot[i]; i = (i + 1) & mask) {
-        const list_name *o = &l->names[l->slot[i] - 1];
-        const char *was = l->arena + o->off;
-        if (o->hash != h || !kvro__fat_name_equal(was, o->len, e->name, e->name_len))
-            continue;
-        const char *d = *l->dir ? l->dir : "";
-        const char *what = *l->dir ? "directory '" : "the root directory";
-        const char *close = *l->dir ? "'" : "";
-        bool same = o->len == e->name_len && memcmp(was, e->name, o->len) == 0;
-        l->s = same ? BAD("%s%.150s%s holds '%.150s' twice: only the first entry can be read, "
-                          "the later one is hidden (fsck.fat repairs this)",
-                          what, d, close, e->name)
-                    : BAD("%s%.150s%s holds '%.*s' and '%.150s', one name to FAT (case-"
-                          "insensitive): only the first can be read, the later one is hidden "
-                          "(fsck.fat does not compare long names: rename it where it was made)",
-                          what, d, close, (int)(o->len > 150 ? 150 : o->len), was, e->name);
-        return 1;
-    }
-    memcpy(l->arena + l->used, e->name, e->name_len);
-    l->names[l->n] = (list_name){h, (uint32_t)e->name_len, l->used};
-    l->used += e->name_len;
-    l->slot[i] = (uint32_t)++l->n;
-    return l->fn(l->arg, e->name, e->node.dir ? KVRO_KIND_DIR : KVRO_KIND_FILE);
+    *out = NULL;
+    kvro_status s = walk(v, dir, n, seen, depth, err);
+    if (s == KVRO_OK && !n->dir)
+        s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: a file, not a directory");
+    if (s == KVRO_OK)
+        s = kvro__fat_listing_get(v, n, out, err);
+    if (s != KVRO_OK)
+        return s;
+    const fat_listing *l = *out;
+    if (l->dup == l->n)
+        return KVRO_OK;
+    const fat_listed *o = &l->e[l->dup_of], *e = &l->e[l->dup];
+    const char *was = l->names + o->off, *name = l->names + e->off;
+    const char *what = *dir ? "directory '" : "the root directory";
+    const char *close = *dir ? "'" : "";
+    bool same = o->len == e->len && memcmp(was, name, o->len) == 0;
+    s = same ? BAD("%s%.150s%s holds '%.150s' twice: only the first entry can be read, the later "
+                   "one is hidden (fsck.fat repairs this)",
+                   what, dir, close, name)
+             : BAD("%s%.150s%s holds '%.*s' and '%.150s', one name to FAT (case-insensitive): "
+                   "only the first can be read, the later one is hidden (fsck.fat does not "
+                   "compare long names: rename it where it was made)",
+                   what, dir, close, (int)(o->len > 150 ? 150 : o->len), was, name);
+    kvro__fat_listing_put(v, *out);
+    *out = NULL;
+    return s;
 }
 
 static kvro_status fat_list(void *self, const char *dir, kvro_list_fn fn, void *arg,
                             kvro_error *err)
 {
     fat_vol *v = self;
+    fat_listing *l;
     fat_node n;
-    kvro_status s = kvro__fat_walk(v, dir, &n, err);
-    if (s == KVRO_OK && !n.dir)
-        s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: a file, not a directory");
-    if (s != KVRO_OK)
-        return s;
-    list_ctx l = {.fn = fn, .arg = arg, .dir = dir, .err = err, .s = KVRO_OK};
-    s = kvro__fat_dir_each(v, &n, list_one, &l, err);
-    if (s == KVRO_OK)
-        s = l.s;
-    free(l.names);
-    free(l.slot);
-    free(l.arena);
+    uint32_t seen[FAT_DEPTH_MAX];
+    size_t depth;
+    kvro_status s = listing_of(v, dir, &n, seen, &depth, &l, err);
+    for (size_t i = 0; s == KVRO_OK && i < l->n; i++)
+        if (fn(arg, l->names + l->e[i].off, l->e[i].node.dir ? KVRO_KIND_DIR : KVRO_KIND_FILE))
+            break;
+    kvro__fat_listing_put(v, l);
+    return s;
+}
+
+/* kvro_list_info's pass (backend.h): each entry's stat from the entry
+ * itself, in one pass over the directory, no key resolved again. A
+ * subdirectory gets the checks a walk into it makes (enter: no cluster, a
+ * loop, an alias), so each entry's status is the one stat gives. */
+static kvro_status fat_list_info(void *self, const char *dir, kvro_list_info_fn fn, void *arg,
+                                 kvro_error *err)
+{
+    fat_vol *v = self;
+    fat_listing *l;
+    fat_node n;
+    uint32_t seen[FAT_DEPTH_MAX];
+    size_t depth;
+    kvro_status s = listing_of(v, dir, &n, seen, &depth, &l, err);
+    /* An entry's key, for the messages enter composes (not given: a
+     * listing reports each entry's status only). */
+    char *key = s == KVRO_OK ? malloc(KVRO_KEY_MAX + 1) : NULL;
+    if (s == KVRO_OK && !key)
+        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory listing the directory");
+    for (size_t i = 0; s == KVRO_OK && i < l->n; i++) {
+        const fat_listed *e = &l->e[i];
+        const char *name = l->names + e->off;
+        kvro_info st = node_info(&e->node);
+        kvro_status es = KVRO_OK;
+        if (e->node.dir) {
+            int k = snprintf(key, KVRO_KEY_MAX + 1, "%s%s%s", dir, *dir ? "/" : "", name);
+            size_t klen = k < 0 ? 0 : (size_t)k > KVRO_KEY_MAX ? KVRO_KEY_MAX : (size_t)k;
+            kvro_error ignored;
+            es = enter(v, seen, depth, &n, &e->node, key, klen, name, e->len, &ignored);
+        }
+        if (fn(arg, name, es, es == KVRO_OK ? &st : NULL))
+            break;
+    }
+    free(key);
+    kvro__fat_listing_put(v, l);
     return s;
 }
 
@@ -729,25 +754,43 @@ static void fat_stats(void *self, kvro_stats *st)
 
 /* ------------------------------------------------------ write side */
 
+/* Every write-side operation changes directories or entries (a write
+ * an entry's size and first cluster): the directory cache is emptied
+ * before it (and not used during it: fat_write.c's own lookups read the
+ * image as it is at each step) and after it (what it changed is read
+ * again), whether it succeeded or not. */
+
 static kvro_status fat_create(void *self, const char *key, kvro_error *err)
 {
-    return kvro__fat_create(self, key, err);
+    kvro__fat_dircache_bump(self);
+    kvro_status s = kvro__fat_create(self, key, err);
+    kvro__fat_dircache_bump(self);
+    return s;
 }
 
 static kvro_status fat_mkdir(void *self, const char *key, kvro_error *err)
 {
-    return kvro__fat_mkdir(self, key, err);
+    kvro__fat_dircache_bump(self);
+    kvro_status s = kvro__fat_mkdir(self, key, err);
+    kvro__fat_dircache_bump(self);
+    return s;
 }
 
 static kvro_status fat_write(void *self, const char *key, int64_t off, const void *buf, int64_t len,
                              kvro_error *err)
 {
-    return kvro__fat_write(self, key, off, buf, len, err);
+    kvro__fat_dircache_bump(self);
+    kvro_status s = kvro__fat_write(self, key, off, buf, len, err);
+    kvro__fat_dircache_bump(self);
+    return s;
 }
 
 static kvro_status fat_destroy(void *self, const char *key, kvro_error *err)
 {
-    return kvro__fat_destroy(self, key, err);
+    kvro__fat_dircache_bump(self);
+    kvro_status s = kvro__fat_destroy(self, key, err);
+    kvro__fat_dircache_bump(self);
+    return s;
 }
 
 const kvro_backend kvro__backend_fat = {
@@ -760,6 +803,7 @@ const kvro_backend kvro__backend_fat = {
     .stat = fat_stat,
     .read = fat_read,
     .list = fat_list,
+    .list_info = fat_list_info,
     .locate = fat_locate,
     .stats = fat_stats,
     .create = fat_create,

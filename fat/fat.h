@@ -140,9 +140,71 @@ typedef int (*fat_dirent_fn)(void *arg, const fat_dirent *e);
 kvro_status kvro__fat_dir_each(struct fat_vol *v, const fat_node *dir, fat_dirent_fn fn, void *arg,
                                kvro_error *err);
 /* Looks NAME (N bytes of UTF-8) up in DIR, case-insensitively (fat_dir.c
- * says which folding); *FOUND says whether it is there. */
+ * says which folding); *FOUND says whether it is there. From DIR's cached
+ * listing (read and cached first if need be), but during a write-side
+ * operation by reading DIR as it is then. */
 kvro_status kvro__fat_dir_lookup(struct fat_vol *v, const fat_node *dir, const char *name, size_t n,
                                  fat_node *out, bool *found, kvro_error *err);
+/* The directory cache (fat_dir.c): directories decoded whole, so that a
+ * key resolved again, a sibling's stat or a listing reads nothing. A
+ * listing holds a directory's entries in stored order and a hash set of
+ * their folded names; it is immutable once made, shared by reference
+ * count, and cached by the directory's first cluster. */
+typedef struct fat_listed {
+    fat_node node;
+    uint32_t hash; /* kvro__fat_fold_hash of the name */
+    uint32_t len;  /* the name's bytes */
+    size_t off;    /* the name in the listing's NAMES, NUL-terminated */
+} fat_listed;
+
+typedef struct fat_listing {
+    uint32_t key;  /* the directory's first cluster (0: the FAT12/16 root) */
+    uint64_t gen;  /* the cache's generation it was read in */
+    int refs;      /* under the cache's lock */
+    size_t bytes;  /* the memory it holds, for the cache's bound */
+    size_t n;      /* entries */
+    fat_listed *e; /* in stored order */
+    char *names;
+    size_t used, size; /* of NAMES */
+    size_t cap;        /* of E */
+    uint32_t *slot;    /* an index into E plus one; 0: empty */
+    size_t nslots;     /* a power of two, at least twice N */
+    /* The first entry whose name an earlier one has under the folding
+     * (a damaged directory: a lookup finds only DUP_OF), N if none. */
+    size_t dup, dup_of;
+} fat_listing;
+
+/* A direct-mapped table of listings, bounded in memory: FAT_LISTING_BYTES
+ * holds the largest directory FAT allows with room for others (at most
+ * 65,536 entries of 48 bytes and 8 of hash, their names at most 35 UTF-8
+ * bytes for each 32-byte slot they take: under 7 MiB). */
+#define FAT_LISTING_SLOTS 1024
+#define FAT_LISTING_BYTES ((size_t)16 << 20)
+
+typedef struct fat_dircache {
+    pthread_mutex_t lock;
+    fat_listing *slot[FAT_LISTING_SLOTS];
+    size_t bytes; /* held by the listings in the slots */
+    size_t hand;  /* where eviction looks next */
+    /* Bumped before and after every write-side operation: odd while one is
+     * under way, when the cache is neither used nor filled; a listing read
+     * in another generation than the current one is never used. */
+    uint64_t gen;
+} fat_dircache;
+
+void kvro__fat_dircache_init(fat_dircache *c);
+void kvro__fat_dircache_free(fat_dircache *c);
+/* Drops every listing and bumps the generation (fat.c, around every
+ * write-side operation: the one place the write side invalidates). */
+void kvro__fat_dircache_bump(struct fat_vol *v);
+/* DIR's listing, from the cache or read (and cached, outside a write);
+ * release it with kvro__fat_listing_put. */
+kvro_status kvro__fat_listing_get(struct fat_vol *v, const fat_node *dir, fat_listing **out,
+                                  kvro_error *err);
+void kvro__fat_listing_put(struct fat_vol *v, fat_listing *l);
+/* The entry a lookup of NAME (N bytes) finds in L, or NULL. */
+const fat_listed *kvro__fat_listing_find(const fat_listing *l, const char *name, size_t n);
+
 /* Whether UTF-8 names A and B are equal under that folding. */
 bool kvro__fat_name_equal(const char *a, size_t an, const char *b, size_t bn);
 /* A hash of NAME that names equal under that folding share. */
@@ -245,6 +307,7 @@ typedef struct fat_vol {
     fat_bpb bpb;
     fat_table table;
     fat_owners owners;
+    fat_dircache dircache;
     bool writable;
     uint32_t free_count, next_free; /* counted at a read-write open (fat_write.c) */
     char layout[512];               /* for kvro_stats.layout */

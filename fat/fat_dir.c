@@ -37,6 +37,26 @@
  *
  * Timestamps: the last-write date and time (byte 24, 22), 2-second
  * resolution, local time of whoever wrote them read as UTC.
+ *
+ * The directory cache. Resolving a key reads each directory on its way,
+ * so without one every stat and read of a value read its directories
+ * again, and the core's listing with stats (a stat per entry, each
+ * searching the directory from its start) was quadratic. A directory is
+ * decoded whole, once, into a listing: its entries in stored order and a
+ * hash set of their folded names, in which a name an earlier entry has
+ * is not entered (a lookup finds the first, as a scan does; listings are
+ * refused, fat.c). Listings are immutable and reference-counted, in a
+ * direct-mapped table of FAT_LISTING_SLOTS keyed by the directory's first
+ * cluster, under one mutex held only to find or swap one; readers use a
+ * listing after the lock is dropped. Memory: at most FAT_LISTING_BYTES a
+ * handle (16 MiB), counted from what each listing holds; a new one evicts
+ * others round-robin until it fits (one larger is used once and not
+ * kept). The write side changes directories, so fat.c bumps a generation
+ * around each write-side operation (kvro__fat_dircache_bump) and every
+ * listing goes; a listing read while a write was under way is not kept,
+ * and the write side's own lookups read the image as it is. A directory
+ * that cannot be read whole (cut short) is searched as before, as far as
+ * it goes.
  */
 #include "fat.h"
 
@@ -356,16 +376,31 @@ kvro_status kvro__fat_dir_each(fat_vol *v, const fat_node *dir, fat_dirent_fn fn
                             err);
     if (s != KVRO_OK)
         goto done;
-    /* A cluster at a time: lookups stop early, and memory stays small. */
-    buf = malloc(b->cluster_size);
+    /* Consecutive clusters up to 64 KiB a call: a directory is mostly read
+     * whole (the cache decodes it at once), and memory stays small. */
+    uint32_t per = b->cluster_size >= 65536 ? 1 : 65536 / b->cluster_size;
+    if (per > ch->length)
+        per = ch->length;
+    buf = malloc((size_t)per * b->cluster_size);
     if (!buf)
         s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
     for (uint32_t r = 0; s == KVRO_OK && r < ch->nruns; r++)
-        for (uint32_t k = 0; s == KVRO_OK && k < ch->runs[r].count; k++) {
+        for (uint32_t k = 0; s == KVRO_OK && k < ch->runs[r].count; k += per) {
+            uint32_t count = ch->runs[r].count - k < per ? ch->runs[r].count - k : per;
+            size_t n = (size_t)count * b->cluster_size, got = 0;
             int64_t pos = b->data_off + (int64_t)(ch->runs[r].cluster + k - 2) * b->cluster_size;
-            s = kvro__fat_read_exact(v, pos, buf, b->cluster_size, "a directory cluster", err);
-            if (s == KVRO_OK && entries(w, buf, b->cluster_size, pos, b->type, fn, arg))
+            s = kvro_io_read(v->io, pos, buf, n, &got, err);
+            /* An image cut short: its whole clusters are walked first, as
+             * when each was read alone (the end of the directory may lie
+             * before the cut). */
+            size_t whole = got / b->cluster_size * b->cluster_size;
+            if (s == KVRO_OK && entries(w, buf, whole, pos, b->type, fn, arg))
                 goto done;
+            if (s == KVRO_OK && got < n)
+                s = kvro_error_set(err, KVRO_E_CORRUPT,
+                                   "FAT: a directory cluster at byte %lld lies past the end of "
+                                   "the image",
+                                   (long long)(pos + (int64_t)got));
         }
 done:
     kvro__fat_chain_put(&v->table, ch);
@@ -373,6 +408,262 @@ done:
     free(w);
     return s;
 }
+
+/* ------------------------------------------------------------- listings */
+
+/* The slot of a name hashing to H in L: its first match, or the empty
+ * slot where it would go. NAME NULL finds the empty slot only. */
+static uint32_t *name_slot(const fat_listing *l, uint32_t h, const char *name, size_t n)
+{
+    size_t mask = l->nslots - 1, i = h & mask;
+    for (; l->slot[i]; i = (i + 1) & mask) {
+        const fat_listed *o = &l->e[l->slot[i] - 1];
+        if (name && o->hash == h && kvro__fat_name_equal(l->names + o->off, o->len, name, n))
+            break;
+    }
+    return &l->slot[i];
+}
+
+/* Room in L for one more entry with a name of LEN bytes; false out of
+ * memory. */
+static bool listing_room(fat_listing *l, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        fat_listed *e = realloc(l->e, cap * sizeof *e);
+        if (!e)
+            return false;
+        l->e = e;
+        l->cap = cap;
+    }
+    if (l->used + len + 1 > l->size) {
+        size_t size = l->size ? 2 * l->size : 4096;
+        while (size < l->used + len + 1)
+            size *= 2;
+        char *a = realloc(l->names, size);
+        if (!a)
+            return false;
+        l->names = a;
+        l->size = size;
+    }
+    if (2 * (l->n + 1) > l->nslots) {
+        fat_listing g = *l;
+        g.nslots = l->nslots ? 2 * l->nslots : 128;
+        g.slot = calloc(g.nslots, sizeof *g.slot);
+        if (!g.slot)
+            return false;
+        for (size_t k = 0; k < l->nslots; k++)
+            if (l->slot[k])
+                *name_slot(&g, l->e[l->slot[k] - 1].hash, NULL, 0) = l->slot[k];
+        free(l->slot);
+        l->slot = g.slot;
+        l->nslots = g.nslots;
+    }
+    return true;
+}
+
+static void listing_free(fat_listing *l)
+{
+    if (!l)
+        return;
+    free(l->e);
+    free(l->names);
+    free(l->slot);
+    free(l);
+}
+
+typedef struct listing_fill {
+    fat_listing *l;
+    bool oom;
+} listing_fill;
+
+/* Appends entry E. A name an earlier entry has (under the folding) is
+ * kept in the entries, for a listing to name both, but not hashed: a
+ * lookup finds the first, as a scan in stored order does. */
+static int listing_add(void *arg, const fat_dirent *e)
+{
+    listing_fill *f = arg;
+    fat_listing *l = f->l;
+    if (!listing_room(l, e->name_len)) {
+        f->oom = true;
+        return 1;
+    }
+    uint32_t h = kvro__fat_fold_hash(e->name, e->name_len);
+    uint32_t *slot = name_slot(l, h, e->name, e->name_len);
+    if (*slot) {
+        if (l->dup == SIZE_MAX) {
+            l->dup = l->n;
+            l->dup_of = *slot - 1;
+        }
+    } else {
+        *slot = (uint32_t)l->n + 1;
+    }
+    memcpy(l->names + l->used, e->name, e->name_len + 1);
+    l->e[l->n++] = (fat_listed){e->node, h, (uint32_t)e->name_len, l->used};
+    l->used += e->name_len + 1;
+    return 0;
+}
+
+/* Reads and decodes directory DIR into a new listing (REFS 1). */
+static kvro_status listing_read(fat_vol *v, const fat_node *dir, uint32_t key, fat_listing **out,
+                                kvro_error *err)
+{
+    fat_listing *l = calloc(1, sizeof *l);
+    if (!l)
+        return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
+    l->key = key;
+    l->refs = 1;
+    l->dup = SIZE_MAX;
+    listing_fill f = {l, false};
+    kvro_status s = kvro__fat_dir_each(v, dir, listing_add, &f, err);
+    if (s == KVRO_OK && f.oom)
+        s = kvro_error_set(err, KVRO_E_NOMEM, "out of memory reading a directory");
+    if (s != KVRO_OK) {
+        listing_free(l);
+        return s;
+    }
+    if (l->dup == SIZE_MAX)
+        l->dup = l->n;
+    /* Kept for long, so trimmed to size (FAT_LISTING_BYTES counts on it). */
+    if (l->n && l->n < l->cap) {
+        fat_listed *e = realloc(l->e, l->n * sizeof *e);
+        if (e) {
+            l->e = e;
+            l->cap = l->n;
+        }
+    }
+    if (l->used && l->used < l->size) {
+        char *a = realloc(l->names, l->used);
+        if (a) {
+            l->names = a;
+            l->size = l->used;
+        }
+    }
+    l->bytes = sizeof *l + l->cap * sizeof *l->e + l->size + l->nslots * sizeof *l->slot;
+    *out = l;
+    return KVRO_OK;
+}
+
+const fat_listed *kvro__fat_listing_find(const fat_listing *l, const char *name, size_t n)
+{
+    if (!l->nslots || n > FAT_NAME_MAX) /* no FAT name is longer than 255 UTF-16 units */
+        return NULL;
+    uint32_t i = *name_slot(l, kvro__fat_fold_hash(name, n), name, n);
+    return i ? &l->e[i - 1] : NULL;
+}
+
+/* ------------------------------------------------------ directory cache */
+
+void kvro__fat_dircache_init(fat_dircache *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+}
+
+/* Drops a reference; under the lock. */
+static void listing_unref(fat_listing *l)
+{
+    if (l && --l->refs == 0)
+        listing_free(l);
+}
+
+/* Empties slot I; under the lock. */
+static void evict(fat_dircache *c, size_t i)
+{
+    if (!c->slot[i])
+        return;
+    c->bytes -= c->slot[i]->bytes;
+    listing_unref(c->slot[i]);
+    c->slot[i] = NULL;
+}
+
+void kvro__fat_dircache_free(fat_dircache *c)
+{
+    for (size_t i = 0; i < FAT_LISTING_SLOTS; i++)
+        evict(c, i);
+    pthread_mutex_destroy(&c->lock);
+}
+
+void kvro__fat_dircache_bump(fat_vol *v)
+{
+    fat_dircache *c = &v->dircache;
+    pthread_mutex_lock(&c->lock);
+    c->gen++;
+    for (size_t i = 0; i < FAT_LISTING_SLOTS; i++)
+        evict(c, i);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The cache's key of directory DIR: its first cluster, 0 for the
+ * FAT12/16 root (no cluster of data is 0). */
+static uint32_t dir_key(const fat_vol *v, const fat_node *dir)
+{
+    if (dir->pos == 0)
+        return v->bpb.type == 32 ? v->bpb.root_cluster : 0;
+    return dir->first;
+}
+
+static size_t key_slot(uint32_t key)
+{
+    return (size_t)((key * 2654435761u) >> 16) % FAT_LISTING_SLOTS;
+}
+
+/* The listing cached for KEY in the current generation, or NULL; under
+ * the lock. */
+static fat_listing *cached(const fat_dircache *c, uint32_t key)
+{
+    fat_listing *l = c->slot[key_slot(key)];
+    return l && l->key == key && l->gen == c->gen && !(c->gen & 1) ? l : NULL;
+}
+
+kvro_status kvro__fat_listing_get(fat_vol *v, const fat_node *dir, fat_listing **out,
+                                  kvro_error *err)
+{
+    fat_dircache *c = &v->dircache;
+    const uint32_t key = dir_key(v, dir);
+    pthread_mutex_lock(&c->lock);
+    fat_listing *l = cached(c, key);
+    if (l)
+        l->refs++;
+    const uint64_t gen = c->gen;
+    pthread_mutex_unlock(&c->lock);
+    if (l) {
+        *out = l;
+        return KVRO_OK;
+    }
+    kvro_status s = listing_read(v, dir, key, &l, err);
+    if (s != KVRO_OK)
+        return s;
+    l->gen = gen;
+    pthread_mutex_lock(&c->lock);
+    /* Read outside a write and none began since: what the image holds. A
+     * listing over the bound is used once and not kept. */
+    if (c->gen == gen && !(gen & 1) && l->bytes <= FAT_LISTING_BYTES) {
+        size_t i = key_slot(key);
+        evict(c, i);
+        for (size_t k = 0; c->bytes + l->bytes > FAT_LISTING_BYTES && k < FAT_LISTING_SLOTS; k++) {
+            evict(c, c->hand);
+            c->hand = (c->hand + 1) % FAT_LISTING_SLOTS;
+        }
+        c->slot[i] = l;
+        c->bytes += l->bytes;
+        l->refs++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    *out = l;
+    return KVRO_OK;
+}
+
+void kvro__fat_listing_put(fat_vol *v, fat_listing *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&v->dircache.lock);
+    listing_unref(l);
+    pthread_mutex_unlock(&v->dircache.lock);
+}
+
+/* -------------------------------------------------------------- lookups */
 
 typedef struct lookup {
     const char *name;
@@ -395,15 +686,49 @@ static int match(void *arg, const fat_dirent *e)
     return 0;
 }
 
+/* Looks NAME up by reading DIR up to the first match. */
+static kvro_status scan(fat_vol *v, const fat_node *dir, const char *name, size_t n, fat_node *out,
+                        bool *found, kvro_error *err)
+{
+    lookup l = {name, n, out, false};
+    kvro_status s = kvro__fat_dir_each(v, dir, match, &l, err);
+    *found = s == KVRO_OK && l.found;
+    return s;
+}
+
 kvro_status kvro__fat_dir_lookup(fat_vol *v, const fat_node *dir, const char *name, size_t n,
                                  fat_node *out, bool *found, kvro_error *err)
 {
-    lookup l = {name, n, out, false};
     *found = false;
     /* No FAT name is longer than 255 UTF-16 units. */
     if (n > FAT_NAME_MAX)
         return KVRO_OK;
-    kvro_status s = kvro__fat_dir_each(v, dir, match, &l, err);
-    *found = s == KVRO_OK && l.found;
-    return s;
+    /* A cached listing answers under the lock, without a reference. */
+    fat_dircache *c = &v->dircache;
+    pthread_mutex_lock(&c->lock);
+    const fat_listing *l = cached(c, dir_key(v, dir));
+    const fat_listed *e = l ? kvro__fat_listing_find(l, name, n) : NULL;
+    if (e)
+        *out = e->node;
+    bool writing = c->gen & 1;
+    pthread_mutex_unlock(&c->lock);
+    if (l) {
+        *found = e != NULL;
+        return KVRO_OK;
+    }
+    /* The write side's lookups read the image as it is at that moment. */
+    if (writing)
+        return scan(v, dir, name, n, out, found, err);
+    fat_listing *got = NULL;
+    if (kvro__fat_listing_get(v, dir, &got, NULL) != KVRO_OK)
+        /* A directory that cannot be read whole (an image cut short, no
+         * memory) is still searched as far as it can be, with the error
+         * that scan meets. */
+        return scan(v, dir, name, n, out, found, err);
+    e = kvro__fat_listing_find(got, name, n);
+    if (e)
+        *out = e->node;
+    *found = e != NULL;
+    kvro__fat_listing_put(v, got);
+    return KVRO_OK;
 }
