@@ -8,10 +8,10 @@
  * error, 2 usage). An entry that cannot be read is reported and the walk
  * goes on.
  *
- * mkkv verify compares in two threads (cli/verify.c: pthread_create
- * starts the reader): scripts/ci-matrix.sh picks the tests whose source
- * names that call for its ThreadSanitizer build, this one included, where
- * mkkv is built with TSan too and a race report fails the run.
+ * mkkv verify compares in two threads (cli/verify.c starts a reader):
+ * scripts/ci-matrix.sh lists this test among those its ThreadSanitizer
+ * build runs (runs_threads), where mkkv is built with TSan too and a race
+ * report fails the run.
  *
  * The link cases (test_links, and the links in the reference tree) need
  * the dir and tar backends to report symbolic links as links through
