@@ -36,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SECTOR = 512, MAX_SPC = 64, WRITE_CHUNK = 4 << 20 };
+/* WRITE_CHUNK fits in L2, so the pread into it and the pwrite out of it
+ * hit the cache: with 4 MiB, mkkv fat of 50 MB spent 3x the system time. */
+enum { SECTOR = 512, MAX_SPC = 64, WRITE_CHUNK = 256 << 10 };
 #define MIB ((int64_t)1 << 20)
 
 typedef struct mk_node {
