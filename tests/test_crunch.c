@@ -161,6 +161,12 @@ static void test_plain(void **state)
         build_check(out, "clang-14");
         run_check(out, f->tree, "plain", "- a/big.bin");
     }
+    /* Every line within the 4,095 characters C99 promises a compiler takes
+     * (a/big.bin's data spans many lines). */
+    assert_int_equal(sh("awk 'length($0) > 4095 { print FILENAME \": line \" NR \" is \" "
+                        "length($0) \" long\"; bad = 1 } END { exit bad }' '%s/table.c'",
+                        out),
+                     0);
     /* Nothing but the outputs beside them. */
     assert_int_equal(sh("cd '%s' && test \"$(ls -A | grep -v -e '^check$' -e '^sums$' -e "
                         "'^table\\.[cho]$')\" = ''",
