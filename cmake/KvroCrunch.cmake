@@ -11,6 +11,8 @@
 # INCBIN writes the data to IDENT.bin, which IDENT.c pulls in with the
 # assembler's .incbin (GNU as or clang; ELF targets): much faster to compile
 # for big trees. The include path above is how the assembler finds it.
+# With clang, IDENT.c is compiled with -fno-integrated-as (GNU as reads
+# .incbin data about twice as fast) unless KVRO_CRUNCH_CLANG_GNU_AS is OFF.
 #
 # TARGET must link kvro (kvro::kvro or kvro::kvro_static). mkkv's depfile
 # (every file and directory of DIR) makes the build regenerate when a file
@@ -21,6 +23,8 @@
 include_guard(GLOBAL)
 
 set(_kvro_crunch_dir "${CMAKE_CURRENT_LIST_DIR}")
+option(KVRO_CRUNCH_CLANG_GNU_AS
+  "kvro_crunch(... INCBIN) with clang: assemble the table with GNU as (faster for big data)" ON)
 
 function(kvro_crunch target dir)
   cmake_parse_arguments(PARSE_ARGV 2 arg "COMPRESS;INCBIN" "NAME" "INCLUDE;EXCLUDE")
@@ -65,6 +69,14 @@ function(kvro_crunch target dir)
     list(APPEND outputs "${out_dir}/${name}.bin")
     # The compiler's own depfile does not name what .incbin reads.
     set_source_files_properties("${out}" PROPERTIES OBJECT_DEPENDS "${out_dir}/${name}.bin")
+    # clang's integrated assembler copies .incbin's bytes several times:
+    # 200 MB took 3-4 s and 500 MB of memory, GNU as 1.4 s and 210 MB, as
+    # long as ld -r -b binary (bench/crunch_compile.sh). So clang hands
+    # this one file to GNU as (binutils, which Debian's clang depends on)
+    # unless KVRO_CRUNCH_CLANG_GNU_AS is OFF.
+    if(CMAKE_C_COMPILER_ID STREQUAL "Clang" AND KVRO_CRUNCH_CLANG_GNU_AS)
+      set_property(SOURCE "${out}" APPEND PROPERTY COMPILE_OPTIONS -fno-integrated-as)
+    endif()
   endif()
   foreach(g IN LISTS arg_INCLUDE)
     list(APPEND args --include "${g}")

@@ -103,3 +103,24 @@ for gen in "${generators[@]}"; do
   if "$tmp/$b/app" | grep -q 'css/new.css'; then fail "$gen: a removed file is still there"; fi
   echo "$gen: ok"
 done
+
+# clang: the INCBIN table goes through GNU as (KVRO_CRUNCH_CLANG_GNU_AS,
+# on by default), the rest through clang's own assembler; both programs
+# still serve the tree.
+if command -v clang-14 >/dev/null; then
+  b=b-clang
+  cmake -S "$tmp/proj" -B "$tmp/$b" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+    -DCMAKE_PREFIX_PATH="$tmp/prefix" >"$tmp/$b.log" 2>&1 ||
+    { cat "$tmp/$b.log" >&2; fail "clang: configuring failed"; }
+  cmake --build "$tmp/$b" >"$tmp/$b.log" 2>&1 || { cat "$tmp/$b.log" >&2; fail "clang: building failed"; }
+  check "$b"
+  python3 - "$tmp/$b/compile_commands.json" <<'PY' || fail "clang: -fno-integrated-as not where it belongs"
+import json, sys
+cmds = json.load(open(sys.argv[1]))
+table = [c for c in cmds if c["file"].endswith("incbin/kvro_crunch/site.c")]
+others = [c for c in cmds if c not in table]
+sys.exit(not (len(table) == 1 and "-fno-integrated-as" in table[0]["command"] and others
+              and not any("-fno-integrated-as" in c["command"] for c in others)))
+PY
+  echo "clang: ok"
+fi
