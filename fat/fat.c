@@ -418,14 +418,32 @@ static bool *filled_flag(fat_owners *o, const fat_node *dir)
  * order: of two entries in one directory naming one cluster, the first
  * owns it whichever is looked up first (fsck.fat too keeps the first).
  * Between directories, the first entry met owns it. */
+/* D's owner, made PARENT's entry if it has none (*ADDED false if that
+ * failed); *WAS the owner when another entry owns it. Under O's lock. */
+static void owner_take(fat_owners *o, const fat_node *d, uint32_t parent, fat_owner *was,
+                       bool *added)
+{
+    fat_owner *e = owner_find(o, d->first);
+    if (!e)
+        *added = owner_add(o, (fat_owner){d->first, parent, d->pos, false});
+    else if (e->pos != d->pos)
+        *was = *e;
+}
+
 static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, const char *key,
                          size_t klen, kvro_error *err)
 {
     fat_owners *o = &v->owners;
     const uint32_t parent = dir->first;
+    fat_owner was = {0};
+    bool added = true;
+    /* Once DIR's subdirectories are owned (every lookup but the first),
+     * one lock: the check and the claim together. */
     pthread_mutex_lock(&o->lock);
     bool *flag = filled_flag(o, dir);
     bool fill = flag && !*flag;
+    if (!fill)
+        owner_take(o, d, parent, &was, &added);
     pthread_mutex_unlock(&o->lock);
     if (fill) {
         fill_ctx f = {v, parent, false};
@@ -445,17 +463,9 @@ static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, con
         flag = filled_flag(o, dir);
         if (flag)
             *flag = true;
+        owner_take(o, d, parent, &was, &added);
         pthread_mutex_unlock(&o->lock);
     }
-    fat_owner was = {0};
-    bool added = true;
-    pthread_mutex_lock(&o->lock);
-    fat_owner *e = owner_find(o, d->first);
-    if (!e)
-        added = owner_add(o, (fat_owner){d->first, parent, d->pos, false});
-    else if (e->pos != d->pos)
-        was = *e;
-    pthread_mutex_unlock(&o->lock);
     if (!added)
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
     if (!was.cluster)
@@ -463,7 +473,7 @@ static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, con
     if (!owner_live(v, &was)) {
         /* Deleted or changed since (fat_write.c): this entry owns it now. */
         pthread_mutex_lock(&o->lock);
-        e = owner_find(o, d->first);
+        fat_owner *e = owner_find(o, d->first);
         if (e && e->pos == was.pos)
             *e = (fat_owner){d->first, parent, d->pos, false};
         pthread_mutex_unlock(&o->lock);
