@@ -13,15 +13,15 @@
  *
  * A key is resolved one component at a time from the root directory
  * (fat_dir.c); a directory whose first cluster is that of a directory
- * above it on the way is a loop in the tree, KVRO_E_CORRUPT. A directory
- * chain named by two entries (aliased, cross-linked directories: no loop,
- * but a tree walk then visits 2^depth paths) is KVRO_E_CORRUPT for every
- * entry but its owner, naming both keys (see claim() below for which
- * entry owns it). A directory that holds one name twice (or two names
- * equal but for case) is refused by list, naming the name: a lookup finds
- * only the first, so listing both would show what cannot be read. Files
- * sharing a chain with a directory or with each other are not detected
- * (a cross-link inside chains is, fat_table.c). Reads find their clusters
+ * above it on the way is a loop in the tree, KVRO_E_CORRUPT. A chain
+ * named by two entries (cross-linked: two files serving one file's bytes,
+ * a file serving a directory's, or aliased directories, where a tree walk
+ * visits 2^depth paths) is KVRO_E_CORRUPT for every entry but its owner,
+ * naming both keys (see claim() below for which entry owns it); a chain
+ * that runs into another is caught at the FAT (fat_table.c). A directory
+ * that holds one name twice (or two names equal but for case) is refused
+ * by list, naming the name: a lookup finds only the first, so listing
+ * both would show what cannot be read. Reads find their clusters
  * in the file's chain, cached (fat_table.c), and read each run of
  * consecutive clusters with one call. Directories are decoded whole and
  * cached (fat_dir.c: 16 MiB at most a handle), so a key resolved again, a
@@ -301,9 +301,9 @@ static bool owner_add(fat_owners *o, fat_owner w)
     return true;
 }
 
-/* Whether the entry W names still names W's directory: the write side
- * deletes entries and reuses clusters, so an owner can go stale. A read
- * that fails counts as yes (the alias is then reported, not hidden). */
+/* Whether the entry W names still names W's file or directory: the write
+ * side deletes entries and reuses clusters, so an owner can go stale. A
+ * read that fails counts as yes (the alias is then reported, not hidden). */
 static bool owner_live(fat_vol *v, const fat_owner *w)
 {
     unsigned char e[FAT_DIRENT];
@@ -312,8 +312,8 @@ static bool owner_live(fat_vol *v, const fat_owner *w)
     uint32_t first = (uint32_t)(e[26] | e[27] << 8);
     if (v->bpb.type == 32)
         first |= (uint32_t)(e[20] | e[21] << 8) << 16;
-    return e[0] != 0x00 && e[0] != 0xE5 && (e[11] & 0x3F) != 0x0F && (e[11] & 0x18) == 0x10 &&
-           first == w->cluster;
+    return e[0] != 0x00 && e[0] != 0xE5 && (e[11] & 0x3F) != 0x0F &&
+           (e[11] & 0x18) == (w->dir ? 0x10 : 0x00) && first == w->cluster;
 }
 
 typedef struct name_at {
@@ -382,15 +382,16 @@ typedef struct fill_ctx {
     bool oom;
 } fill_ctx;
 
-/* Gives subdirectory N an owner unless it has one; non-zero out of
- * memory. */
+/* Gives entry N (a file or a subdirectory with a cluster) an owner unless
+ * its cluster has one; non-zero out of memory. */
 static int fill_one(fill_ctx *f, fat_node n)
 {
-    if (!n.dir || !n.first)
+    if (!n.first)
         return 0;
     fat_owners *o = &f->v->owners;
     pthread_mutex_lock(&o->lock);
-    if (!owner_find(o, n.first) && !owner_add(o, (fat_owner){n.first, f->parent, n.pos, false}))
+    if (!owner_find(o, n.first) &&
+        !owner_add(o, (fat_owner){n.first, f->parent, n.pos, n.dir, false}))
         f->oom = true;
     pthread_mutex_unlock(&o->lock);
     return f->oom;
@@ -401,8 +402,8 @@ static int fill_dirent(void *arg, const fat_dirent *e)
     return fill_one(arg, e->node);
 }
 
-/* Whether DIR's subdirectories are all owned: where its flag is. Under
- * the lock, and only until the table grows. */
+/* Whether DIR's entries are all owned: where its flag is. Under the
+ * lock, and only until the table grows. */
 static bool *filled_flag(fat_owners *o, const fat_node *dir)
 {
     if (dir->pos == 0)
@@ -411,13 +412,14 @@ static bool *filled_flag(fat_owners *o, const fat_node *dir)
     return e ? &e->filled : NULL;
 }
 
-/* Directory D, reached by KEY's first KLEN bytes, named by an entry of
- * directory DIR: it is that entry's, unless another entry owns it (an
- * alias: KVRO_E_CORRUPT naming both). The first time one of DIR's
- * subdirectories is met, all of them are given owners at once, in stored
- * order: of two entries in one directory naming one cluster, the first
- * owns it whichever is looked up first (fsck.fat too keeps the first).
- * Between directories, the first entry met owns it. */
+/* File or directory D (with a cluster), reached by KEY's first KLEN
+ * bytes, named by an entry of directory DIR: its clusters are that
+ * entry's, unless another entry owns them (two entries naming one chain:
+ * cross-linked, KVRO_E_CORRUPT naming both). The first time one of DIR's
+ * entries is met, all of them are given owners at once, in stored order:
+ * of two entries in one directory naming one cluster, the first owns it
+ * whichever is looked up first (fsck.fat too keeps the first). Between
+ * directories, the first entry met owns it. */
 /* D's owner, made PARENT's entry if it has none (*ADDED false if that
  * failed); *WAS the owner when another entry owns it. Under O's lock. */
 static void owner_take(fat_owners *o, const fat_node *d, uint32_t parent, fat_owner *was,
@@ -425,7 +427,7 @@ static void owner_take(fat_owners *o, const fat_node *d, uint32_t parent, fat_ow
 {
     fat_owner *e = owner_find(o, d->first);
     if (!e)
-        *added = owner_add(o, (fat_owner){d->first, parent, d->pos, false});
+        *added = owner_add(o, (fat_owner){d->first, parent, d->pos, d->dir, false});
     else if (e->pos != d->pos)
         *was = *e;
 }
@@ -475,20 +477,21 @@ static kvro_status claim(fat_vol *v, const fat_node *dir, const fat_node *d, con
         pthread_mutex_lock(&o->lock);
         fat_owner *e = owner_find(o, d->first);
         if (e && e->pos == was.pos)
-            *e = (fat_owner){d->first, parent, d->pos, false};
+            *e = (fat_owner){d->first, parent, d->pos, d->dir, false};
         pthread_mutex_unlock(&o->lock);
         return KVRO_OK;
     }
     char *other = malloc(KVRO_KEY_MAX + 1);
     bool named = other && owner_key(v, was, other, KVRO_KEY_MAX + 1);
     int kl = (int)(klen > 200 ? 200 : klen);
+    const char *what = d->dir ? "directory" : "file";
     kvro_status s =
-        named ? BAD("directory '%.*s' shares its clusters with '%.200s' (both name cluster %u: "
+        named ? BAD("%s '%.*s' shares its clusters with '%.200s' (both name cluster %u: "
                     "cross-linked; fsck.fat repairs this)",
-                    kl, key, other, d->first)
-              : BAD("directory '%.*s' shares its clusters with the entry at byte %lld (both name "
+                    what, kl, key, other, d->first)
+              : BAD("%s '%.*s' shares its clusters with the entry at byte %lld (both name "
                     "cluster %u: cross-linked; fsck.fat repairs this)",
-                    kl, key, (long long)was.pos, d->first);
+                    what, kl, key, (long long)was.pos, d->first);
     free(other);
     return s;
 }
@@ -541,6 +544,10 @@ static kvro_status walk(fat_vol *v, const char *key, fat_node *out, uint32_t *se
             if (s != KVRO_OK)
                 return s;
             seen[(*depth)++] = next.first;
+        } else if (next.first) {
+            s = claim(v, &n, &next, key, (size_t)(c + len - key), err);
+            if (s != KVRO_OK)
+                return s;
         }
         n = next;
     }
@@ -707,11 +714,12 @@ static kvro_status fat_list_info(void *self, const char *dir, kvro_list_info_fn 
         const char *name = l->names + e->off;
         kvro_info st = node_info(&e->node);
         kvro_status es = KVRO_OK;
-        if (e->node.dir) {
+        if (e->node.dir || e->node.first) {
             int k = snprintf(key, KVRO_KEY_MAX + 1, "%s%s%s", dir, *dir ? "/" : "", name);
             size_t klen = k < 0 ? 0 : (size_t)k > KVRO_KEY_MAX ? KVRO_KEY_MAX : (size_t)k;
             kvro_error ignored;
-            es = enter(v, seen, depth, &n, &e->node, key, klen, name, e->len, &ignored);
+            es = e->node.dir ? enter(v, seen, depth, &n, &e->node, key, klen, name, e->len, &ignored)
+                             : claim(v, &n, &e->node, key, klen, &ignored);
         }
         if (fn(arg, name, es, es == KVRO_OK ? &st : NULL))
             break;

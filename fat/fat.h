@@ -283,17 +283,18 @@ kvro_status kvro__fat_part_scan(kvro_io *io, int64_t size, const unsigned char *
  * walk exponential. Open addressing keyed by first cluster, under its own
  * lock: lookups on any number of threads fill it. */
 typedef struct fat_owner {
-    uint32_t cluster; /* the directory's first cluster; 0: an empty slot */
+    uint32_t cluster; /* the entry's first cluster; 0: an empty slot */
     uint32_t parent;  /* the first cluster of the directory holding the entry */
     int64_t pos;      /* the entry's short entry, as fat_node.pos */
-    bool filled;      /* the directory's own subdirectories are all owned */
+    bool dir;         /* the entry is a directory's */
+    bool filled;      /* a directory's entries with clusters are all owned */
 } fat_owner;
 
 typedef struct fat_owners {
     pthread_mutex_t lock;
     fat_owner *slot;
     size_t cap, n;    /* CAP a power of two (or 0); N at most CAP / 2 */
-    bool root_filled; /* the root's subdirectories are all owned */
+    bool root_filled; /* the root's entries with clusters are all owned */
 } fat_owners;
 
 typedef struct fat_vol {

@@ -14,7 +14,7 @@
  * (which then has a predecessor) or joins itself further on (a cluster
  * with two), so every walk visits distinct clusters and ends, with no
  * visited set. Chains shared between two files the same way are refused;
- * two directory entries naming the same first cluster are not seen.
+ * two directory entries naming the same first cluster are fat.c's (claim).
  *
  * A chain is kept as runs of consecutive clusters (one run for a file
  * written in one go), cached by first cluster: a sequential read of a big

@@ -733,6 +733,93 @@ static void test_aliased_directories(void **state)
     }
 }
 
+/* A listing's status for NAME in DIR (kvro_list_info). */
+static kvro_status listed_status(kvro *kv, const char *dir, const char *name)
+{
+    kvro_error err;
+    seen w = {.n = 0};
+    assert_status(kvro_list_info(kv, dir, 0, on_each, &w, &err), KVRO_OK, &err);
+    kvro_status s = (kvro_status)-1;
+    for (int i = 0; i < w.n; i++)
+        if (!strcmp(w.key[i], name))
+            s = w.s[i];
+    seen_free(&w);
+    return s;
+}
+
+/* Files naming a chain another entry names (cross-linked at the first
+ * cluster, which the FAT alone cannot show): two files in one directory,
+ * a file and a directory, two files in different directories. Each pair
+ * has one owner that reads as stored, and the other entry is
+ * KVRO_E_CORRUPT naming both, in stat, read and listings alike; which
+ * owns it follows claim() in fat/fat.c (within a directory the first
+ * stored, whatever is looked up first; between directories the first
+ * met). fsck.fat calls each such pair damage. */
+static void test_shared_file_chains(void **state)
+{
+    (void)state;
+    for (int bits = 16; bits <= 32; bits += 16) {
+        vol v = copy_of(bits);
+        uint32_t sub = first_cluster(entry(&v, "SUB        "));
+        uint32_t deep = first_cluster(entry(&v, "DEEP       "));
+        uint32_t aaaa = first_cluster(entry(&v, "AAAA    BIN"));
+        uint32_t c = alloc_cluster(&v);
+        memcpy(cluster_at(&v, c), "one chain, two names\n", 21);
+        put_short(free_slot(&v, sub), "X1      TXT", 0x20, c, 21);
+        put_short(free_slot(&v, sub), "X2      TXT", 0x20, c, 21);
+        put_short(free_slot(&v, sub), "Y       BIN", 0x20, deep, 32);
+        put_short(free_slot(&v, sub), "Z       BIN", 0x20, aaaa, 5000);
+        if (bits == 32)
+            assert_true(fsck_says(&v, "shared.img", "share clusters"));
+
+        kvro *kv = NULL;
+        kvro_error err;
+        kvro_info st;
+        char buf[8192];
+        int64_t n = -1;
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        /* X2 first, on a fresh handle: X1, stored first, owns the chain. */
+        assert_status(kvro_stat(kv, "SUB/X2.TXT", &st, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "file 'SUB/X2.TXT' shares its clusters with 'SUB/X1.TXT'");
+        t_want_detail(&err, "cross-linked");
+        assert_status(kvro_read(kv, "SUB/X2.TXT", 0, sizeof buf, buf, &n, &err), KVRO_E_CORRUPT,
+                      &err);
+        assert_status(kvro_read(kv, "SUB/X1.TXT", 0, sizeof buf, buf, &n, &err), KVRO_OK, &err);
+        assert_int_equal(n, 21);
+        assert_memory_equal(buf, "one chain, two names\n", 21);
+        /* A file on a directory's chain: the directory, stored first, keeps
+         * it and its contents. */
+        assert_status(kvro_stat(kv, "SUB/Y.BIN", &st, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "file 'SUB/Y.BIN' shares its clusters with 'SUB/DEEP'");
+        assert_status(kvro_read(kv, "SUB/DEEP/F.TXT", 0, sizeof buf, buf, &n, &err), KVRO_OK,
+                      &err);
+        assert_int_equal(n, 10);
+        /* Between directories, the first met: AAAA.BIN here. */
+        assert_status(kvro_read(kv, "AAAA.BIN", 0, sizeof buf, buf, &n, &err), KVRO_OK, &err);
+        assert_int_equal(n, 5000);
+        assert_status(kvro_read(kv, "SUB/Z.BIN", 0, sizeof buf, buf, &n, &err), KVRO_E_CORRUPT,
+                      &err);
+        t_want_detail(&err, "file 'SUB/Z.BIN' shares its clusters with 'AAAA.BIN'");
+        /* A listing says what stat says, entry by entry. */
+        assert_int_equal(listed_status(kv, "SUB", "X1.TXT"), KVRO_OK);
+        assert_int_equal(listed_status(kv, "SUB", "X2.TXT"), KVRO_E_CORRUPT);
+        assert_int_equal(listed_status(kv, "SUB", "Y.BIN"), KVRO_E_CORRUPT);
+        assert_int_equal(listed_status(kv, "SUB", "Z.BIN"), KVRO_E_CORRUPT);
+        assert_int_equal(listed_status(kv, "SUB", "DEEP"), KVRO_OK);
+        assert_int_equal(listed_status(kv, "", "BBBB.BIN"), KVRO_OK);
+        kvro_close(kv);
+
+        /* A listing first, on a fresh handle: the same owners. */
+        assert_status(open_vol(&v, &kv, &err), KVRO_OK, &err);
+        assert_int_equal(listed_status(kv, "SUB", "X2.TXT"), KVRO_E_CORRUPT);
+        assert_int_equal(listed_status(kv, "SUB", "X1.TXT"), KVRO_OK);
+        assert_status(kvro_stat(kv, "SUB/X1.TXT", &st, &err), KVRO_OK, &err);
+        assert_status(kvro_stat(kv, "SUB/X2.TXT", &st, &err), KVRO_E_CORRUPT, &err);
+        kvro_close(kv);
+        free(v.b);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -764,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_scribbles),
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_aliased_directories),
+        cmocka_unit_test(test_shared_file_chains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
