@@ -26,13 +26,19 @@ static void die(const char *what, const char *path)
     abort();
 }
 
+char *t_vfmt(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        die("vasprintf", NULL);
+    return s;
+}
+
 char *t_fmt(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        die("vasprintf", NULL);
+    char *s = t_vfmt(fmt, ap);
     va_end(ap);
     return s;
 }
@@ -177,6 +183,61 @@ int t_run(const char *cmd, char **out, char **err)
     free(e);
     free(dir);
     return code;
+}
+
+void t_make_tree(const char *root, const t_entry *e, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *p = t_join(root, e[i].key);
+        if (e[i].size < 0)
+            t_mkdirs(p);
+        else
+            t_write_pattern(p, seed + i, (uint64_t)e[i].size);
+        free(p);
+    }
+}
+
+int t_vsh(const char *prefix, char **out, char **err, const char *fmt, va_list ap)
+{
+    char *body = t_vfmt(fmt, ap);
+    char *cmd = t_fmt("%s%s", prefix ? prefix : "", body);
+    int rc = t_run(cmd, out, err);
+    free(cmd);
+    free(body);
+    return rc;
+}
+
+int t_sh(char **out, char **err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = t_vsh(NULL, out, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void t_sh_ok(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = t_vfmt(fmt, ap);
+    va_end(ap);
+    char *out = NULL, *err = NULL;
+    int rc = t_run(cmd, &out, &err);
+    if (rc != 0)
+        fail_msg("'%s' failed (%d): %s%s", cmd, rc, out, err);
+    free(out);
+    free(err);
+    free(cmd);
+}
+
+int t_mkkv(char **out, char **err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = t_vsh("'" KVRO_TEST_MKKV "' ", out, err, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 int t_have(const char *prog)

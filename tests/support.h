@@ -9,6 +9,7 @@
 
 #include <kvro/kvro.h>
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,15 @@ void t_write(const char *path, const void *data, size_t n);
 uint8_t t_pattern(uint64_t seed, uint64_t i);
 /* Writes N pattern bytes of SEED to PATH. */
 void t_write_pattern(const char *path, uint64_t seed, uint64_t n);
+/* An entry of a tree to make: KEY, a file of SIZE bytes or, if SIZE is
+ * -1, a directory. */
+typedef struct t_entry {
+    const char *key;
+    int64_t size;
+} t_entry;
+/* Makes the N entries E under ROOT, in order: the Ith, if a file, holds
+ * the pattern SEED + I. */
+void t_make_tree(const char *root, const t_entry *e, size_t n, uint64_t seed);
 /* Reads a whole file; *n gets its size. free() the result. */
 char *t_slurp(const char *path, size_t *n);
 /* Runs CMD with sh -c; returns its exit status (128+signal if killed).
@@ -47,6 +57,20 @@ char *t_slurp(const char *path, size_t *n);
 int t_run(const char *cmd, char **out, char **err);
 /* printf into a malloc'd string. */
 char *t_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *t_vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* t_run of the command FMT... makes (*out, *err as there); its exit status. */
+int t_sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same for PREFIX (NULL: none) followed by what FMT and AP make: for
+ * a test's own runner that puts a "cd DIR && " or the like before every
+ * command. */
+int t_vsh(const char *prefix, char **out, char **err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+/* t_sh of a command that must succeed: otherwise the test fails, saying
+ * the command, its exit status and what it printed. */
+void t_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs mkkv (KVRO_TEST_MKKV) with ARGS, a shell fragment FMT... makes;
+ * its exit status, *out and *err as t_run's. */
+int t_mkkv(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Whether a program is on PATH (for tests that need a real peer tool). */
 int t_have(const char *prog);
 

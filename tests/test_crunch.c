@@ -78,11 +78,11 @@ static int setup(void **state)
         text[i] = i / 65536 == 2 ? (char)t_pattern(5, i) : "kvro crunch\n"[i % 12];
     t_write(p = t_join(f->tree, "a/text.txt"), text, n), free(p);
     free(text);
-    char *cmd = t_fmt("cd '%s' && ln -s hello.txt link && ln -s a/b dirlink && "
-                      "ln -s /etc/passwd outside && ln -s nowhere dangling",
-                      f->tree);
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
+    assert_int_equal(t_sh(NULL, NULL,
+                          "cd '%s' && ln -s hello.txt link && ln -s a/b dirlink && "
+                          "ln -s /etc/passwd outside && ln -s nowhere dangling",
+                          f->tree),
+                     0);
     *state = f;
     return 0;
 }
@@ -103,8 +103,7 @@ static int sh(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *cmd;
-    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+    char *cmd = t_vfmt(fmt, ap);
     va_end(ap);
     char *out, *err;
     int rc = t_run(cmd, &out, &err);
@@ -120,11 +119,7 @@ static int sh(const char *fmt, ...)
 static int crunch(const char *src, const char *dir, const char *args, char **err)
 {
     t_mkdirs(dir);
-    char *cmd = t_fmt("'%s' crunch --name table %s '%s' '%s/table.c'", KVRO_TEST_MKKV, args, src,
-                      dir);
-    int rc = t_run(cmd, NULL, err);
-    free(cmd);
-    return rc;
+    return t_mkkv(NULL, err, "crunch --name table %s '%s' '%s/table.c'", args, src, dir);
 }
 
 /* Compiles crunch_check.c with DIR's table into DIR/check, with CC. */
@@ -217,9 +212,7 @@ static void test_incbin(void **state)
     free(tree);
     free(out);
     /* A name the generated assembly could not quote is refused. */
-    char *cmd = t_fmt("'%s' crunch --incbin '%s' '%s/a\"b.c'", KVRO_TEST_MKKV, f->tree, f->dir);
-    assert_int_equal(t_run(cmd, NULL, NULL), 2);
-    free(cmd);
+    assert_int_equal(t_mkkv(NULL, NULL, "crunch --incbin '%s' '%s/a\"b.c'", f->tree, f->dir), 2);
 }
 
 static void test_cxx(void **state)
@@ -326,30 +319,22 @@ static void test_usage(void **state)
 {
     fixture *f = *state;
     char *out, *err;
-    char *cmd = t_fmt("'%s' crunch '%s' '%s/x.txt'", KVRO_TEST_MKKV, f->tree, f->dir);
-    assert_int_equal(t_run(cmd, NULL, NULL), 2);
-    free(cmd);
-    cmd = t_fmt("'%s' crunch --name 9bad '%s' '%s/x.c'", KVRO_TEST_MKKV, f->tree, f->dir);
-    assert_int_equal(t_run(cmd, NULL, NULL), 2);
-    free(cmd);
-    cmd = t_fmt("'%s' crunch '%s' '%s/a/inside.c'", KVRO_TEST_MKKV, f->tree, f->tree);
-    assert_int_equal(t_run(cmd, NULL, &err), 2);
+    assert_int_equal(t_mkkv(NULL, NULL, "crunch '%s' '%s/x.txt'", f->tree, f->dir), 2);
+    assert_int_equal(t_mkkv(NULL, NULL, "crunch --name 9bad '%s' '%s/x.c'", f->tree, f->dir), 2);
+    assert_int_equal(t_mkkv(NULL, &err, "crunch '%s' '%s/a/inside.c'", f->tree, f->tree), 2);
     assert_non_null(strstr(err, "inside"));
     free(err);
-    free(cmd);
-    cmd = t_fmt("'%s' crunch --help", KVRO_TEST_MKKV);
-    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_int_equal(t_mkkv(&out, NULL, "crunch --help"), 0);
     assert_non_null(strstr(out, "hidden"));
     free(out);
-    free(cmd);
     /* The default name comes from OUT: "3d-site.c" is _3d_site. */
     char *dir = t_join(f->dir, "named");
     t_mkdirs(dir);
-    cmd = t_fmt("'%s' crunch '%s' '%s/3d-site.c' && grep -q 'extern const kvro_crunch _3d_site;' "
-                "'%s/3d-site.h'",
-                KVRO_TEST_MKKV, f->tree, dir, dir);
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
+    assert_int_equal(t_mkkv(NULL, NULL,
+                            "crunch '%s' '%s/3d-site.c' && grep -q 'extern const kvro_crunch "
+                            "_3d_site;' '%s/3d-site.h'",
+                            f->tree, dir, dir),
+                     0);
     free(dir);
 }
 

@@ -32,10 +32,7 @@ static char *work, *tree;
 /* The tree: names of every kind FAT stores differently. A fixed mtime
  * (an even second, since FAT keeps 2-second steps). */
 #define MTIME 1615000000 /* 2021-03-06 03:06:40 UTC */
-static const struct {
-    const char *key;
-    int64_t size; /* -1: a directory */
-} TREE[] = {
+static const t_entry TREE[] = {
     {"readme.txt", 6}, /* 8.3 lower case: NT flags, no long name */
     {"UPPER.TXT", 3},  /* 8.3 upper case: nothing but the short name */
     {"Mixed Case Long Name.markdown", 40},
@@ -53,25 +50,13 @@ static const struct {
 };
 #define NTREE (sizeof TREE / sizeof TREE[0])
 
-static void sh(const char *cmd)
-{
-    char *out = NULL, *err = NULL;
-    int rc = t_run(cmd, &out, &err);
-    if (rc != 0)
-        fail_msg("'%s' failed (%d): %s%s", cmd, rc, out, err);
-    free(out);
-    free(err);
-}
-
 /* mkfs.fat OPTS -C IMAGE KIB, then the tree copied in with mcopy. */
 static char *make_image(const char *name, const char *opts, int kib)
 {
     char *img = t_join(work, name);
-    char *cmd = t_fmt("rm -f '%s' && mkfs.fat %s -C '%s' %d >/dev/null && cd '%s' && "
-                      "TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i '%s' * ::",
-                      img, opts, img, kib, tree, img);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("rm -f '%s' && mkfs.fat %s -C '%s' %d >/dev/null && cd '%s' && "
+            "TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i '%s' * ::",
+            img, opts, img, kib, tree, img);
     return img;
 }
 
@@ -182,9 +167,7 @@ static void check_image(const char *name, const char *opts, int kib, const char 
     compare(kv, tree, "");
     kvro_close(kv);
     /* The CLI agrees (it opens images the same way). */
-    char *cmd = t_fmt("'%s' verify '%s' '%s'", KVRO_TEST_MKKV, img, tree);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("'%s' verify '%s' '%s'", KVRO_TEST_MKKV, img, tree);
     free(img);
 }
 
@@ -256,9 +239,7 @@ static void test_names(void **state)
     kvro_close(kv);
 
     /* The read-only attribute makes a file 0444. */
-    char *cmd = t_fmt("MTOOLS_SKIP_CHECK=1 mattrib +r -i '%s' ::/UPPER.TXT", img);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("MTOOLS_SKIP_CHECK=1 mattrib +r -i '%s' ::/UPPER.TXT", img);
     kv = open_image(img, NULL);
     kvro_info st;
     assert_status(kvro_stat(kv, "UPPER.TXT", &st, &err), KVRO_OK, &err);
@@ -648,17 +629,8 @@ static int setup(void **state)
         return getenv("CI") ? -1 : 0;
     work = t_tempdir("fat");
     tree = t_join(work, "tree");
-    for (size_t i = 0; i < NTREE; i++) {
-        char *p = t_join(tree, TREE[i].key);
-        if (TREE[i].size < 0)
-            t_mkdirs(p);
-        else
-            t_write_pattern(p, i + 1, (uint64_t)TREE[i].size);
-        free(p);
-    }
-    char *cmd = t_fmt("find '%s' -exec touch -h -d @%d {} +", tree, MTIME);
-    sh(cmd);
-    free(cmd);
+    t_make_tree(tree, TREE, NTREE, 1);
+    t_sh_ok("find '%s' -exec touch -h -d @%d {} +", tree, MTIME);
     return 0;
 }
 

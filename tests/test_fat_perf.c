@@ -41,16 +41,6 @@
 
 static char *work, *tree;
 
-static void sh(const char *cmd)
-{
-    char *out = NULL, *err = NULL;
-    int rc = t_run(cmd, &out, &err);
-    if (rc != 0)
-        fail_msg("'%s' failed (%d): %s%s", cmd, rc, out, err);
-    free(out);
-    free(err);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -60,10 +50,7 @@ static double now_s(void)
 
 /* ------------------------------------------- list_info against kvro_stat */
 
-static const struct {
-    const char *key;
-    int64_t size; /* -1: a directory */
-} TREE[] = {
+static const t_entry TREE[] = {
     {"readme.txt", 6},
     {"UPPER.TXT", 3},
     {"ro.txt", 11}, /* made read-only by mattrib: mode 0444 */
@@ -86,12 +73,10 @@ static const struct {
 static char *make_image(const char *name, const char *opts, int kib)
 {
     char *img = t_join(work, name);
-    char *cmd = t_fmt("rm -f '%s' && mkfs.fat %s -C '%s' %d >/dev/null && cd '%s' && "
-                      "TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i '%s' * :: && "
-                      "MTOOLS_SKIP_CHECK=1 mattrib -i '%s' +r ::/ro.txt",
-                      img, opts, img, kib, tree, img, img);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("rm -f '%s' && mkfs.fat %s -C '%s' %d >/dev/null && cd '%s' && "
+            "TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i '%s' * :: && "
+            "MTOOLS_SKIP_CHECK=1 mattrib -i '%s' +r ::/ro.txt",
+            img, opts, img, kib, tree, img, img);
     return img;
 }
 
@@ -565,11 +550,9 @@ static void test_threads(void **state)
 static unsigned char *rw_image(int type, int kib, size_t *len)
 {
     char *img = t_fmt("%s/rw%d.img", work, type);
-    char *cmd = t_fmt("rm -f '%s' && mkfs.fat -F %d -C '%s' %d >/dev/null && cd '%s' && "
-                      "MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' * ::",
-                      img, type, img, kib, tree, img);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("rm -f '%s' && mkfs.fat -F %d -C '%s' %d >/dev/null && cd '%s' && "
+            "MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' * ::",
+            img, type, img, kib, tree, img);
     unsigned char *data = (unsigned char *)t_slurp(img, len);
     unlink(img);
     free(img);
@@ -723,11 +706,9 @@ static void write_sequence(int type, int kib)
     /* And mtools reads what the handle said. */
     char *img = t_fmt("%s/after%d.img", work, type);
     t_write(img, data, len);
-    char *cmd = t_fmt("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/new/sub | grep -q 70000 && "
-                      "MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/made/inner | grep -i -q deepest",
-                      img, img);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/new/sub | grep -q 70000 && "
+            "MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/made/inner | grep -i -q deepest",
+            img, img);
     unlink(img);
     free(img);
     free(data);
@@ -746,17 +727,8 @@ static int setup(void **state)
     (void)state;
     work = t_tempdir("fat-perf");
     tree = t_join(work, "tree");
-    for (size_t i = 0; i < NTREE; i++) {
-        char *p = t_join(tree, TREE[i].key);
-        if (TREE[i].size < 0)
-            t_mkdirs(p);
-        else
-            t_write_pattern(p, i, (uint64_t)TREE[i].size);
-        free(p);
-    }
-    char *cmd = t_fmt("cd '%s' && find . -exec touch -h -d @1615000000 {} +", tree);
-    sh(cmd);
-    free(cmd);
+    t_make_tree(tree, TREE, NTREE, 0);
+    t_sh_ok("cd '%s' && find . -exec touch -h -d @1615000000 {} +", tree);
     make_big_image();
     return 0;
 }

@@ -100,10 +100,9 @@ static int setup(void **state)
     f->mnt = t_join(f->dir, "mnt");
     t_mkdirs(f->mnt);
     make_tree(f->tree);
-    char *cmd = t_fmt("tar -cf '%s' -C '%s' . && tar -czf '%s' -C '%s' .", f->tar, f->tree, f->tgz,
-                      f->tree);
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
+    assert_int_equal(t_sh(NULL, NULL, "tar -cf '%s' -C '%s' . && tar -czf '%s' -C '%s' .", f->tar,
+                          f->tree, f->tgz, f->tree),
+                     0);
     *state = f;
     return 0;
 }
@@ -132,13 +131,8 @@ static int compare_stat(const char *path, const struct stat *want, int flag, str
 {
     (void)flag, (void)ftw;
     char *m = in_mnt(path);
-    struct stat got, again;
-    if (lstat(m, &got) != 0)
-        fail_msg("lstat %s: %s", m, strerror(errno));
-    assert_int_equal(lstat(m, &again), 0);
-    assert_int_equal(got.st_ino, again.st_ino); /* stable */
-    if ((got.st_mode & S_IFMT) != (want->st_mode & S_IFMT))
-        fail_msg("%s: kind %o, want %o", m, got.st_mode & S_IFMT, want->st_mode & S_IFMT);
+    struct stat got;
+    tf_lstat_like(m, want, &got);
     if (!S_ISDIR(want->st_mode))
         assert_int_equal(got.st_size, want->st_size);
     if (got.st_mtim.tv_sec != want->st_mtim.tv_sec)
@@ -156,25 +150,9 @@ static int compare_stat(const char *path, const struct stat *want, int flag, str
 static void check_reads(const char *mnt)
 {
     char *path = t_join(mnt, "data/odd.bin");
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
     static const int64_t offs[] = {
         0, 1, 4095, 4097, 131071, 1000003, ODD_SIZE - 1, ODD_SIZE, ODD_SIZE + 100};
-    static const size_t lens[] = {1, 7, 4096, 65537, 300000};
-    char *buf = malloc(300000);
-    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++)
-        for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
-            ssize_t n = pread(fd, buf, lens[j], offs[i]);
-            int64_t want = offs[i] >= ODD_SIZE                     ? 0
-                           : (int64_t)lens[j] < ODD_SIZE - offs[i] ? (int64_t)lens[j]
-                                                                   : ODD_SIZE - offs[i];
-            assert_int_equal(n, want);
-            for (ssize_t k = 0; k < n; k++)
-                if ((uint8_t)buf[k] != t_pattern(7, (uint64_t)(offs[i] + k)))
-                    fail_msg("odd.bin: byte %lld differs", (long long)(offs[i] + k));
-        }
-    free(buf);
-    close(fd);
+    tf_check_preads(path, "odd.bin", 7, ODD_SIZE, offs, sizeof offs / sizeof *offs);
     /* And dd, as a user would. */
     char *out = t_join(mnt, "../dd.out");
     char *cmd = t_fmt("dd if='%s' of='%s' bs=7 skip=1001 count=333 status=none", path, out);

@@ -40,11 +40,8 @@ static inline bool tf_is_mounted(const char *path)
  * daemon that hangs cannot hang the teardown too. */
 static inline void tf_unmount(const char *mnt)
 {
-    if (tf_is_mounted(mnt)) {
-        char *cmd = t_fmt("fusermount3 -u -z '%s' 2>/dev/null", mnt);
-        t_run(cmd, NULL, NULL);
-        free(cmd);
-    }
+    if (tf_is_mounted(mnt))
+        t_sh(NULL, NULL, "fusermount3 -u -z '%s' 2>/dev/null", mnt);
 }
 
 /* Runs kvfuse with ARGS (a shell fragment); its exit status, *err its
@@ -54,18 +51,8 @@ static inline int tf_kvfuse(char **err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *args;
-    assert_true(vasprintf(&args, fmt, ap) >= 0);
+    int rc = t_vsh("timeout 120 '" KVFUSE "' ", NULL, err, fmt, ap);
     va_end(ap);
-    char *cmd = t_fmt("timeout 120 '%s' %s", KVFUSE, args);
-    char *e = NULL;
-    int rc = t_run(cmd, NULL, &e);
-    if (err)
-        *err = e;
-    else
-        free(e);
-    free(cmd);
-    free(args);
     return rc;
 }
 
@@ -83,9 +70,7 @@ static inline void tf_mount_ok(const char *mnt, const char *source, const char *
 
 static inline void tf_unmount_ok(const char *mnt)
 {
-    char *cmd = t_fmt("fusermount3 -u '%s'", mnt);
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
+    assert_int_equal(t_sh(NULL, NULL, "fusermount3 -u '%s'", mnt), 0);
     assert_false(tf_is_mounted(mnt));
 }
 
@@ -120,11 +105,46 @@ static inline bool tf_fuse_missing(void)
 /* diff -r of TREE against the mount MNT (links compared as links). */
 static inline void tf_diff_ok(const char *tree, const char *mnt, const char *what)
 {
-    char *cmd = t_fmt("diff -r --no-dereference '%s' '%s'", tree, mnt);
     char *out;
-    if (t_run(cmd, &out, NULL) != 0)
+    if (t_sh(&out, NULL, "diff -r --no-dereference '%s' '%s'", tree, mnt) != 0)
         fail_msg("%s differs from the tree:\n%s", what, out);
-    free(out), free(cmd);
+    free(out);
+}
+
+/* lstat of M, where tree entry WANT is: twice, the same inode, of WANT's
+ * kind; *got what the first said. */
+static inline void tf_lstat_like(const char *m, const struct stat *want, struct stat *got)
+{
+    struct stat again;
+    if (lstat(m, got) != 0)
+        fail_msg("lstat %s: %s", m, strerror(errno));
+    assert_int_equal(lstat(m, &again), 0);
+    assert_int_equal(got->st_ino, again.st_ino); /* stable */
+    if ((got->st_mode & S_IFMT) != (want->st_mode & S_IFMT))
+        fail_msg("%s: kind %o, want %o", m, got->st_mode & S_IFMT, want->st_mode & S_IFMT);
+}
+
+/* Reads NAME at PATH, SIZE bytes of pattern SEED, by pread at each of the
+ * N_OFFS offsets OFFS in reads of 1 to 300,000 bytes: each read as long as
+ * the file allows, each byte checked. */
+static inline void tf_check_preads(const char *path, const char *name, uint64_t seed, int64_t size,
+                                   const int64_t *offs, size_t n_offs)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    static const size_t lens[] = {1, 7, 4096, 65537, 300000};
+    char *buf = malloc(300000);
+    for (size_t i = 0; i < n_offs; i++)
+        for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
+            ssize_t n = pread(fd, buf, lens[j], offs[i]);
+            int64_t left = offs[i] >= size ? 0 : size - offs[i];
+            assert_int_equal(n, (int64_t)lens[j] < left ? (int64_t)lens[j] : left);
+            for (ssize_t k = 0; k < n; k++)
+                if ((uint8_t)buf[k] != t_pattern(seed, (uint64_t)(offs[i] + k)))
+                    fail_msg("%s: byte %lld differs", name, (long long)(offs[i] + k));
+        }
+    free(buf);
+    close(fd);
 }
 
 /* Every write-type call on FILE and DIR (an empty directory) of mount MNT

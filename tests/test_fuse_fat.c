@@ -32,10 +32,7 @@
 #define MTIME 1615000000 /* an even second */
 #define ODD_SIZE 1048583 /* many clusters of any size, and not a multiple of one */
 
-static const struct {
-    const char *key;
-    int64_t size; /* -1: a directory */
-} TREE[] = {
+static const t_entry TREE[] = {
     {"readme.txt", 6}, /* 8.3 lower case */
     {"UPPER.TXT", 3},
     {"Mixed Case Long Name.markdown", 40},
@@ -78,15 +75,6 @@ static bool tools_missing(void)
         }                                                                                          \
     } while (0)
 
-static void sh(const char *cmd)
-{
-    char *out = NULL, *err = NULL;
-    int rc = t_run(cmd, &out, &err);
-    if (rc != 0)
-        fail_msg("'%s' failed (%d): %s%s", cmd, rc, out, err);
-    free(out), free(err);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -94,17 +82,8 @@ static int setup(void **state)
     f->tree = t_join(f->dir, "tree");
     f->mnt = t_join(f->dir, "mnt");
     t_mkdirs(f->mnt);
-    for (size_t i = 0; i < NTREE; i++) {
-        char *p = t_join(f->tree, TREE[i].key);
-        if (TREE[i].size < 0)
-            t_mkdirs(p);
-        else
-            t_write_pattern(p, i + 1, (uint64_t)TREE[i].size);
-        free(p);
-    }
-    char *cmd = t_fmt("find '%s' -exec touch -h -d @%d {} +", f->tree, MTIME);
-    sh(cmd);
-    free(cmd);
+    t_make_tree(f->tree, TREE, NTREE, 1);
+    t_sh_ok("find '%s' -exec touch -h -d @%d {} +", f->tree, MTIME);
     *state = f;
     return 0;
 }
@@ -123,11 +102,9 @@ static int teardown(void **state)
 static char *make_volume(fixture *f, const char *name, const char *opts, int kib)
 {
     char *img = t_join(f->dir, name);
-    char *cmd = t_fmt("rm -f '%s' && mkfs.fat %s -C '%s' %d >/dev/null && cd '%s' && "
-                      "TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i '%s' * ::",
-                      img, opts, img, kib, f->tree, img);
-    sh(cmd);
-    free(cmd);
+    t_sh_ok("rm -f '%s' && mkfs.fat %s -C '%s' %d >/dev/null && cd '%s' && "
+            "TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i '%s' * ::",
+            img, opts, img, kib, f->tree, img);
     return img;
 }
 
@@ -141,13 +118,8 @@ static int compare_stat(const char *path, const struct stat *want, int flag, str
 {
     (void)flag, (void)ftw;
     char *m = t_fmt("%s%s", mnt_root, path + strlen(tree_root));
-    struct stat got, again;
-    if (lstat(m, &got) != 0)
-        fail_msg("lstat %s: %s", m, strerror(errno));
-    assert_int_equal(lstat(m, &again), 0);
-    assert_int_equal(got.st_ino, again.st_ino);
-    if ((got.st_mode & S_IFMT) != (want->st_mode & S_IFMT))
-        fail_msg("%s: kind %o, want %o", m, got.st_mode & S_IFMT, want->st_mode & S_IFMT);
+    struct stat got;
+    tf_lstat_like(m, want, &got);
     if (S_ISREG(want->st_mode)) {
         assert_int_equal(got.st_size, want->st_size);
         assert_int_equal(got.st_blocks, (want->st_size + 511) / 512);
@@ -165,33 +137,18 @@ static int compare_stat(const char *path, const struct stat *want, int flag, str
 static void check_reads(const char *mnt)
 {
     char *path = t_join(mnt, "odd.bin");
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
     static const int64_t offs[] = {0,     1,       511,          513,      4095,          4097,
                                    32769, 1000003, ODD_SIZE - 1, ODD_SIZE, ODD_SIZE + 100};
-    static const size_t lens[] = {1, 7, 4096, 65537, 300000};
-    char *buf = malloc(300000);
-    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++)
-        for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
-            ssize_t n = pread(fd, buf, lens[j], offs[i]);
-            int64_t left = offs[i] >= ODD_SIZE ? 0 : ODD_SIZE - offs[i];
-            assert_int_equal(n, (int64_t)lens[j] < left ? (int64_t)lens[j] : left);
-            for (ssize_t k = 0; k < n; k++)
-                if ((uint8_t)buf[k] != t_pattern(ODD_SEED, (uint64_t)(offs[i] + k)))
-                    fail_msg("odd.bin: byte %lld differs", (long long)(offs[i] + k));
-        }
-    free(buf);
-    close(fd);
+    tf_check_preads(path, "odd.bin", ODD_SEED, ODD_SIZE, offs, sizeof offs / sizeof *offs);
     char *out = t_join(mnt, "../dd.out");
-    char *cmd = t_fmt("dd if='%s' of='%s' bs=511 skip=1001 count=77 status=none", path, out);
-    sh(cmd);
+    t_sh_ok("dd if='%s' of='%s' bs=511 skip=1001 count=77 status=none", path, out);
     size_t n;
     char *got = t_slurp(out, &n);
     assert_int_equal(n, 511 * 77);
     for (size_t k = 0; k < n; k++)
         assert_int_equal((uint8_t)got[k], t_pattern(ODD_SEED, 511 * 1001 + k));
     unlink(out);
-    free(got), free(cmd), free(out), free(path);
+    free(got), free(out), free(path);
 }
 
 /* Names in another case find the same entries (FAT is case-insensitive),
@@ -345,14 +302,13 @@ static void test_mkkv_fat(void **state)
     NEED_FUSE();
     fixture *f = *state;
     char *img = t_join(f->dir, "mkkv.img"), *disk = t_join(f->dir, "mkkv-disk.img");
-    char *cmd = t_fmt("'%s' fat -q --mtime %d '%s' '%s' && '%s' fat -q --mtime %d --fat 32 "
-                      "--size 40M --partition-table mbr '%s' '%s'",
-                      KVRO_TEST_MKKV, MTIME, f->tree, img, KVRO_TEST_MKKV, MTIME, f->tree, disk);
-    sh(cmd);
+    t_sh_ok("'%s' fat -q --mtime %d '%s' '%s' && '%s' fat -q --mtime %d --fat 32 "
+            "--size 40M --partition-table mbr '%s' '%s'",
+            KVRO_TEST_MKKV, MTIME, f->tree, img, KVRO_TEST_MKKV, MTIME, f->tree, disk);
     check_mount(f, img, "");
     check_mount(f, disk, "");
     check_mount(f, disk, "-o partition=1");
-    free(cmd), free(img), free(disk);
+    free(img), free(disk);
 }
 
 /* A damaged volume (its boot signature gone) is refused at start. */

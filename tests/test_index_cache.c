@@ -157,19 +157,17 @@ static int count_files(const char *d)
     return n;
 }
 
+/* t_mkkv, saying on stderr what failed (callers assert success). */
 static int mkkv(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int mkkv(char **out, char **err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *args;
-    assert_true(vasprintf(&args, fmt, ap) >= 0);
+    char *args = t_vfmt(fmt, ap);
     va_end(ap);
-    char *cmd = t_fmt("'%s' %s", KVRO_TEST_MKKV, args);
-    int rc = t_run(cmd, out, err);
+    int rc = t_mkkv(out, err, "%s", args);
     if (rc != 0)
-        fprintf(stderr, "%s: exit %d: %s\n", cmd, rc, *err);
-    free(cmd);
+        fprintf(stderr, "'%s' %s: exit %d: %s\n", KVRO_TEST_MKKV, args, rc, *err);
     free(args);
     return rc;
 }

@@ -35,15 +35,12 @@ static size_t orig_n;
 static int mkkv(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int mkkv(char **out, char **err, const char *fmt, ...)
 {
+    char *in_dir = t_fmt("cd '%s' && '%s' ", dir, KVRO_TEST_MKKV);
     va_list ap;
     va_start(ap, fmt);
-    char *args;
-    assert_true(vasprintf(&args, fmt, ap) >= 0);
+    int rc = t_vsh(in_dir, out, err, fmt, ap);
     va_end(ap);
-    char *cmd = t_fmt("cd '%s' && '%s' %s", dir, KVRO_TEST_MKKV, args);
-    int rc = t_run(cmd, out, err);
-    free(cmd);
-    free(args);
+    free(in_dir);
     return rc;
 }
 
@@ -107,8 +104,7 @@ static void refused(const char *needle, const char *name, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *args;
-    assert_true(vasprintf(&args, fmt, ap) >= 0);
+    char *args = t_vfmt(fmt, ap);
     va_end(ap);
     char *out, *err;
     int rc = mkkv(&out, &err, "%s", args);

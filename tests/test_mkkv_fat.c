@@ -50,17 +50,15 @@ static const struct {
 static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int run(char **out, const char *fmt, ...)
 {
+    char *o = NULL, *e = NULL;
     va_list ap;
     va_start(ap, fmt);
-    char *cmd = NULL;
-    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+    int rc = t_vsh(NULL, &o, &e, fmt, ap);
     va_end(ap);
-    char *o = NULL, *e = NULL;
-    int rc = t_run(cmd, &o, &e);
     if (out) {
         *out = t_fmt("%s%s", o, e);
     }
-    free(o), free(e), free(cmd);
+    free(o), free(e);
     return rc;
 }
 

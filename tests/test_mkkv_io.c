@@ -8,7 +8,6 @@
 #include "support.h"
 
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,21 +28,6 @@ typedef struct fixture {
     long long tar_size, tgz_size;
     char *listing; /* mkkv ls -R of the tree */
 } fixture;
-
-/* Runs a shell command built from FMT, in which "$MKKV" is mkkv; returns
- * its exit status. OUT and ERR (may be NULL) get what it printed. */
-static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char **out, char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd;
-    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
-    va_end(ap);
-    int rc = t_run(cmd, out, err);
-    free(cmd);
-    return rc;
-}
 
 static long long file_size(const char *path)
 {
@@ -89,15 +73,15 @@ static int setup(void **state)
     f->tgz = t_join(f->dir, "tree.tar.gz");
     f->emb = t_join(f->dir, "embedded.bin");
     f->emb_gz = t_join(f->dir, "embedded-gz.bin");
-    assert_int_equal(sh(NULL, NULL, "tar -cf '%s' -C '%s' . && tar -czf '%s' -C '%s' .", f->tar,
-                        f->tree, f->tgz, f->tree),
+    assert_int_equal(t_sh(NULL, NULL, "tar -cf '%s' -C '%s' . && tar -czf '%s' -C '%s' .", f->tar,
+                          f->tree, f->tgz, f->tree),
                      0);
     embed(f->tar, f->emb);
     embed(f->tgz, f->emb_gz);
     f->tar_size = file_size(f->tar);
     f->tgz_size = file_size(f->tgz);
     char *err;
-    assert_int_equal(sh(&f->listing, &err, "\"$MKKV\" ls -R '%s'", f->tree), 0);
+    assert_int_equal(t_sh(&f->listing, &err, "\"$MKKV\" ls -R '%s'", f->tree), 0);
     free(err);
     assert_string_equal(f->listing, "-dash-key\na/\na/b/\na/b/data.bin\na/empty\nhello.txt\nz/\n"
                                     "z/empty-dir/\n");
@@ -118,7 +102,7 @@ static int teardown(void **state)
 #define assert_prints(want, ...)                                                                   \
     do {                                                                                           \
         char *out_, *err_;                                                                         \
-        int rc_ = sh(&out_, &err_, __VA_ARGS__);                                                   \
+        int rc_ = t_sh(&out_, &err_, __VA_ARGS__);                                                 \
         if (rc_ != 0)                                                                              \
             fail_msg("exit %d: %s", rc_, err_);                                                    \
         assert_string_equal(out_, want);                                                           \
@@ -130,7 +114,7 @@ static int teardown(void **state)
 #define assert_fails(code, needle, ...)                                                            \
     do {                                                                                           \
         char *out_, *err_;                                                                         \
-        int rc_ = sh(&out_, &err_, __VA_ARGS__);                                                   \
+        int rc_ = t_sh(&out_, &err_, __VA_ARGS__);                                                 \
         if (rc_ != (code) || !strstr(err_, needle))                                                \
             fail_msg("exit %d (want %d), stderr: %s (want '%s')", rc_, code, err_, needle);        \
         free(out_), free(err_);                                                                    \
@@ -150,7 +134,7 @@ static void test_stdin_listing(void **state)
     assert_prints(f->listing, "\"$MKKV\" ls -R - < '%s'", f->tgz);
 
     char *want, *err;
-    assert_int_equal(sh(&want, &err, "\"$MKKV\" ls -l '%s' a/b", f->tar), 0);
+    assert_int_equal(t_sh(&want, &err, "\"$MKKV\" ls -l '%s' a/b", f->tar), 0);
     free(err);
     assert_prints(want, "cat '%s' | \"$MKKV\" ls -l - a/b", f->tar);
     free(want);
@@ -158,7 +142,7 @@ static void test_stdin_listing(void **state)
     assert_prints("hello, world\n", "cat '%s' | \"$MKKV\" cat - hello.txt", f->tgz);
     assert_prints("world", "cat '%s' | \"$MKKV\" cat --offset 7 --length 5 - /hello.txt", f->tar);
     char *stat_file;
-    assert_int_equal(sh(&stat_file, &err, "\"$MKKV\" stat '%s' a/b/data.bin", f->tar), 0);
+    assert_int_equal(t_sh(&stat_file, &err, "\"$MKKV\" stat '%s' a/b/data.bin", f->tar), 0);
     free(err);
     assert_prints(stat_file, "cat '%s' | \"$MKKV\" stat - a/b/data.bin", f->tar);
     free(stat_file);
@@ -187,12 +171,12 @@ static void test_stdin_targz_index(void **state)
     /* From standard input: no path to key a cache file on, none written. */
     assert_prints(f->listing, "cat '%s' | XDG_CACHE_HOME='%s' \"$MKKV\" ls -R -", f->tgz, cache);
     assert_prints(f->listing, "XDG_CACHE_HOME='%s' \"$MKKV\" ls -R - < '%s'", cache, f->tgz);
-    assert_int_equal(sh(&out, &err, "find '%s' -type f 2>/dev/null | wc -l", cache), 0);
+    assert_int_equal(t_sh(&out, &err, "find '%s' -type f 2>/dev/null | wc -l", cache), 0);
     assert_string_equal(out, "0\n");
     free(out), free(err);
     /* ... while the file by its path is (so the check above can see one). */
     assert_prints(f->listing, "XDG_CACHE_HOME='%s' \"$MKKV\" ls -R '%s'", cache, f->tgz);
-    assert_int_equal(sh(&out, &err, "find '%s' -type f | wc -l", cache), 0);
+    assert_int_equal(t_sh(&out, &err, "find '%s' -type f | wc -l", cache), 0);
     assert_string_equal(out, "1\n");
     free(out), free(err);
 
@@ -223,10 +207,10 @@ static void test_stdin_spill(void **state)
     }
     /* Every byte of a large value. */
     char *dst = t_join(f->dir, "spilled.bin");
-    assert_int_equal(sh(NULL, NULL,
-                        "cat '%s' | TMPDIR='%s' KVRO_STDIN_MEMORY_MAX=4K \"$MKKV\" cat - "
-                        "a/b/data.bin > '%s'",
-                        f->tgz, tmp, dst),
+    assert_int_equal(t_sh(NULL, NULL,
+                          "cat '%s' | TMPDIR='%s' KVRO_STDIN_MEMORY_MAX=4K \"$MKKV\" cat - "
+                          "a/b/data.bin > '%s'",
+                          f->tgz, tmp, dst),
                      0);
     size_t n;
     char *got = t_slurp(dst, &n);
@@ -236,7 +220,7 @@ static void test_stdin_spill(void **state)
             fail_msg("byte %zu differs", i);
     free(got), free(dst);
     /* The temporary file was unlinked: nothing is left behind. */
-    assert_int_equal(sh(&out, &err, "ls -A '%s' | wc -l", tmp), 0);
+    assert_int_equal(t_sh(&out, &err, "ls -A '%s' | wc -l", tmp), 0);
     assert_string_equal(out, "0\n");
     free(out), free(err);
 
@@ -271,7 +255,7 @@ static void test_stdin_errors(void **state)
     /* A terminal on standard input is refused, not waited on. */
     if (t_have("script")) {
         char *out, *err;
-        int rc = sh(&out, &err, "script -qec '\"$MKKV\" ls -' /dev/null");
+        int rc = t_sh(&out, &err, "script -qec '\"$MKKV\" ls -' /dev/null");
         assert_int_equal(rc, 2);
         assert_non_null(strstr(out, "refusing to read an image from a terminal"));
         free(out), free(err);
@@ -303,14 +287,14 @@ static void test_image_window(void **state)
 
     char *out, *err;
     assert_int_equal(
-        sh(&out, &err, "\"$MKKV\" stat --image-offset %d '%s' a/b/data.bin", off, f->emb), 0);
+        t_sh(&out, &err, "\"$MKKV\" stat --image-offset %d '%s' a/b/data.bin", off, f->emb), 0);
     assert_non_null(strstr(out, "kind: file\nsize: 100000\n"));
     assert_non_null(strstr(out, "backend: tar\n"));
     free(out), free(err);
 
-    assert_int_equal(sh(&out, &err,
-                        "\"$MKKV\" verify --image-offset %d --image-length %lld '%s' '%s'", off,
-                        len, f->emb, f->tree),
+    assert_int_equal(t_sh(&out, &err,
+                          "\"$MKKV\" verify --image-offset %d --image-length %lld '%s' '%s'", off,
+                          len, f->emb, f->tree),
                      0);
     assert_non_null(strstr(out, "matches"));
     assert_non_null(strstr(out, ": 4 files, 5 directories, 100018 bytes\n"));

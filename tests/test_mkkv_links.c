@@ -30,24 +30,12 @@ static char *dir; /* scratch: src/ is the tree, made fresh for each test */
 static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int sh(char **out, char **err, const char *fmt, ...)
 {
+    char *in_dir = t_fmt("cd '%s' && M='%s' && ", dir, MKKV);
     va_list ap;
     va_start(ap, fmt);
-    char *body;
-    assert_true(vasprintf(&body, fmt, ap) >= 0);
+    int rc = t_vsh(in_dir, out, err, fmt, ap);
     va_end(ap);
-    char *cmd = t_fmt("cd '%s' && M='%s' && %s", dir, MKKV, body);
-    char *o = NULL, *e = NULL;
-    int rc = t_run(cmd, &o, &e);
-    if (out)
-        *out = o;
-    else
-        free(o);
-    if (err)
-        *err = e;
-    else
-        free(e);
-    free(cmd);
-    free(body);
+    free(in_dir);
     return rc;
 }
 

@@ -68,37 +68,13 @@ typedef struct fx {
     char *py;   /* the helper above */
 } fx;
 
-/* Runs a shell command built from FMT; returns its exit status. */
-static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char **out, char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd;
-    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
-    va_end(ap);
-    char *o = NULL, *e = NULL;
-    int rc = t_run(cmd, &o, &e);
-    if (out)
-        *out = o;
-    else
-        free(o);
-    if (err)
-        *err = e;
-    else
-        free(e);
-    free(cmd);
-    return rc;
-}
-
 /* Runs a command that must succeed; shows its output if it does not. */
 static void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void ok(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *cmd;
-    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+    char *cmd = t_vfmt(fmt, ap);
     va_end(ap);
     char *o, *e;
     int rc = t_run(cmd, &o, &e);
@@ -194,7 +170,7 @@ static int teardown(void **state)
 static void assert_no_temp(const char *dir)
 {
     char *out;
-    sh(&out, NULL, "ls -A '%s' | grep '^\\..*\\.[A-Za-z0-9]\\{6\\}$'", dir);
+    t_sh(&out, NULL, "ls -A '%s' | grep '^\\..*\\.[A-Za-z0-9]\\{6\\}$'", dir);
     if (*out)
         fail_msg("temporary file left behind in %s: %s", dir, out);
     free(out);
@@ -248,7 +224,7 @@ static void test_python_reads_it(void **state)
     char *x = at(f, "x");
     ok("diff -r '%s' '%s' && test -L '%s/links/rel'", f->src, x, x);
     char *list;
-    assert_int_equal(sh(&list, NULL, "python3 '%s' list '%s/out.tar'", f->py, f->dir), 0);
+    assert_int_equal(t_sh(&list, NULL, "python3 '%s' list '%s/out.tar'", f->py, f->dir), 0);
     /* Owners 0 with empty names; directories before their contents. */
     assert_non_null(strstr(list, "bin 5 0o755"));
     assert_non_null(strstr(list, "bin/run.sh 0 0o755"));
@@ -350,10 +326,10 @@ static void test_mtime(void **state)
        "SOURCE_DATE_EPOCH=1500000000 '%s' tar --mtime 1700000000 src opt.tar && "
        "'%s' tar --mtime 1000000000 src one.tar",
        f->dir, MKKV, MKKV, MKKV, MKKV);
-    assert_int_equal(sh(&out, NULL,
-                        "cd '%s' && python3 '%s' mtimes sde.tar && "
-                        "python3 '%s' mtimes opt.tar && python3 '%s' list own.tar",
-                        f->dir, f->py, f->py, f->py),
+    assert_int_equal(t_sh(&out, NULL,
+                          "cd '%s' && python3 '%s' mtimes sde.tar && "
+                          "python3 '%s' mtimes opt.tar && python3 '%s' list own.tar",
+                          f->dir, f->py, f->py, f->py),
                      0);
     assert_non_null(strstr(out, "[1500000000]\n[1700000000]\n"));
     assert_non_null(strstr(out, "a.txt 0 0o644 1234567890 "));
@@ -361,7 +337,7 @@ static void test_mtime(void **state)
     /* Another --mtime changes nothing but the mtime and checksum fields. */
     ok("cd '%s' && ! cmp -s one.tar opt.tar", f->dir);
     assert_int_equal(
-        sh(&out, NULL, "cd '%s' && python3 '%s' headers one.tar opt.tar", f->dir, f->py), 0);
+        t_sh(&out, NULL, "cd '%s' && python3 '%s' headers one.tar opt.tar", f->dir, f->py), 0);
     assert_non_null(strstr(out, "equal"));
     free(out);
 }
@@ -371,15 +347,15 @@ static void test_bad_mtime(void **state)
     fx *f = *state;
     char *err;
     assert_int_equal(
-        sh(NULL, &err, "cd '%s' && '%s' tar --mtime yesterday src o.tar", f->dir, MKKV), 2);
+        t_sh(NULL, &err, "cd '%s' && '%s' tar --mtime yesterday src o.tar", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "--mtime"));
     assert_non_null(strstr(err, "yesterday"));
     free(err);
     assert_int_equal(
-        sh(NULL, &err, "cd '%s' && SOURCE_DATE_EPOCH=12x '%s' tar src o.tar", f->dir, MKKV), 2);
+        t_sh(NULL, &err, "cd '%s' && SOURCE_DATE_EPOCH=12x '%s' tar src o.tar", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "SOURCE_DATE_EPOCH"));
     free(err);
-    assert_int_equal(sh(NULL, NULL, "cd '%s' && '%s' tar --mtime -5 src o.tar", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, NULL, "cd '%s' && '%s' tar --mtime -5 src o.tar", f->dir, MKKV), 2);
     char *o = at(f, "o.tar");
     assert_false(exists(o));
     free(o);
@@ -403,10 +379,10 @@ static void test_escaping_link(void **state)
            f->dir, MKKV, targets[i]);
         put(f->dir, "old.tar", "the old archive\n");
         char *err, *old;
-        assert_int_equal(sh(NULL, &err,
-                            "cd '%s' && '%s' tar -L src old.tar && exit 0; s=$?; "
-                            "'%s' tar -L src new.tar; exit $s",
-                            f->dir, MKKV, MKKV),
+        assert_int_equal(t_sh(NULL, &err,
+                              "cd '%s' && '%s' tar -L src old.tar && exit 0; s=$?; "
+                              "'%s' tar -L src new.tar; exit $s",
+                              f->dir, MKKV, MKKV),
                          1);
         assert_non_null(strstr(err, "mkkv: src: "));
         char *np = at(f, "new.tar"), *op = at(f, "old.tar");
@@ -428,9 +404,9 @@ static void test_special_files_and_hard_links(void **state)
     fx *f = *state;
     ok("cd '%s' && mkfifo src/sub/pipe && ln src/a.txt src/hard", f->dir);
     char *err, *list;
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar src out.tar", f->dir, MKKV), 0);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar src out.tar", f->dir, MKKV), 0);
     assert_non_null(strstr(err, "mkkv: src: sub/pipe: skipped: a FIFO"));
-    assert_int_equal(sh(&list, NULL, "python3 '%s' list '%s/out.tar'", f->py, f->dir), 0);
+    assert_int_equal(t_sh(&list, NULL, "python3 '%s' list '%s/out.tar'", f->py, f->dir), 0);
     assert_null(strstr(list, "pipe"));
     /* Hard links: the first name in sorted order holds the data, the
      * others are hard links to it (tarfile's type 1), as GNU tar writes. */
@@ -454,11 +430,11 @@ static void test_empty_source(void **state)
 {
     fx *f = *state;
     char *out;
-    assert_int_equal(sh(&out, NULL,
-                        "cd '%s' && mkdir none && '%s' tar none e.tar && "
-                        "'%s' tar none e.tgz && tar -tf e.tar && tar -tzf e.tgz && "
-                        "python3 '%s' list e.tar && stat -c %%s e.tar",
-                        f->dir, MKKV, MKKV, f->py),
+    assert_int_equal(t_sh(&out, NULL,
+                          "cd '%s' && mkdir none && '%s' tar none e.tar && "
+                          "'%s' tar none e.tgz && tar -tf e.tar && tar -tzf e.tgz && "
+                          "python3 '%s' list e.tar && stat -c %%s e.tar",
+                          f->dir, MKKV, MKKV, f->py),
                      0);
     assert_string_equal(out, "10240\n"); /* two zero blocks, padded to a 10 KiB record */
     free(out);
@@ -483,13 +459,13 @@ static void test_out_inside_source(void **state)
 {
     fx *f = *state;
     char *err;
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar src src/sub/out.tar", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar src src/sub/out.tar", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "inside SOURCE"));
     free(err);
     /* Reached another way: through a link to the source, or as "." */
     ok("cd '%s' && ln -s src alias", f->dir);
-    assert_int_equal(sh(NULL, NULL, "cd '%s' && '%s' tar src alias/o.tar", f->dir, MKKV), 2);
-    assert_int_equal(sh(NULL, NULL, "cd '%s/src' && '%s' tar . o.tar", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, NULL, "cd '%s' && '%s' tar src alias/o.tar", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, NULL, "cd '%s/src' && '%s' tar . o.tar", f->dir, MKKV), 2);
     ok("cd '%s' && ! ls src/sub/out.tar src/o.tar 2>/dev/null && ! ls -A src | grep '^\\.'",
        f->dir);
 }
@@ -499,18 +475,18 @@ static void test_failures_leave_no_out(void **state)
     fx *f = *state;
     char *err;
     /* OUT's directory does not exist. */
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar src nowhere/out.tar", f->dir, MKKV), 1);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar src nowhere/out.tar", f->dir, MKKV), 1);
     assert_non_null(strstr(err, "mkkv: nowhere/out.tar: "));
     free(err);
     /* A corrupt source: no backend takes it. */
     put(f->dir, "junk.img", "this is not an image of anything at all\n");
     put(f->dir, "old.tar", "old\n");
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar junk.img old.tar", f->dir, MKKV), 1);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar junk.img old.tar", f->dir, MKKV), 1);
     assert_non_null(strstr(err, "mkkv: junk.img"));
     free(err);
     ok("cd '%s' && test \"$(cat old.tar)\" = old", f->dir);
     /* OUT a directory: refused, the directory untouched. */
-    assert_int_equal(sh(NULL, &err, "cd '%s' && mkdir d && '%s' tar src d", f->dir, MKKV), 1);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && mkdir d && '%s' tar src d", f->dir, MKKV), 1);
     assert_non_null(strstr(err, "mkkv: d: "));
     free(err);
     assert_no_temp(f->dir);
@@ -524,12 +500,12 @@ static void test_interrupted(void **state)
     fx *f = *state;
     char *out;
     ok("cd '%s' && mkdir huge && truncate -s 8G huge/zeros && echo old > out.tar", f->dir);
-    assert_int_equal(sh(&out, NULL,
-                        "cd '%s' && { '%s' tar -q huge out.tar & pid=$!; i=0; "
-                        "while ! ls -A | grep -q '^\\.out\\.tar\\.' && [ $i -lt 1000 ]; do "
-                        "sleep 0.01; i=$((i+1)); done; sleep 0.2; kill -TERM $pid; wait $pid; "
-                        "echo status=$?; }",
-                        f->dir, MKKV),
+    assert_int_equal(t_sh(&out, NULL,
+                          "cd '%s' && { '%s' tar -q huge out.tar & pid=$!; i=0; "
+                          "while ! ls -A | grep -q '^\\.out\\.tar\\.' && [ $i -lt 1000 ]; do "
+                          "sleep 0.01; i=$((i+1)); done; sleep 0.2; kill -TERM $pid; wait $pid; "
+                          "echo status=$?; }",
+                          f->dir, MKKV),
                      0);
     assert_non_null(strstr(out, "status=143"));
     free(out);
@@ -541,7 +517,7 @@ static void test_usage(void **state)
 {
     fx *f = *state;
     char *out, *err;
-    assert_int_equal(sh(&out, NULL, "'%s' tar --help", MKKV), 0);
+    assert_int_equal(t_sh(&out, NULL, "'%s' tar --help", MKKV), 0);
     for (const char *const *w =
              (const char *const[]){"--gzip", "--xz", "--zstd", "--bzip2", ".tar.zst", ".tar.lz",
                                    "same file", "--mtime EPOCH", "-q", "-t", "SOURCE_DATE_EPOCH",
@@ -550,17 +526,17 @@ static void test_usage(void **state)
         if (!strstr(out, *w))
             fail_msg("mkkv tar --help does not mention '%s'", *w);
     free(out);
-    assert_int_equal(sh(&out, NULL, "'%s' --help", MKKV), 0);
+    assert_int_equal(t_sh(&out, NULL, "'%s' --help", MKKV), 0);
     assert_non_null(strstr(out, "  tar "));
     free(out);
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar src", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar src", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "SOURCE OUT"));
     free(err);
-    assert_int_equal(sh(NULL, NULL, "'%s' tar", MKKV), 2);
-    assert_int_equal(sh(NULL, NULL, "cd '%s' && '%s' tar src a b", f->dir, MKKV), 2);
-    assert_int_equal(sh(NULL, NULL, "cd '%s' && '%s' tar --bogus src o.tar", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, NULL, "'%s' tar", MKKV), 2);
+    assert_int_equal(t_sh(NULL, NULL, "cd '%s' && '%s' tar src a b", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, NULL, "cd '%s' && '%s' tar --bogus src o.tar", f->dir, MKKV), 2);
     /* Quiet when standard error is not a terminal: nothing at all. */
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar src o.tar", f->dir, MKKV), 0);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar src o.tar", f->dir, MKKV), 0);
     assert_string_equal(err, "");
     free(err);
 }
@@ -573,14 +549,14 @@ static void test_progress(void **state)
     char *out;
     ok("cd '%s' && mkdir slow && truncate -s 1G slow/zeros", f->dir);
     assert_int_equal(
-        sh(&out, NULL, "cd '%s' && script -qec \"'%s' tar slow o.tar\" /dev/null", f->dir, MKKV),
+        t_sh(&out, NULL, "cd '%s' && script -qec \"'%s' tar slow o.tar\" /dev/null", f->dir, MKKV),
         0);
     assert_non_null(strstr(out, "files, "));
     assert_non_null(strstr(out, "/s"));
     free(out);
-    assert_int_equal(
-        sh(&out, NULL, "cd '%s' && script -qec \"'%s' tar -q slow o.tar\" /dev/null", f->dir, MKKV),
-        0);
+    assert_int_equal(t_sh(&out, NULL, "cd '%s' && script -qec \"'%s' tar -q slow o.tar\" /dev/null",
+                          f->dir, MKKV),
+                     0);
     assert_null(strstr(out, "files, "));
     free(out);
 }
@@ -592,7 +568,7 @@ static void test_progress(void **state)
 static bool have_tar_reader(void)
 {
     char *out;
-    sh(&out, NULL, "'%s' --help", MKKV);
+    t_sh(&out, NULL, "'%s' --help", MKKV);
     const char *sources = strstr(out, "A SOURCE is any of:");
     bool have = sources && strstr(sources, "\n  tar ");
     free(out);
@@ -614,10 +590,10 @@ static void test_round_trip(void **state)
     /* A source that fails to read (an archive cut short inside big.bin's
      * data) leaves no OUT, and an existing one as it was. */
     char *err;
-    assert_int_equal(sh(NULL, &err,
-                        "cd '%s' && head -c 1000000 x.tar > cut.tar && echo old > o.tar && "
-                        "'%s' tar cut.tar o.tar; s=$?; '%s' tar cut.tar p.tar; exit $s",
-                        f->dir, MKKV, MKKV),
+    assert_int_equal(t_sh(NULL, &err,
+                          "cd '%s' && head -c 1000000 x.tar > cut.tar && echo old > o.tar && "
+                          "'%s' tar cut.tar o.tar; s=$?; '%s' tar cut.tar p.tar; exit $s",
+                          f->dir, MKKV, MKKV),
                      1);
     assert_non_null(strstr(err, "mkkv: cut.tar"));
     free(err);
@@ -645,9 +621,8 @@ static void test_archive_order(void **state)
        "'%s' tar -q o1.tar o3.tar && cmp o1.tar o3.tar",
        f->dir, MKKV, MKKV, MKKV);
     char *out = NULL;
-    assert_int_equal(sh(&out, NULL, "cd '%s' && tar -tvf o1.tar | awk '{print $1, $6, $7, $8}'",
-                        f->dir),
-                     0);
+    assert_int_equal(
+        t_sh(&out, NULL, "cd '%s' && tar -tvf o1.tar | awk '{print $1, $6, $7, $8}'", f->dir), 0);
     assert_string_equal(out, "drwxr-xr-x z/  \n"
                              "drwxr-xr-x z/a/  \n"
                              "-rw-r--r-- z/a/f  \n"
@@ -667,8 +642,8 @@ static void test_archive_order(void **state)
        "cmp s1.tar s2.tar && test \"$(tar -tf s1.tar | head -2)\" = \"$(printf 'aa\\nb')\"",
        f->dir, MKKV, MKKV);
     char *err = NULL;
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar --sort=inode ord.tar s3.tar", f->dir, MKKV),
-                     2);
+    assert_int_equal(
+        t_sh(NULL, &err, "cd '%s' && '%s' tar --sort=inode ord.tar s3.tar", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "want name or none"));
     free(err);
 }
@@ -739,7 +714,7 @@ static void test_unknown_suffix(void **state)
                                        "o.7z",     "o.tlz",      "o.tar.lzo", "o.zip"};
     char *err;
     for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
-        assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar src %s", f->dir, MKKV, outs[i]), 2);
+        assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar src %s", f->dir, MKKV, outs[i]), 2);
         if (!strstr(err, "does not write") || !strstr(err, outs[i]))
             fail_msg("%s: %s", outs[i], err);
         free(err);
@@ -747,12 +722,13 @@ static void test_unknown_suffix(void **state)
         assert_false(exists(p));
         free(p);
         /* Not with a flag either: the name would still lie. */
-        assert_int_equal(sh(NULL, NULL, "cd '%s' && '%s' tar -J src %s", f->dir, MKKV, outs[i]), 2);
+        assert_int_equal(t_sh(NULL, NULL, "cd '%s' && '%s' tar -J src %s", f->dir, MKKV, outs[i]),
+                         2);
     }
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar -z src o.tar.xz", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar -z src o.tar.xz", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "-z asks for gzip, but OUT 'o.tar.xz' names xz"));
     free(err);
-    assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar -z -j src -", f->dir, MKKV), 2);
+    assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar -z -j src -", f->dir, MKKV), 2);
     assert_non_null(strstr(err, "choose one"));
     free(err);
     ok("cd '%s' && ! ls o.tar.xz 2>/dev/null", f->dir);
@@ -784,7 +760,7 @@ static void test_out_is_source(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *err;
-        assert_int_equal(sh(NULL, &err, "cd '%s' && '%s' tar %s", f->dir, MKKV, cases[i]), 2);
+        assert_int_equal(t_sh(NULL, &err, "cd '%s' && '%s' tar %s", f->dir, MKKV, cases[i]), 2);
         if (!strstr(err, "is the same file as SOURCE"))
             fail_msg("mkkv tar %s: %s", cases[i], err);
         free(err);

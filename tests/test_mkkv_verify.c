@@ -45,15 +45,12 @@ static int sh(fx *f, char **out, char **err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int sh(fx *f, char **out, char **err, const char *fmt, ...)
 {
+    char *in_dir = t_fmt("cd '%s' && export TZ=UTC MKKV='%s' && ", f->dir, KVRO_TEST_MKKV);
     va_list ap;
     va_start(ap, fmt);
-    char *body;
-    assert_true(vasprintf(&body, fmt, ap) >= 0);
+    int rc = t_vsh(in_dir, out, err, fmt, ap);
     va_end(ap);
-    char *cmd = t_fmt("cd '%s' && export TZ=UTC MKKV='%s' && %s", f->dir, KVRO_TEST_MKKV, body);
-    int rc = t_run(cmd, out, err);
-    free(cmd);
-    free(body);
+    free(in_dir);
     return rc;
 }
 
