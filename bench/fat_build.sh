@@ -29,32 +29,11 @@ reader=$work/targz_read
 bench_reader "$reader"
 cc -O2 -o "$work/copy_floor" "$(dirname "$0")/copy_floor.c"
 
-python3 - "$work" <<'PY'
-import os, sys, random
-work = sys.argv[1]
-rnd = random.Random(42)
-big = os.path.join(work, "big")          # 2,000 files, 50 MB in all
-data = os.urandom(50 * 1000 * 1000)
-per = len(data) // 2000
-for i in range(2000):
-    d = os.path.join(big, "d%02d" % (i % 20))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "file number %04d.bin" % i), "wb") as f:
-        f.write(data[i * per:(i + 1) * per])
-small = os.path.join(work, "small")      # 20,000 files of 0-2 KiB text
-text = (b"lorem ipsum dolor sit amet, consectetur adipiscing elit\n" * 40)
-for i in range(20000):
-    d = os.path.join(small, "d%03d" % (i % 100))
-    if i < 100:
-        os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "small file %05d.txt" % i), "wb") as f:
-        f.write(text[:rnd.randrange(0, 2048)])
-one = os.path.join(work, "one")          # one file of 200 MB
-os.makedirs(one)
-with open(os.path.join(one, "big.bin"), "wb") as f:
-    for _ in range(200):
-        f.write(os.urandom(1000 * 1000))
-PY
+# Long names with spaces: in the image each takes long-name slots and a
+# made 8.3 name, which tar_build.sh's f0001.bin would not.
+bench_tree big "$work/big" 'file number %04d.bin'
+bench_tree small "$work/small" 'small file %05d.txt'
+bench_tree one "$work/one"
 
 now_ns() { date +%s%N; }
 # median seconds of RUNS runs of a shell command (after one warm-up run):

@@ -19,18 +19,8 @@ root=$bench_root
 bench_mkkv
 bench_kvfuse
 runs=${RUNS:-5}
-[ -w /dev/fuse ] || { echo "fuse_mount: /dev/fuse is not usable" >&2; exit 1; }
-work=${WORK:-$(mktemp -d /tmp/kvfuse-mount.XXXXXX)}
-mnt=$work/mnt
-mkdir -p "$mnt"
-cleanup() {
-  mountpoint -q "$mnt" && fusermount3 -u "$mnt" || true
-  [ -n "${WORK:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+bench_fuse_work /tmp/kvfuse-mount.XXXXXX
 
-now() { date +%s%N; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v n="$1" 'BEGIN {printf "%.1f", n / 1e6}'; }
 
 many=$work/many.tar
@@ -57,29 +47,29 @@ else
   echo "(archivemount column skipped: apt-get install archivemount)"
 fi
 
-ts=(); for _ in $(seq "$runs"); do t0=$(now); /bin/true; t1=$(now); ts+=($((t1 - t0))); done
-printf '%-28s %10s ms\n' "start a process (/bin/true)" "$(ms "$(median "${ts[@]}")")"
+ts=(); for _ in $(seq "$runs"); do t0=$(bench_now); /bin/true; t1=$(bench_now); ts+=($((t1 - t0))); done
+printf '%-28s %10s ms\n' "start a process (/bin/true)" "$(ms "$(bench_median "${ts[@]}")")"
 if [ -x "$mkkv" ]; then
-  ts=(); for _ in $(seq "$runs"); do t0=$(now); "$mkkv" stat "$many" "" > /dev/null; t1=$(now); ts+=($((t1 - t0))); done
-  printf '%-28s %10s ms\n' "kvro_open (mkkv stat TAR '')" "$(ms "$(median "${ts[@]}")")"
+  ts=(); for _ in $(seq "$runs"); do t0=$(bench_now); "$mkkv" stat "$many" "" > /dev/null; t1=$(bench_now); ts+=($((t1 - t0))); done
+  printf '%-28s %10s ms\n' "kvro_open (mkkv stat TAR '')" "$(ms "$(bench_median "${ts[@]}")")"
 fi
 
 declare -A first find
 for tool in "${tools[@]}"; do
   ts=()
   for _ in $(seq "$runs"); do
-    t0=$(now); mount_cmd "$tool"
+    t0=$(bench_now); mount_cmd "$tool"
     until ls "$mnt" > /dev/null 2>&1 && [ -n "$(ls "$mnt")" ]; do :; done
-    t1=$(now)
+    t1=$(bench_now)
     ts+=($((t1 - t0)))
     fusermount3 -u "$mnt"
   done
-  first[$tool]=$(median "${ts[@]}")
+  first[$tool]=$(bench_median "${ts[@]}")
   mount_cmd "$tool"
   until [ -n "$(ls "$mnt" 2> /dev/null)" ]; do :; done
-  t0=$(now)
+  t0=$(bench_now)
   n=$(cd "$mnt" && find . -type f | xargs stat -c %s | wc -l)
-  t1=$(now)
+  t1=$(bench_now)
   fusermount3 -u "$mnt"
   [ "$n" = 100000 ] || { echo "$tool: find saw $n files, want 100000" >&2; exit 1; }
   find[$tool]=$((t1 - t0))

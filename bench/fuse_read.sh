@@ -20,19 +20,9 @@ root=$bench_root
 bench_kvfuse
 size_mib=${SIZE_MIB:-256}
 runs=${RUNS:-3}
-[ -w /dev/fuse ] || { echo "fuse_read: /dev/fuse is not usable" >&2; exit 1; }
-work=${WORK:-$(mktemp -d /tmp/kvfuse-bench.XXXXXX)}
-mnt=$work/mnt
-mkdir -p "$work/tree" "$mnt"
-cleanup() {
-  mountpoint -q "$mnt" && fusermount3 -u "$mnt" || true
-  [ -n "${WORK:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+bench_fuse_work /tmp/kvfuse-bench.XXXXXX
+mkdir -p "$work/tree"
 
-now() { date +%s%N; }
-# median of the arguments
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # MiB/s for SIZE_MIB in NS nanoseconds
 rate() { awk -v ns="$1" -v m="$size_mib" 'BEGIN {printf "%.0f", m / (ns / 1e9)}'; }
 
@@ -44,13 +34,13 @@ big=$work/tree/big.bin
 declare -A result
 time_cat() { # FILE: ns for one cat of FILE
   local t0 t1
-  t0=$(now); cat "$1" > /dev/null; t1=$(now)
+  t0=$(bench_now); cat "$1" > /dev/null; t1=$(bench_now)
   echo $((t1 - t0))
 }
 
 cat "$work/big.tar" > /dev/null # warm
 ts=(); for _ in $(seq "$runs"); do ts+=("$(time_cat "$work/big.tar")"); done
-result[cat]=$(median "${ts[@]}")
+result[cat]=$(bench_median "${ts[@]}")
 
 ts=()
 for _ in $(seq "$runs"); do
@@ -59,7 +49,7 @@ for _ in $(seq "$runs"); do
   cmp -s "$mnt/big.bin" "$big" || { echo "kvfuse: bytes differ" >&2; exit 1; }
   fusermount3 -u "$mnt"
 done
-result[kvfuse]=$(median "${ts[@]}")
+result[kvfuse]=$(bench_median "${ts[@]}")
 
 if command -v mksquashfs > /dev/null && command -v squashfuse_ll > /dev/null; then
   sq=$work/big.sqfs
@@ -71,7 +61,7 @@ if command -v mksquashfs > /dev/null && command -v squashfuse_ll > /dev/null; th
     ts+=("$(time_cat "$mnt/big.bin")")
     fusermount3 -u "$mnt"
   done
-  result[squashfuse_ll]=$(median "${ts[@]}")
+  result[squashfuse_ll]=$(bench_median "${ts[@]}")
 else
   echo "(squashfuse_ll column skipped: apt-get install squashfs-tools squashfuse)"
 fi

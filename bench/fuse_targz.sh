@@ -22,16 +22,8 @@ bench_kvfuse
 size_mib=${SIZE_MIB:-1024}
 reads=${READS:-200}
 am_reads=${AM_READS:-3}
-[ -x "$kvfuse" ] || { echo "fuse_targz: no $kvfuse (scripts/build.sh build)" >&2; exit 1; }
-[ -w /dev/fuse ] || { echo "fuse_targz: /dev/fuse is not usable" >&2; exit 1; }
-work=${WORK:-$(mktemp -d /tmp/kvfuse-targz.XXXXXX)}
-mnt=$work/mnt
-mkdir -p "$mnt" "$work/tree"
-cleanup() {
-  mountpoint -q "$mnt" && fusermount3 -u "$mnt" || true
-  [ -n "${WORK:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+bench_fuse_work /tmp/kvfuse-targz.XXXXXX
+mkdir -p "$work/tree"
 
 tgz=$work/big.tar.gz
 idx=$work/big.idx
@@ -47,16 +39,16 @@ fi
 cat "$tgz" > /dev/null
 echo "== $(du -m "$tgz" | cut -f1) MiB .tar.gz, 8 members of $member_mib MiB" \
   "($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-t0=$(date +%s%N)
-"$kvfuse" -o index="$idx" "$tgz" "$mnt"
-t1=$(date +%s%N)
-fusermount3 -u "$mnt"
-printf 'first mount (builds the index): %.2f s; ' "$(awk -v n=$((t1 - t0)) 'BEGIN {print n / 1e9}')"
-t0=$(date +%s%N)
-"$kvfuse" -o index="$idx" "$tgz" "$mnt"
-t1=$(date +%s%N)
-fusermount3 -u "$mnt"
-printf 'then with the index: %.1f ms\n' "$(awk -v n=$((t1 - t0)) 'BEGIN {print n / 1e6}')"
+mount_ns() { # ns from starting kvfuse to its mount being up (then unmounted)
+  local t0 t1
+  t0=$(bench_now)
+  "$kvfuse" -o index="$idx" "$tgz" "$mnt"
+  t1=$(bench_now)
+  fusermount3 -u "$mnt"
+  echo $((t1 - t0))
+}
+printf 'first mount (builds the index): %.2f s; ' "$(awk -v n="$(mount_ns)" 'BEGIN {print n / 1e9}')"
+printf 'then with the index: %.1f ms\n' "$(awk -v n="$(mount_ns)" 'BEGIN {print n / 1e6}')"
 
 # COUNT random 64 KiB preads over the members in $mnt, each under LIMIT
 # seconds; prints "median p90 max" in ms.
@@ -89,9 +81,9 @@ read -r med p90 max <<< "$(random_reads "$reads" 60)"
 fusermount3 -u "$mnt"
 printf '%-14s %6s %10s %10s %10s\n' kvfuse "$reads" "$med" "$p90" "$max"
 if command -v archivemount > /dev/null; then
-  t0=$(date +%s%N)
+  t0=$(bench_now)
   archivemount -o ro,readonly "$tgz" "$mnt" > /dev/null
-  t1=$(date +%s%N)
+  t1=$(bench_now)
   if out=$(random_reads "$am_reads" 600); then
     read -r med p90 max <<< "$out"
     printf '%-14s %6s %10s %10s %10s   (mount %.1f s)\n' archivemount "$am_reads" "$med" "$p90" \
@@ -110,10 +102,10 @@ echo "== 1 reader of one member vs 8 readers of 8 members at once (kvfuse)"
 read_members() {
   "$kvfuse" -o index="$idx" "$tgz" "$mnt"
   local t0 t1 pids=()
-  t0=$(date +%s%N)
+  t0=$(bench_now)
   for i in "$@"; do cat "$mnt/m$i.txt" > /dev/null & pids+=($!); done
   wait "${pids[@]}"
-  t1=$(date +%s%N)
+  t1=$(bench_now)
   fusermount3 -u "$mnt"
   awk -v n=$((t1 - t0)) -v mb=$(($# * member_mib)) 'BEGIN {printf "%.0f", mb * 1.048576 / (n / 1e9)}'
 }

@@ -16,29 +16,8 @@ bench_needs "$mkkv" tar bsdtar python3
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvro-bench-tar-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# Both trees in one go; python writes 100,000 files far faster than a
-# shell loop would.
-python3 - "$work" <<'PY'
-import os, sys, random
-work = sys.argv[1]
-rnd = random.Random(42)
-big = os.path.join(work, "big")          # 2,000 files, 50 MB in all
-data = os.urandom(50 * 1000 * 1000)
-per = len(data) // 2000
-for i in range(2000):
-    d = os.path.join(big, "d%02d" % (i % 20))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%04d.bin" % i), "wb") as f:
-        f.write(data[i * per:(i + 1) * per])
-small = os.path.join(work, "small")      # 100,000 files of 0-2 KiB text
-text = (b"lorem ipsum dolor sit amet, consectetur adipiscing elit\n" * 40)
-for i in range(100000):
-    d = os.path.join(small, "d%03d" % (i % 100))
-    if i < 100:
-        os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%05d.txt" % i), "wb") as f:
-        f.write(text[:rnd.randrange(0, 2048)])
-PY
+bench_tree big "$work/big"
+bench_tree small "$work/small" f%05d.txt 100000
 
 now_ns() { date +%s%N; }
 # mean seconds of RUNS runs of a shell command (after one warm-up run)
