@@ -129,7 +129,14 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
             return s;
     }
     /* no_index_cache turns saving off; an explicit index_path is still read. */
-    char *cache = o->index_path || !o->no_index_cache ? kvro__tar_cache_path(&id, o) : NULL;
+    char *cache = NULL;
+    if (o->index_path) {
+        cache = strdup(o->index_path);
+    } else if (!o->no_index_cache) {
+        char *dir = kvro__tar_cache_dir();
+        cache = dir ? kvro__tar_cache_path(dir, &id) : NULL;
+        free(dir);
+    }
     snprintf(t->cache_note, sizeof t->cache_note, "%s",
              cache               ? ""
              : o->no_index_cache ? "cache off"
@@ -169,6 +176,8 @@ static kvro_status open_gz(tar_handle *t, const kvro_options *o, kvro_error *err
         int64_t cap = o->index_path ? 0 : kvro_cache_cap(o->index_cache_max);
         t->cache_saved = kvro__tar_cache_save(cache, cap, t->io, &id, &t->ix, &t->gz, &t->warn,
                                               note, sizeof note);
+        if (t->cache_saved && cap > 0) /* after the rename: the new entry never makes room */
+            kvro__tar_cache_evict(cache, cap);
         if (!t->cache_saved)
             snprintf(t->cache_note, sizeof t->cache_note, "%s", note);
         /* The open stands (its index is in memory), but a file the caller

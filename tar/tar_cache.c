@@ -100,19 +100,13 @@ static char *archive_path(const kvro__io_id *id)
     return abs ? abs : realpath(id->path, NULL);
 }
 
-char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
+char *kvro__tar_cache_path(const char *dir, const kvro__io_id *id)
 {
-    if (o->index_path)
-        return strdup(o->index_path);
     if (!id->path) /* memory, callbacks, a bare descriptor: nothing to key on */
         return NULL;
-    char *dir = kvro__tar_cache_dir();
     char *abs = archive_path(id);
-    if (!dir || !abs) {
-        free(dir);
-        free(abs);
+    if (!abs)
         return NULL;
-    }
     uint64_t h = fnv(0xcbf29ce484222325ull, abs, strlen(abs) + 1);
     /* The window too: two archives inside one disk image are two entries. */
     int64_t key[5] = {id->file_size, id->mtime, id->mtime_nsec, id->offset, id->length};
@@ -124,7 +118,6 @@ char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o)
     char *out = malloc(n);
     if (out)
         snprintf(out, n, "%s/%016llx" TAR_CACHE_SUFFIX, dir, (unsigned long long)h);
-    free(dir);
     free(abs);
     return out;
 }
@@ -462,8 +455,6 @@ bool kvro__tar_cache_save(const char *cache, int64_t cap, kvro_io *io, const kvr
     }
     if (!ok)
         unlink(tmp);
-    else if (cap > 0) /* after the rename: the new entry is never what makes room */
-        kvro__tar_cache_evict(cache, cap);
     free(tmp);
     free(w);
     return ok;

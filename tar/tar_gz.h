@@ -162,10 +162,10 @@ kvro_status kvro__tar_gz_add_point(tar_gz *gz, const tar_gz_point *p, kvro_error
 /* Index files in the cache directory are "<16 hex digits>" this. */
 #define TAR_CACHE_SUFFIX ".tgzidx"
 
-/* The cache file for the archive ID: O->index_path, else the cache
- * directory + a hash of the absolute path, size, mtime and window. NULL if
- * there is no home to put it in, or no path to key on. free() it. */
-char *kvro__tar_cache_path(const kvro__io_id *id, const kvro_options *o);
+/* The entry in the cache directory DIR for the archive ID: a hash of its
+ * absolute path, size, mtime and window. NULL if there is no path to key
+ * on (or out of memory). free() it. */
+char *kvro__tar_cache_path(const char *dir, const kvro__io_id *id);
 
 /* The cache directory: $XDG_CACHE_HOME/kvro, else ~/.cache/kvro; NULL if
  * there is neither (or out of memory). free() it. (tar_cache_dir.c) */
@@ -193,11 +193,11 @@ bool kvro__tar_cache_load(const char *cache, bool touch, kvro_io *io, const kvro
                           size_t note_size);
 
 /* Saves the index to CACHE (temp file + rename). CAP > 0: CACHE is an
- * entry of the cache directory, which is made if missing and trimmed to CAP
- * bytes after the rename (the new entry is kept; one larger than CAP is
- * not saved). CAP 0: an explicit index_path, checked again before the
- * rename. false if it could not: a cache that can not be written only
- * costs speed. */
+ * entry of the cache directory, which is made if missing (one larger than
+ * CAP is not saved; trimming the rest is the caller's, with
+ * kvro__tar_cache_evict). CAP 0: an explicit index_path, checked again
+ * before the rename. false if it could not: a cache that can not be
+ * written only costs speed. */
 bool kvro__tar_cache_save(const char *cache, int64_t cap, kvro_io *io, const kvro__io_id *id,
                           const tar_index *ix, const tar_gz *gz, const tar_warnings *w,
                           char *note, size_t note_size);
