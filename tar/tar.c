@@ -7,7 +7,7 @@
  *
  * Open builds the member index in one pass over the headers (tar_scan.c);
  * for a .tar.gz the same pass inflates the stream once and leaves access
- * points behind (tar_gz.c), and the whole index is saved (tar_cache.c) so
+ * points behind (tar_gz_build.c), and the whole index is saved (tar_cache.c) so
  * the next open inflates nothing. After open everything is read-only except
  * the gzip cursor cache, which has its own mutex, and the count of damaged
  * index windows (atomic): any number of threads may stat, read and list at

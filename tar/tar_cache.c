@@ -9,7 +9,7 @@
  * Open reads only the metadata (header, points, nodes, names): the windows
  * are most of the file (32 KiB of history per point, ~2% of the archive)
  * and a process that reads 64 KiB needs one of them. The file stays open
- * in the tar_gz and tar_gz.c preads a window when a read starts at its
+ * in the tar_gz and tar_gz_read.c preads a window when a read starts at its
  * point, checking the window's own CRC-32; a damaged one costs that read
  * some speed (it starts from an earlier point) and gets the file unlinked.
  *
@@ -768,7 +768,7 @@ bool kvro__tar_cache_load(const char *cache, bool touch, kvro_io *io, const kvro
      * atime would say so too, but not on a noatime or relatime mount. */
     if (touch)
         futimens(cfd, NULL);
-    /* The windows stay in the file: tar_gz.c reads one when it needs it. */
+    /* The windows stay in the file: tar_gz_read.c reads one when it needs it. */
     gz->index_fd = cfd;
     gz->index_path = path;
     gz->wins_off = (int64_t)len;

@@ -1,6 +1,6 @@
 /*
  * tar_gz.h — random access into a gzip-compressed tar (zran-style access
- * points, see tar_gz.c; reading through them, tar_gz_read.c), the index
+ * points, see tar_gz_build.c; reading through them, tar_gz_read.c), the index
  * cache file (tar_cache.c), and what a tar handle can tell a test about how
  * it was opened.
  */
@@ -15,7 +15,7 @@
 
 #define TAR_GZ_WINDOW 32768
 
-/* The read cache (tar_gz.c): aligned TAR_GZ_CHUNK-byte stretches of the
+/* The read cache (tar_gz_read.c): aligned TAR_GZ_CHUNK-byte stretches of the
  * uncompressed stream, and inflate cursors parked at chunk boundaries, all
  * in one per-handle memory budget. 64 KiB: small files share a chunk, a
  * sequential stream costs one chunk plus one cursor (~104 KiB: 64 KiB of
@@ -94,13 +94,10 @@ typedef struct tar_gz {
 
 /* READ_CACHE: the read cache's budget in bytes (kvro_options'
  * read_cache_bytes); <= 0 means $KVRO_READ_CACHE if set (bytes, or with a
- * K, M or G suffix), else TAR_GZ_READ_CACHE_DEFAULT. */
+ * K, M or G suffix), else TAR_GZ_READ_CACHE_DEFAULT. (tar_gz_read.c) */
 kvro_status kvro__tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, int64_t read_cache,
                               kvro_error *err);
 void kvro__tar_gz_free(tar_gz *gz);
-/* The read side's share of those (tar_gz_read.c). */
-kvro_status kvro__tar_gz_read_init(tar_gz *gz, int64_t read_cache, kvro_error *err);
-void kvro__tar_gz_read_free(tar_gz *gz);
 
 /* Default access-point spacing in uncompressed bytes. A point is added at
  * the first block boundary at least this far past the previous one, and

@@ -1,6 +1,8 @@
 /*
  * tar_gz_read.c — reads from a gzip-compressed tar at any offset, through
- * the access points that tar_gz.c builds (see there for what they are).
+ * the access points that tar_gz_build.c builds (see there for what they
+ * are). Also here, below the builder: the tar_gz object's life (init,
+ * free) and kvro__tar_gz_refill, which both sides read the archive with.
  *
  * Reading goes through a per-handle cache of 64 KiB chunks of the
  * uncompressed stream, aligned and keyed by their number, and of cursors —
@@ -43,6 +45,21 @@ static kvro_status nomem(kvro_error *err)
     return kvro_error_set(err, KVRO_E_NOMEM, "gzip: out of memory");
 }
 
+kvro_status kvro__tar_gz_refill(kvro_io *io, z_stream *z, unsigned char *in, size_t cap,
+                                int64_t *read_off, size_t *got, kvro_error *err)
+{
+    size_t keep = z->avail_in;
+    if (keep && z->next_in != in)
+        memmove(in, z->next_in, keep);
+    kvro_status s = kvro_io_read(io, *read_off, in + keep, cap - keep, got, err);
+    if (s != KVRO_OK)
+        return s;
+    *read_off += (int64_t)*got;
+    z->next_in = in;
+    z->avail_in = (uInt)(keep + *got);
+    return KVRO_OK;
+}
+
 /* $KVRO_READ_CACHE: bytes, or KiB, MiB, GiB with a K, M or G suffix; 0
  * if unset or not a positive size. */
 static int64_t env_budget(void)
@@ -63,7 +80,7 @@ static int64_t env_budget(void)
     return (int64_t)v << shift;
 }
 
-kvro_status kvro__tar_gz_read_init(tar_gz *gz, int64_t read_cache, kvro_error *err)
+static kvro_status read_init(tar_gz *gz, int64_t read_cache, kvro_error *err)
 {
     atomic_init(&gz->read_inflated, 0);
     gz->rc.budget = read_cache > 0 ? read_cache : env_budget();
@@ -81,7 +98,7 @@ kvro_status kvro__tar_gz_read_init(tar_gz *gz, int64_t read_cache, kvro_error *e
 
 static void item_free(tar_gz_item *it);
 
-void kvro__tar_gz_read_free(tar_gz *gz)
+static void read_free(tar_gz *gz)
 {
     for (size_t i = 0; i < gz->rc.n; i++)
         item_free(gz->rc.items[i]);
@@ -89,6 +106,29 @@ void kvro__tar_gz_read_free(tar_gz *gz)
     free(gz->rc.buckets);
     pthread_cond_destroy(&gz->rc.loaded);
     pthread_mutex_destroy(&gz->rc.lock);
+}
+
+kvro_status kvro__tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, int64_t read_cache,
+                              kvro_error *err)
+{
+    memset(gz, 0, sizeof *gz);
+    gz->io = io;
+    gz->csize = csize;
+    gz->index_fd = -1;
+    atomic_init(&gz->index_dropped, false);
+    atomic_init(&gz->damaged_windows, 0);
+    return read_init(gz, read_cache, err);
+}
+
+void kvro__tar_gz_free(tar_gz *gz)
+{
+    read_free(gz);
+    if (gz->index_fd >= 0)
+        close(gz->index_fd);
+    free(gz->index_path);
+    free(gz->points);
+    free(gz->wins);
+    memset(gz, 0, sizeof *gz);
 }
 
 /* The cache holds two kinds of item, both keyed by a chunk number: a chunk

@@ -1,7 +1,7 @@
 /*
  * tar_scan.h — the single sequential pass over a tar archive's headers
  * that fills the member index (tar_scan.c), and the byte sources it reads
- * from: a plain archive (tar_src.c), the inflating gzip reader (tar_gz.c).
+ * from: a plain archive (tar_src.c), the inflating gzip reader (tar_gz_build.c).
  */
 #ifndef KVRO_TAR_SCAN_H
 #define KVRO_TAR_SCAN_H

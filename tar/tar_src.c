@@ -4,7 +4,7 @@
  * header next to the previous member is usually in the buffer already and
  * a large member's data is skipped by position, never read; an image in
  * memory is read in place. Progress is reported every 64 MiB scanned. The
- * gzip source, which inflates as it goes, is tar_gz.c's.
+ * gzip source, which inflates as it goes, is tar_gz_build.c's.
  */
 #include "tar_scan.h"
 

@@ -1,5 +1,5 @@
 /*
- * tar_gz.c — random access into a gzip-compressed tar without inflating it
+ * tar_gz_build.c — random access into a gzip-compressed tar without inflating it
  * from the start: access points at deflate block boundaries, after the
  * technique of zlib's examples/zran.c (Mark Adler). A point records the
  * uncompressed and compressed offsets, the bits of a partly used byte, and
@@ -42,44 +42,6 @@ static kvro_status zerror(kvro_error *err, const z_stream *z, int64_t at)
 {
     return kvro_error_set(err, KVRO_E_CORRUPT, "gzip: %s at compressed offset %lld",
                           z->msg ? z->msg : "invalid data", (long long)at);
-}
-
-kvro_status kvro__tar_gz_refill(kvro_io *io, z_stream *z, unsigned char *in, size_t cap,
-                                int64_t *read_off, size_t *got, kvro_error *err)
-{
-    size_t keep = z->avail_in;
-    if (keep && z->next_in != in)
-        memmove(in, z->next_in, keep);
-    kvro_status s = kvro_io_read(io, *read_off, in + keep, cap - keep, got, err);
-    if (s != KVRO_OK)
-        return s;
-    *read_off += (int64_t)*got;
-    z->next_in = in;
-    z->avail_in = (uInt)(keep + *got);
-    return KVRO_OK;
-}
-
-kvro_status kvro__tar_gz_init(tar_gz *gz, kvro_io *io, int64_t csize, int64_t read_cache,
-                              kvro_error *err)
-{
-    memset(gz, 0, sizeof *gz);
-    gz->io = io;
-    gz->csize = csize;
-    gz->index_fd = -1;
-    atomic_init(&gz->index_dropped, false);
-    atomic_init(&gz->damaged_windows, 0);
-    return kvro__tar_gz_read_init(gz, read_cache, err);
-}
-
-void kvro__tar_gz_free(tar_gz *gz)
-{
-    kvro__tar_gz_read_free(gz);
-    if (gz->index_fd >= 0)
-        close(gz->index_fd);
-    free(gz->index_path);
-    free(gz->points);
-    free(gz->wins);
-    memset(gz, 0, sizeof *gz);
 }
 
 static kvro_status add_point(tar_gz *gz, const tar_gz_point *p, const unsigned char *zwin,
