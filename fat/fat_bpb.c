@@ -15,7 +15,7 @@
  * specification's musts for FAT32 (no fixed root, the root cluster in
  * range): a field that fails is named in the error.
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include <string.h>
 

@@ -58,10 +58,21 @@
  * that cannot be read whole (cut short) is searched as before, as far as
  * it goes.
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+kvro_status kvro__fat_read_exact(fat_vol *v, int64_t off, void *buf, size_t n, const char *what,
+                                 kvro_error *err)
+{
+    size_t got = 0;
+    kvro_status s = kvro_io_read(v->io, off, buf, n, &got, err);
+    if (s == KVRO_OK && got != n)
+        s = kvro_error_set(err, KVRO_E_CORRUPT, "FAT: %s at byte %lld lies past the end of the image",
+                           what, (long long)(off + got));
+    return s;
+}
 
 /* Code page 437, bytes 0x80-0xFF: short names decode (here) and encode
  * (fat_name.c) through this one table. */

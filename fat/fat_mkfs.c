@@ -28,7 +28,7 @@
  * throughout). Every entry has the same timestamps
  * (kvro_fat_params.mtime).
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include "kvro/fat.h"
 

@@ -26,7 +26,7 @@
  * where Linux takes the digits from the clock we take them from a hash of
  * the long name, so an image is the same every time it is built.
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include <string.h>
 

@@ -20,7 +20,7 @@
  * at 4096. The backup header is not consulted: a damaged primary is
  * KVRO_E_CORRUPT.
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,7 +24,7 @@
  * evicted. Distinct files have disjoint chains, so the cached runs stay
  * under the cluster count; the bound below only guards against aliases.
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include <stdlib.h>
 #include <string.h>

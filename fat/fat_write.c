@@ -31,7 +31,7 @@
  * Timestamps are the current time, in FAT's 2-second steps, clamped to
  * 1980..2107 (fat_name.c).
  */
-#include "fat.h"
+#include "fat_vol.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * fat.h — the FAT backend's insides, shared by the files of fat/ only.
+ * fat_vol.h — the FAT backend's insides, shared by the files of fat/ only.
  *
  * One file per on-disk structure: fat_bpb.c (boot sector, BPB, FSInfo),
  * fat_table.c (the FAT itself, cluster chains and their cache), fat_dir.c
@@ -13,8 +13,8 @@
  * first cluster in place), and the chain cache is keyed by first cluster
  * (a write invalidates one key).
  */
-#ifndef KVRO_FAT_H
-#define KVRO_FAT_H
+#ifndef KVRO_FAT_VOL_H
+#define KVRO_FAT_VOL_H
 
 #include "backend.h"
 
@@ -315,13 +315,29 @@ typedef struct fat_vol {
 } fat_vol;
 
 /* Reads N bytes at volume offset OFF, all of them or KVRO_E_CORRUPT
- * naming WHAT (the image ends too soon). */
+ * naming WHAT (the image ends too soon). (fat_dir.c) */
 kvro_status kvro__fat_read_exact(fat_vol *v, int64_t off, void *buf, size_t n, const char *what,
                                  kvro_error *err);
 
-/* Resolves normalised KEY to its entry (fat.c). */
-kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err);
+/* ---------------------------------------------------------- fat_walk.c */
+
+/* A key has at most KVRO_KEY_MAX / 2 + 1 components. */
+#define FAT_DEPTH_MAX (KVRO_KEY_MAX / 2 + 2)
+
 fat_node kvro__fat_root(const fat_vol *v);
+/* Resolves normalised KEY to its entry, with every check on the way. */
+kvro_status kvro__fat_walk(fat_vol *v, const char *key, fat_node *out, kvro_error *err);
+/* The same, leaving in SEEN (FAT_DEPTH_MAX entries) the first clusters of
+ * the directories entered, the root's first, *DEPTH of them. */
+kvro_status kvro__fat_walk_seen(fat_vol *v, const char *key, fat_node *out, uint32_t *seen,
+                                size_t *depth, kvro_error *err);
+/* What a walk would say of entry E of directory DIR (named NAME, LEN
+ * bytes, reached by KEY's first KLEN bytes; SEEN and DEPTH as
+ * kvro__fat_walk_seen left them for DIR): for list_info, so that a
+ * listing says of each entry what stat would. */
+kvro_status kvro__fat_entry_check(fat_vol *v, const uint32_t *seen, size_t depth,
+                                  const fat_node *dir, const fat_node *e, const char *key,
+                                  size_t klen, const char *name, size_t len, kvro_error *err);
 
 /* ---------------------------------------------------------- fat_write.c */
 
