@@ -68,7 +68,7 @@ typedef struct walker {
     kvro_error err;
     bool failed;
     int64_t files, bytes, total;
-    progress p;
+    progress_line p;
     int fd;         /* the temporary output file */
     int64_t synced; /* source bytes read when write-back was last started */
     bool each;      /* walking in storage order: directories go in DIRS */

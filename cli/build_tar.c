@@ -79,7 +79,7 @@ typedef struct build {
     kvro_io *sink; /* FD, written through the library's one write loop */
     bool tmp;      /* writing to a temporary file (outfile.h's slot 0), not stdout */
     int64_t written, flushed;
-    progress p;
+    progress_line p;
     int64_t files, bytes;
     hl_slot *hl; /* open addressing, hl_cap a power of two, never full */
     size_t hl_n, hl_cap;

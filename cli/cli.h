@@ -157,14 +157,14 @@ char *key_join(const char *dir, const char *name);
 
 /* A progress line on stderr, only when stderr is a terminal and not quiet;
  * redrawn at most ten times a second. */
-typedef struct progress {
+typedef struct progress_line {
     bool on;
     const char *what;
     int64_t last_ms, start_ms;
-} progress;
-void progress_start(progress *p, const char *what, bool quiet);
-void progress_update(progress *p, int64_t items, int64_t bytes, int64_t total_bytes);
-void progress_done(progress *p);
+} progress_line;
+void progress_start(progress_line *p, const char *what, bool quiet);
+void progress_update(progress_line *p, int64_t items, int64_t bytes, int64_t total_bytes);
+void progress_done(progress_line *p);
 /* BYTES for people: "512 B", "1.5 KiB", "2.0 GiB". */
 void format_bytes(char *buf, size_t n, int64_t bytes);
 /* BYTES in binary units for people: "1.2 MiB", "512 B". */

@@ -126,7 +126,7 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-void progress_start(progress *p, const char *what, bool quiet)
+void progress_start(progress_line *p, const char *what, bool quiet)
 {
     p->on = !quiet && isatty(STDERR_FILENO);
     p->what = what;
@@ -154,7 +154,7 @@ void format_bytes(char *buf, size_t n, int64_t bytes)
     human(buf, n, (double)bytes);
 }
 
-void progress_update(progress *p, int64_t items, int64_t bytes, int64_t total)
+void progress_update(progress_line *p, int64_t items, int64_t bytes, int64_t total)
 {
     if (!p->on)
         return;
@@ -176,7 +176,7 @@ void progress_update(progress *p, int64_t items, int64_t bytes, int64_t total)
     fflush(stderr);
 }
 
-void progress_done(progress *p)
+void progress_done(progress_line *p)
 {
     if (p->on)
         fprintf(stderr, "\r\033[K");

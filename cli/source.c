@@ -364,7 +364,7 @@ static int source_io(const char *source, const common_opts *o, kvro_io **io)
 /* Progress reported by the library while opening (e.g. indexing a tar.gz). */
 static void open_progress(void *arg, const char *what, int64_t done, int64_t total)
 {
-    progress *p = arg;
+    progress_line *p = arg;
     if (!p->what)
         progress_start(p, what, false);
     progress_update(p, -1, done, total);
@@ -389,7 +389,7 @@ int open_source(const char *source, const common_opts *o, kvro **kv)
     kvro_options opts = o->open;
     opts.warning = open_warning;
     opts.warning_arg = (void *)name;
-    progress p = {0};
+    progress_line p = {0};
     if (!o->quiet && isatty(STDERR_FILENO)) {
         opts.progress = open_progress;
         opts.progress_arg = &p;

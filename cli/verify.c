@@ -68,7 +68,7 @@ typedef struct verify_ctx {
     pending *todo;
     size_t ntodo, todo_cap;
     int64_t files, dirs, links, bytes, diffs, errors;
-    progress p;
+    progress_line p;
 } verify_ctx;
 
 /* ------------------------------------------------------------ reporting */
