@@ -39,6 +39,12 @@
 
 /* A cursor's compressed input buffer: reads of the archive this size. */
 #define CURSOR_IN (64 << 10)
+/* A cursor moving forward over chunks leaves a copy of itself parked every
+ * this many chunks (256 KiB of the stream): a later read between two
+ * access points then starts from the copy before it, not from the point.
+ * A copy holds no input buffer, so it costs ~40 KiB (zlib's state and
+ * window). */
+#define CHECKPOINT_EVERY 4
 
 static kvro_status nomem(kvro_error *err)
 {
@@ -162,7 +168,12 @@ typedef struct tar_gz_cursor {
     int64_t read_off; /* next compressed byte to read */
     bool end;         /* past the last gzip member */
     int64_t zbytes;   /* what zlib allocated for it: the state and the window */
-    unsigned char in[CURSOR_IN];
+    /* CURSOR_IN bytes; NULL in a checkpoint copy until it runs, which
+     * reads again what the cursor it copies had read and zlib had not
+     * taken (READ_OFF is then the first byte zlib has not taken: zlib keeps
+     * a partial byte itself). A cursor parked after a read keeps its
+     * buffer, so that a sequential stream never reads input twice. */
+    unsigned char *in;
 } tar_gz_cursor;
 
 /* zlib's allocations, counted so that a cursor is charged what it takes
@@ -192,7 +203,7 @@ static void zfree_counted(voidpf opaque, voidpf p)
 
 static int64_t cursor_bytes(const tar_gz_cursor *c)
 {
-    return (int64_t)sizeof *c + c->zbytes;
+    return (int64_t)sizeof *c + c->zbytes + (c->in ? CURSOR_IN : 0);
 }
 
 static void cursor_free(tar_gz_cursor *c)
@@ -200,8 +211,11 @@ static void cursor_free(tar_gz_cursor *c)
     if (!c)
         return;
     inflateEnd(&c->strm);
+    free(c->in);
     free(c);
 }
+
+
 
 static void item_free(tar_gz_item *it)
 {
@@ -441,6 +455,10 @@ static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor 
     *bad_window = false;
     *out = NULL;
     tar_gz_cursor *c = calloc(1, sizeof *c);
+    if (c && !(c->in = malloc(CURSOR_IN))) {
+        free(c);
+        c = NULL;
+    }
     if (!c)
         return nomem(err);
     c->head = (tar_gz_item){.slot = NOT_CACHED, .kind = ITEM_CURSOR};
@@ -448,6 +466,7 @@ static kvro_status cursor_open(tar_gz *gz, const tar_gz_point *p, tar_gz_cursor 
     c->strm.zfree = zfree_counted;
     c->strm.opaque = &c->zbytes;
     if (inflateInit2(&c->strm, -15) != Z_OK) {
+        free(c->in);
         free(c);
         return nomem(err);
     }
@@ -567,8 +586,40 @@ static kvro_status cursor_inflate(tar_gz *gz, tar_gz_cursor *c, unsigned char *d
     return s;
 }
 
+/* A copy of C (not running: parked, or its owner's), with no input buffer
+ * (it reads again what C had read and zlib had not taken: zlib keeps a
+ * partial byte itself), keyed at C's chunk, not charged; NULL if there is
+ * no memory for it. */
+static tar_gz_cursor *cursor_clone(tar_gz_cursor *c)
+{
+    tar_gz_cursor *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    /* inflateCopy allocates through C's allocator and counter: move what
+     * it took over to D's, and point D's allocator at D's counter. */
+    int64_t before = c->zbytes;
+    if (inflateCopy(&d->strm, &c->strm) != Z_OK) {
+        c->zbytes = before;
+        free(d);
+        return NULL;
+    }
+    d->zbytes = c->zbytes - before;
+    c->zbytes = before;
+    d->strm.opaque = &d->zbytes;
+    d->head = (tar_gz_item){.key = c->out / TAR_GZ_CHUNK, .slot = NOT_CACHED, .kind = ITEM_CURSOR};
+    d->out = c->out;
+    d->end = c->end;
+    d->read_off = c->read_off - c->strm.avail_in;
+    d->strm.next_in = Z_NULL;
+    d->strm.avail_in = 0;
+    d->head.bytes = cursor_bytes(d);
+    return d;
+}
+
 /* Takes a cursor for chunk K out of the cache (the one parked closest
- * below it, no further back than FLOOR), or NULL. */
+ * below it, no further back than FLOOR), or NULL. A checkpoint (no input
+ * buffer: cursor_checkpoint) stays parked for the reads after this one,
+ * like an access point: this read gets a copy, charged. */
 static tar_gz_cursor *cursor_take(tar_gz *gz, int64_t k, int64_t floor)
 {
     tar_gz_rcache *rc = &gz->rc;
@@ -578,11 +629,21 @@ static tar_gz_cursor *cursor_take(tar_gz *gz, int64_t k, int64_t floor)
      * time (points are a few MiB apart, so a few dozen lookups). */
     for (int64_t j = k; j * TAR_GZ_CHUNK >= floor && !it && rc->n; j--)
         it = find(rc, ITEM_CURSOR, j);
-    if (it)
+    tar_gz_cursor *c = (tar_gz_cursor *)it;
+    if (c && c->in) {
         cache_remove(rc, it); /* still charged: it is in use */
+    } else if (c) {
+        c = cursor_clone(c);
+        if (c) {
+            make_room(rc, c->head.bytes); /* needed whether or not it fits */
+            charge(rc, c->head.bytes);
+        }
+    }
     pthread_mutex_unlock(&rc->lock);
-    return (tar_gz_cursor *)it;
+    return c;
 }
+
+static void cursor_drop(tar_gz *gz, tar_gz_cursor *c);
 
 /* A cursor at or before chunk K's start: parked, or started at the nearest
  * access point (charged to the budget, evicting for it). */
@@ -599,7 +660,21 @@ static kvro_status cursor_get(tar_gz *gz, int64_t k, tar_gz_cursor **out, kvro_e
     }
     for (;;) {
         tar_gz_cursor *c = cursor_take(gz, k, gz->points[lo].out);
-        if (c) {
+        if (c && c->in) {
+            *out = c;
+            return KVRO_OK;
+        }
+        if (c) { /* a checkpoint (cursor_checkpoint): it needs an input buffer */
+            tar_gz_rcache *rc = &gz->rc;
+            pthread_mutex_lock(&rc->lock);
+            make_room(rc, CURSOR_IN); /* needed whether or not it fits */
+            charge(rc, CURSOR_IN);
+            c->head.bytes += CURSOR_IN;
+            pthread_mutex_unlock(&rc->lock);
+            if (!(c->in = malloc(CURSOR_IN))) {
+                cursor_drop(gz, c);
+                return nomem(err);
+            }
             *out = c;
             return KVRO_OK;
         }
@@ -655,22 +730,51 @@ static void cursor_drop(tar_gz *gz, tar_gz_cursor *c)
     cursor_free(c);
 }
 
+/* Parks a copy of C (running, at a chunk start) unless a cursor is parked
+ * there already or the budget has no room: what a later read of a chunk
+ * after it starts from. Best effort: a copy that cannot be made costs
+ * only speed. */
+static void cursor_checkpoint(tar_gz *gz, tar_gz_cursor *c)
+{
+    tar_gz_rcache *rc = &gz->rc;
+    int64_t key = c->out / TAR_GZ_CHUNK;
+    pthread_mutex_lock(&rc->lock);
+    bool have = find(rc, ITEM_CURSOR, key) != NULL;
+    pthread_mutex_unlock(&rc->lock);
+    tar_gz_cursor *d = have ? NULL : cursor_clone(c);
+    if (!d)
+        return;
+    pthread_mutex_lock(&rc->lock);
+    bool park = !find(rc, ITEM_CURSOR, key) && make_room(rc, d->head.bytes) &&
+                cache_insert(rc, &d->head);
+    if (park)
+        charge(rc, d->head.bytes);
+    pthread_mutex_unlock(&rc->lock);
+    if (!park)
+        cursor_free(d);
+}
+
 /* ------------------------------------------------------ filling chunks */
 
 /* Moves C forward to TARGET (a chunk start). Whole chunks it passes that
  * the cache lacks are kept if there is room, as the stretch from an access
  * point to a small file holds other small files, read next in another
  * order: so reading every file in any order inflates the archive about
- * once. */
+ * once. Every CHECKPOINT_EVERY chunks it leaves a copy of itself parked,
+ * so that once the archive outgrows the budget, a read of an evicted chunk
+ * starts a little before it rather than at an access point megabytes back. */
 static kvro_status cursor_advance(tar_gz *gz, tar_gz_cursor *c, int64_t target, kvro_error *err)
 {
     tar_gz_rcache *rc = &gz->rc;
     unsigned char discard[16384];
     kvro_status s = KVRO_OK;
+    const int64_t from = c->out;
     while (s == KVRO_OK && c->out < target) {
         chunk *mid = NULL;
         if (c->out % TAR_GZ_CHUNK == 0) {
             int64_t j = c->out / TAR_GZ_CHUNK;
+            if (c->out > from && j % CHECKPOINT_EVERY == 0)
+                cursor_checkpoint(gz, c);
             pthread_mutex_lock(&rc->lock);
             if (!find(rc, ITEM_CHUNK, j))
                 mid = chunk_new(rc, j, false);
@@ -696,7 +800,7 @@ static kvro_status chunk_load(tar_gz *gz, chunk *ch, kvro_error *err)
 {
     int64_t start = ch->head.key * TAR_GZ_CHUNK;
     ch->len = gz->usize - start < TAR_GZ_CHUNK ? gz->usize - start : TAR_GZ_CHUNK;
-    tar_gz_cursor *c;
+    tar_gz_cursor *c = NULL;
     kvro_status s = cursor_get(gz, ch->head.key, &c, err);
     if (s != KVRO_OK)
         return s;

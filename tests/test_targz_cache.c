@@ -162,7 +162,8 @@ typedef struct opened {
     tar_gz gz;
 } opened;
 
-static void open_gz(opened *o, int64_t budget)
+/* With access points every SPACING_AT bytes. */
+static void open_gz_spaced(opened *o, int64_t budget, int64_t spacing_at)
 {
     kvro_error e;
     assert_int_equal(kvro_io_open_path(gz_path, KVRO_IO_RDONLY, &o->io, &e), KVRO_OK);
@@ -171,11 +172,16 @@ static void open_gz(opened *o, int64_t budget)
     assert_int_equal(kvro__tar_gz_init(&o->gz, o->io, csize, budget, &e), KVRO_OK);
     kvro_options opts = {0};
     tar_gz_build *b = NULL;
-    assert_int_equal(kvro__tar_gz_build_begin(&o->gz, &opts, SPACING, false, &b, &e), KVRO_OK);
+    assert_int_equal(kvro__tar_gz_build_begin(&o->gz, &opts, spacing_at, false, &b, &e), KVRO_OK);
     assert_int_equal(kvro__tar_gz_build_finish(b, &e), KVRO_OK);
     kvro__tar_gz_build_free(b);
     assert_int_equal(o->gz.usize, usize);
-    assert_true(o->gz.npoints >= (size_t)(usize / SPACING) / 2);
+    assert_true(o->gz.npoints >= (size_t)(usize / spacing_at) / 2);
+}
+
+static void open_gz(opened *o, int64_t budget)
+{
+    open_gz_spaced(o, budget, SPACING);
 }
 
 static void close_gz(opened *o)
@@ -254,6 +260,39 @@ static void test_random_order_inflates_once(void **state)
         order[j] = t;
     }
     read_all_in(order, "random order");
+}
+
+/* Random order again, with the stream twice the budget and access points
+ * 2 MiB apart (as in a large archive of text): the cache cannot hold it,
+ * so evicted chunks are inflated again, but from a cursor copy parked
+ * before them (cursor_checkpoint), not from a point up to 2 MiB back. The
+ * eviction's random choices are seeded, so the figure is the same every
+ * run: 4.1 times the stream, 4.95 without the copies. */
+static void test_random_order_past_the_budget(void **state)
+{
+    (void)state;
+    member order[NMEM];
+    memcpy(order, mem, sizeof order);
+    uint64_t s = 54321;
+    for (size_t i = nmem - 1; i > 0; i--) {
+        size_t j = (size_t)(rnd(&s) % (i + 1));
+        member t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    opened o;
+    int64_t budget = usize / 2;
+    open_gz_spaced(&o, budget, 2 << 20);
+    for (size_t i = 0; i < nmem; i++)
+        read_check(&o, &order[i], 0, order[i].size, PIECE);
+    tar_gz_usage u = usage(&o);
+    printf("random order, budget %lld: inflated %lld bytes for a %lld-byte stream (%.2fx), "
+           "peak %lld\n",
+           (long long)budget, (long long)u.inflated, (long long)usize,
+           (double)u.inflated / (double)usize, (long long)u.peak);
+    assert_true(u.inflated <= usize * 9 / 2);
+    assert_true(u.peak <= u.budget);
+    close_gz(&o);
 }
 
 /* NBIG members read round-robin in 16 KiB pieces: each stream keeps its
@@ -482,6 +521,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_order_inflates_once),
         cmocka_unit_test(test_random_order_inflates_once),
+        cmocka_unit_test(test_random_order_past_the_budget),
         cmocka_unit_test(test_round_robin_streams),
         cmocka_unit_test(test_budget_honoured),
         cmocka_unit_test(test_tiny_budget),
