@@ -247,18 +247,23 @@ static void test_name_order_inflates_once(void **state)
     read_all_in(order, "name order");
 }
 
-static void test_random_order_inflates_once(void **state)
+/* The members into ORDER, shuffled by SEED. */
+static void shuffled(member *order, uint64_t seed)
 {
-    (void)state;
-    member order[NMEM];
-    memcpy(order, mem, sizeof order);
-    uint64_t s = 12345;
+    memcpy(order, mem, nmem * sizeof *order);
     for (size_t i = nmem - 1; i > 0; i--) {
-        size_t j = (size_t)(rnd(&s) % (i + 1));
+        size_t j = (size_t)(rnd(&seed) % (i + 1));
         member t = order[i];
         order[i] = order[j];
         order[j] = t;
     }
+}
+
+static void test_random_order_inflates_once(void **state)
+{
+    (void)state;
+    member order[NMEM];
+    shuffled(order, 12345);
     read_all_in(order, "random order");
 }
 
@@ -272,14 +277,7 @@ static void test_random_order_past_the_budget(void **state)
 {
     (void)state;
     member order[NMEM];
-    memcpy(order, mem, sizeof order);
-    uint64_t s = 54321;
-    for (size_t i = nmem - 1; i > 0; i--) {
-        size_t j = (size_t)(rnd(&s) % (i + 1));
-        member t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    shuffled(order, 54321);
     opened o;
     int64_t budget = usize / 2;
     open_gz_spaced(&o, budget, 2 << 20);
