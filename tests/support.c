@@ -240,6 +240,22 @@ int t_mkkv(char **out, char **err, const char *fmt, ...)
     return rc;
 }
 
+void t_put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> 8 * i);
+}
+
+void t_mbr_entry(unsigned char *d, int slot, uint8_t type, uint32_t lba, uint32_t count)
+{
+    unsigned char *e = d + 446 + 16 * slot;
+    e[4] = type;
+    t_put_le32(e + 8, lba);
+    t_put_le32(e + 12, count);
+    d[510] = 0x55;
+    d[511] = 0xAA;
+}
+
 int t_have(const char *prog)
 {
     char *cmd = t_fmt("command -v '%s' >/dev/null 2>&1", prog);

@@ -71,6 +71,11 @@ void t_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs mkkv (KVRO_TEST_MKKV) with ARGS, a shell fragment FMT... makes;
  * its exit status, *out and *err as t_run's. */
 int t_mkkv(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* V little-endian at P (4 bytes), as on-disk formats store it. */
+void t_put_le32(unsigned char *p, uint32_t v);
+/* Slot SLOT (0-3) of the MBR at D: partition type TYPE, COUNT sectors
+ * from sector LBA; the boot signature set. */
+void t_mbr_entry(unsigned char *d, int slot, uint8_t type, uint32_t lba, uint32_t count);
 /* Whether a program is on PATH (for tests that need a real peer tool). */
 int t_have(const char *prog);
 

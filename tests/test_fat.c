@@ -404,16 +404,10 @@ static void test_cut_image(void **state)
 
 /* ------------------------------------------------------ partition tables */
 
-static void put32(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> 8 * i);
-}
-
 static void put64(unsigned char *p, uint64_t v)
 {
-    put32(p, v);
-    put32(p + 4, v >> 32);
+    t_put_le32(p, (uint32_t)v);
+    t_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 struct regions {
@@ -444,16 +438,6 @@ static unsigned char *disk_with(const char *const *vols, const uint32_t *at, int
         free(v);
     }
     return d;
-}
-
-static void mbr_entry(unsigned char *d, int slot, uint8_t type, uint32_t lba, uint32_t count)
-{
-    unsigned char *e = d + 446 + 16 * slot;
-    e[4] = type;
-    put32(e + 8, lba);
-    put32(e + 12, count);
-    d[510] = 0x55;
-    d[511] = 0xAA;
 }
 
 /* Every non-empty file of TREE, in KV opened on the disk image DISK: its
@@ -512,8 +496,8 @@ static void test_mbr(void **state)
     kvro *kv = NULL;
 
     /* One FAT32 partition at 1 MiB (and a Linux one): opens as it is. */
-    mbr_entry(d, 0, 0x0C, at[0], lens[0]);
-    mbr_entry(d, 1, 0x83, at[1] + lens[1], 40);
+    t_mbr_entry(d, 0, 0x0C, at[0], lens[0]);
+    t_mbr_entry(d, 1, 0x83, at[1] + lens[1], 40);
     t_write(disk, d, sectors * 512);
     kv = open_image(disk, NULL);
     compare(kv, tree, "");
@@ -523,7 +507,7 @@ static void test_mbr(void **state)
     kvro_close(kv);
 
     /* Two FAT partitions: a choice to make, and the error lists them. */
-    mbr_entry(d, 1, 0x06, at[1], lens[1]);
+    t_mbr_entry(d, 1, 0x06, at[1], lens[1]);
     t_write(disk, d, sectors * 512);
     assert_status(kvro_open(disk, &kv, &err), KVRO_E_INVALID, &err);
     t_want_detail(&err, "2 FAT partitions");
@@ -538,7 +522,7 @@ static void test_mbr(void **state)
     t_want_detail(&err, "no partition 3");
 
     /* A partition past the end of the disk. */
-    mbr_entry(d, 1, 0x06, (uint32_t)sectors - 10, 100);
+    t_mbr_entry(d, 1, 0x06, (uint32_t)sectors - 10, 100);
     t_write(disk, d, sectors * 512);
     assert_status(kvro_open(disk, &kv, &err), KVRO_E_CORRUPT, &err);
     t_want_detail(&err, "past the end of the disk");
@@ -550,9 +534,9 @@ static void test_mbr(void **state)
     /* Logical partitions: an extended partition with one EBR. */
     memset(d + 446, 0, 64);
     uint32_t ext = 1024;
-    mbr_entry(d, 0, 0x0F, ext, (uint32_t)sectors - ext);
+    t_mbr_entry(d, 0, 0x0F, ext, (uint32_t)sectors - ext);
     memset(d + (size_t)ext * 512, 0, 512);
-    mbr_entry(d + (size_t)ext * 512, 0, 0x0B, at[0] - ext, lens[0]);
+    t_mbr_entry(d + (size_t)ext * 512, 0, 0x0B, at[0] - ext, lens[0]);
     t_write(disk, d, sectors * 512);
     kv = open_image(disk, NULL);
     want_layout(kv, "* MBR5: FAT32 (0x0b)");
@@ -584,7 +568,7 @@ static void test_gpt(void **state)
     uint32_t at[] = {2048}, lens[1];
     size_t sectors = 2048 + 68000 + 64;
     unsigned char *d = disk_with(vols, at, 1, sectors, lens);
-    mbr_entry(d, 0, 0xEE, 1, (uint32_t)sectors - 1);
+    t_mbr_entry(d, 0, 0xEE, 1, (uint32_t)sectors - 1);
     unsigned char *h = d + 512, *a = d + 1024;
     /* One basic-data entry in an array of 128 at LBA 2. */
     static const unsigned char basic[16] = {0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33, 0x44,
@@ -594,14 +578,14 @@ static void test_gpt(void **state)
     put64(a + 32, at[0]);
     put64(a + 40, at[0] + lens[0] - 1);
     memcpy(h, "EFI PART", 8);
-    put32(h + 8, 0x00010000);
-    put32(h + 12, 92);
+    t_put_le32(h + 8, 0x00010000);
+    t_put_le32(h + 12, 92);
     put64(h + 24, 1);
     put64(h + 72, 2);
-    put32(h + 80, 128);
-    put32(h + 84, 128);
-    put32(h + 88, crc32_ieee(a, 128 * 128));
-    put32(h + 16, crc32_ieee(h, 92));
+    t_put_le32(h + 80, 128);
+    t_put_le32(h + 84, 128);
+    t_put_le32(h + 88, crc32_ieee(a, 128 * 128));
+    t_put_le32(h + 16, crc32_ieee(h, 92));
     char *disk = t_join(work, "gpt.img");
     t_write(disk, d, sectors * 512);
     kvro *kv = open_image(disk, NULL);

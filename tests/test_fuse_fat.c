@@ -226,23 +226,6 @@ static void test_fat32(void **state)
 
 /* ------------------------------------------------------- a partitioned disk */
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> 8 * i);
-}
-
-/* MBR slot SLOT: partition type TYPE, LBA sectors from sector LBA. */
-static void mbr_entry(unsigned char *d, int slot, uint8_t type, uint32_t lba, uint32_t count)
-{
-    unsigned char *e = d + 446 + 16 * slot;
-    e[4] = type;
-    put32(e + 8, lba);
-    put32(e + 12, count);
-    d[510] = 0x55;
-    d[511] = 0xAA;
-}
-
 /* A disk with a FAT32 volume at 1 MiB (partition 1, type 0x0C) and a
  * FAT16 one after it (partition 2, type 0x06): with two FAT partitions the
  * mount needs -o partition=N, and refuses without it. */
@@ -264,8 +247,8 @@ static void test_mbr_partitions(void **state)
     unsigned char *disk = calloc(sectors, 512);
     for (int i = 0; i < 2; i++)
         memcpy(disk + (size_t)at[i] * 512, data[i], n[i]);
-    mbr_entry(disk, 0, 0x0C, at[0], len[0]);
-    mbr_entry(disk, 1, 0x06, at[1], len[1]);
+    t_mbr_entry(disk, 0, 0x0C, at[0], len[0]);
+    t_mbr_entry(disk, 1, 0x06, at[1], len[1]);
     char *img = t_join(f->dir, "disk.img");
     t_write(img, disk, sectors * 512);
 
@@ -285,7 +268,7 @@ static void test_mbr_partitions(void **state)
 
     /* One FAT partition (the other a Linux one over zeros: the backend goes
      * by contents, not by type): it mounts as it is. */
-    mbr_entry(disk, 1, 0x83, at[1] + len[1], 90);
+    t_mbr_entry(disk, 1, 0x83, at[1] + len[1], 90);
     t_write(img, disk, sectors * 512);
     check_mount(f, img, "");
     for (int i = 0; i < 2; i++)
