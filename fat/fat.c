@@ -366,9 +366,10 @@ static kvro_status fat_list(void *self, const char *dir, kvro_list_fn fn, void *
 }
 
 /* kvro_list_info's pass (backend.h): each entry's stat from the entry
- * itself, in one pass over the directory, no key resolved again. A
- * subdirectory gets the checks a walk into it makes (enter: no cluster, a
- * loop, an alias), so each entry's status is the one stat gives. */
+ * itself, in one pass over the directory, no key resolved again. Each
+ * entry gets the checks a walk to it makes (kvro__fat_entry_check: a
+ * subdirectory with no cluster or that loops, a chain another entry owns),
+ * so each entry's status is the one stat gives. */
 static kvro_status fat_list_info(void *self, const char *dir, kvro_list_info_fn fn, void *arg,
                                  kvro_error *err)
 {
@@ -378,7 +379,7 @@ static kvro_status fat_list_info(void *self, const char *dir, kvro_list_info_fn 
     uint32_t seen[FAT_DEPTH_MAX];
     size_t depth;
     kvro_status s = listing_of(v, dir, &n, seen, &depth, &l, err);
-    /* An entry's key, for the messages enter composes (not given: a
+    /* An entry's key, for the messages the checks compose (not given: a
      * listing reports each entry's status only). */
     char *key = s == KVRO_OK ? malloc(KVRO_KEY_MAX + 1) : NULL;
     if (s == KVRO_OK && !key)
