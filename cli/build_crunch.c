@@ -42,13 +42,22 @@
  * out; such trees belong in an image read at run time (mkkv tar). */
 #define MAX_DATA ((int64_t)1 << 30)
 
-enum { OPT_NAME = OPT_FIRST_CMD, OPT_COMPRESS, OPT_INCLUDE, OPT_EXCLUDE, OPT_DEPFILE, OPT_INCBIN };
+enum {
+    OPT_NAME = OPT_FIRST_CMD,
+    OPT_COMPRESS,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_DEPFILE,
+    OPT_INCBIN,
+    OPT_FSYNC
+};
 
 extern const command cmd_crunch;
 
 typedef struct crunch_opts {
     const char *name, *depfile;
     bool compress, incbin;
+    bool fsync; /* --fsync: every output synced before the renames */
     const char **include, **exclude;
     size_t n_include, n_exclude;
 } crunch_opts;
@@ -113,6 +122,9 @@ static int crunch_opt(int c, const char *arg, void *ctx)
         return -1;
     case OPT_INCBIN:
         o->incbin = true;
+        return -1;
+    case OPT_FSYNC:
+        o->fsync = true;
         return -1;
     case OPT_DEPFILE:
         o->depfile = arg;
@@ -693,22 +705,22 @@ static int generate(gen *g, const char *ident, const char *h_path, const char *b
         (bin_path && !(g->bin = tmp_create(3, bin_path))))
         goto out;
     put_h(h, ident);
-    bool ok = tmp_finish(1, h, h_path);
+    bool ok = tmp_finish(1, h, h_path, g->o->fsync);
     h = NULL;
     if (!ok || put_c(g, ident, slash ? slash + 1 : h_path, bin_base) != EXIT_OK)
         goto out;
-    ok = tmp_finish(0, g->c, g->out);
+    ok = tmp_finish(0, g->c, g->out, g->o->fsync);
     g->c = NULL;
     if (!ok)
         goto out;
     if (g->bin) {
-        ok = tmp_finish(3, g->bin, bin_path);
+        ok = tmp_finish(3, g->bin, bin_path, g->o->fsync);
         g->bin = NULL;
         if (!ok)
             goto out;
     }
     if (d) {
-        ok = put_depfile(g, d) == EXIT_OK && tmp_finish(2, d, g->o->depfile);
+        ok = put_depfile(g, d) == EXIT_OK && tmp_finish(2, d, g->o->depfile, g->o->fsync);
         d = NULL;
         if (!ok)
             goto out;
@@ -719,7 +731,7 @@ static int generate(gen *g, const char *ident, const char *h_path, const char *b
     static const int order[N_OUT] = {3, 1, 2, 0};
     for (int k = 0; k < N_OUT; k++) {
         int i = order[k];
-        if (!tmp_commit(i, final[i]))
+        if (!tmp_commit(i, final[i], g->o->fsync))
             goto out;
     }
     rc = EXIT_OK;
@@ -762,6 +774,7 @@ static int crunch_run(int argc, char **argv)
                                           {"exclude", required_argument, 0, OPT_EXCLUDE},
                                           {"depfile", required_argument, 0, OPT_DEPFILE},
                                           {"incbin", no_argument, 0, OPT_INCBIN},
+                                          {"fsync", no_argument, 0, OPT_FSYNC},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     crunch_opts o = {0};
@@ -858,7 +871,8 @@ done:
 const command cmd_crunch = {
     "crunch", crunch_run, "compile a source's tree into C (OUT.c, OUT.h) for kvro_open_crunch",
     "Usage: mkkv crunch [--name IDENT] [--compress] [--incbin] [--include GLOB]...\n"
-    "                   [--exclude GLOB]... [--depfile FILE] [-q] [-t TYPE] SOURCE OUT.c\n"
+    "                   [--exclude GLOB]... [--depfile FILE] [--fsync] [-q] [-t TYPE]\n"
+    "                   SOURCE OUT.c\n"
     "Write the tree of SOURCE (a directory, a tar, a .tar.gz: any source mkkv\n"
     "reads) as C: OUT.c holds the data and one table, OUT.h declares it,\n"
     "\n"
@@ -896,7 +910,10 @@ const command cmd_crunch = {
     "  --depfile FILE   also write a Make-style dependency file: OUT.c depends on\n"
     "                   SOURCE, every directory walked (kept or not: a file added\n"
     "                   there may match) and every file kept (for CMake's DEPFILE,\n"
-    "                   Ninja, Make)\n" COMMON_HELP SOURCE_HELP
+    "                   Ninja, Make)\n"
+    "  --fsync          make every output durable (fsync) before the renames;\n"
+    "                   without it, like the compiler's own output, they are left\n"
+    "                   to the kernel's write-back\n" COMMON_HELP SOURCE_HELP
     "\n"
     "OUT.c, OUT.h, OUT.bin and FILE are written to temporary files beside them and renamed\n"
     "into place when all are complete: after an error or SIGINT/SIGTERM/SIGHUP\n"

@@ -12,8 +12,8 @@
  * left out with a warning naming it.
  *
  * Output: a temporary file beside OUT (outfile.c's, removed on failure
- * and by SIGINT/SIGTERM/SIGHUP), synced (kvro_io_flush) and renamed over
- * OUT once whole.
+ * and by SIGINT/SIGTERM/SIGHUP), renamed over OUT once whole; with
+ * --fsync, synced first (kvro_io_flush) and its directory after.
  */
 #include "cli.h"
 #include "outfile.h"
@@ -35,7 +35,8 @@ enum {
     OPT_CLUSTER,
     OPT_PTABLE,
     OPT_MTIME,
-    OPT_SORT
+    OPT_SORT,
+    OPT_FSYNC
 };
 
 /* Timestamps when neither --mtime nor SOURCE_DATE_EPOCH says: FAT's epoch. */
@@ -45,7 +46,8 @@ enum {
 typedef struct fat_cli {
     kvro_fat_params p;
     bool has_mtime, has_volid;
-    bool sort; /* --sort=name: the sorted walk from any source */
+    bool sort;  /* --sort=name: the sorted walk from any source */
+    bool fsync; /* --fsync: OUT synced before and after the rename */
 } fat_cli;
 
 /* Directories' keys to their builder indexes, for a walk in storage order
@@ -70,13 +72,14 @@ typedef struct walker {
     int64_t files, bytes, total;
     progress_line p;
     int fd;         /* the temporary output file */
+    bool fsync;     /* --fsync */
     int64_t synced; /* source bytes read when write-back was last started */
     bool each;      /* walking in storage order: directories go in DIRS */
     dir_map dirs;
 } walker;
 
-/* Start write-back every so many bytes, so that the fsync before the
- * rename finds little left to do (as mkkv tar does). */
+/* With --fsync, start write-back every so many bytes, so that the fsync
+ * before the rename finds little left to do (as mkkv tar does). */
 enum { WRITEBACK_EVERY = 8 << 20 };
 
 static int fat_opt(int c, const char *arg, void *ctx)
@@ -120,6 +123,9 @@ static int fat_opt(int c, const char *arg, void *ctx)
         if (strcmp(arg, "name") && strcmp(arg, "none"))
             return usage_error(&cmd_fat, "--sort: '%s': want name or none", arg);
         o->sort = !strcmp(arg, "name");
+        return -1;
+    case OPT_FSYNC:
+        o->fsync = true;
         return -1;
     case OPT_MTIME:
         errno = 0;
@@ -346,7 +352,7 @@ static kvro_status read_file(void *arg, size_t index, int64_t off, void *buf, si
     w->bytes += got;
     if (off == 0)
         w->files++;
-    if (w->bytes - w->synced >= WRITEBACK_EVERY) {
+    if (w->fsync && w->bytes - w->synced >= WRITEBACK_EVERY) {
         /* Only an advice: a failure is harmless. */
         sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         w->synced = w->bytes;
@@ -370,7 +376,7 @@ static int write_out(walker *w, const char *out)
     kvro_status s = kvro_io_from_fd(w->fd, KVRO_IO_RDWR, &io, &err);
     if (s == KVRO_OK)
         s = kvro_fat_builder_write(w->b, io, read_file, w, &err);
-    if (s == KVRO_OK)
+    if (s == KVRO_OK && w->fsync)
         s = kvro_io_flush(io, &err);
     kvro_io_close(io);
     progress_done(&w->p);
@@ -379,7 +385,7 @@ static int write_out(walker *w, const char *out)
         kvro_error_context(&err, s, out, NULL);
         rc = report(&err);
         fclose(f);
-    } else if (!tmp_finish(0, f, out) || !tmp_commit(0, out)) {
+    } else if (!tmp_finish(0, f, out, false) || !tmp_commit(0, out, w->fsync)) {
         rc = EXIT_FAIL;
     }
     tmp_drop(0);
@@ -398,6 +404,7 @@ static int fat_run(int argc, char **argv)
                                           {"partition-table", required_argument, 0, OPT_PTABLE},
                                           {"mtime", required_argument, 0, OPT_MTIME},
                                           {"sort", required_argument, 0, OPT_SORT},
+                                          {"fsync", no_argument, 0, OPT_FSYNC},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     fat_cli o = {0};
@@ -426,7 +433,7 @@ static int fat_run(int argc, char **argv)
         o.p.mtime = DEFAULT_MTIME;
     if (!o.has_volid)
         o.p.volume_id = DEFAULT_VOLUME_ID;
-    walker w = {.source = source};
+    walker w = {.source = source, .fsync = o.fsync};
     if ((rc = open_source(source, &co, &w.kv)) != EXIT_OK)
         return rc;
     kvro_status s = kvro_fat_builder_new(&o.p, &w.b, &w.err);
@@ -481,7 +488,7 @@ const command cmd_fat = {
     "build a deterministic FAT12/16/32 image of a source",
     "Usage: mkkv fat [--size N] [--fat 12|16|32] [--cluster-size N] [--label NAME]\n"
     "                [--volume-id HEX] [--mtime EPOCH] [--partition-table none|mbr]\n"
-    "                [--sort name|none] [-q] [-t TYPE] SOURCE OUT\n"
+    "                [--sort name|none] [--fsync] [-q] [-t TYPE] SOURCE OUT\n"
     "Write the tree of SOURCE (a directory, a tar, a .tar.gz, a FAT image: any\n"
     "source mkkv reads) as a FAT image OUT, in one pass: every file contiguous,\n"
     "the FATs and directories written once. Long names are VFAT long names with\n"
@@ -511,8 +518,8 @@ const command cmd_fat = {
     "that differ only in case, or a file of 4 GiB or more is an error naming the\n"
     "key, and nothing is written.\n"
     "\n"
-    "OUT is written to a temporary file beside it, synced and renamed over OUT\n"
-    "when complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
+    "OUT is written to a temporary file beside it and renamed over OUT when\n"
+    "complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
     "\n"
     "      --size N          the volume's size (a multiple of 512)\n"
     "      --fat 12|16|32    the FAT type\n"
@@ -525,6 +532,6 @@ const command cmd_fat = {
     "                        at 1 MiB (default: none, a bare volume)\n"
     "      --sort=name|none  name: the files' bytes in name order from any\n"
     "                        source, as from a directory; none (default): an\n"
-    "                        archive's own order\n" COMMON_HELP SOURCE_HELP "\n"
+    "                        archive's own order\n" FSYNC_HELP COMMON_HELP SOURCE_HELP "\n"
     "A progress line is shown when standard error is a terminal, unless -q.\n",
 };

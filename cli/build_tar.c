@@ -17,9 +17,10 @@
  * machine, and each must be the library's own (ARCHIVE_OK), not the
  * external program libarchive falls back to (ARCHIVE_WARN).
  *
- * Output goes to a mkstemp file next to OUT, fsync'd and renamed over OUT
- * once whole, so OUT is either the old file or the new archive, never a
- * part; a signal handler removes the temporary file on SIGINT/SIGTERM/SIGHUP.
+ * Output goes to a mkstemp file next to OUT, renamed over OUT once whole
+ * (synced first with --fsync: outfile.h says why not by default), so OUT
+ * is either the old file or the new archive, never a part; a signal
+ * handler removes the temporary file on SIGINT/SIGTERM/SIGHUP.
  */
 #include "cli.h"
 #include "libarchive.h"
@@ -41,11 +42,11 @@ enum { READ_BUF = 1 << 20 };
 /* GNU tar's record is 20 blocks of 512 bytes; like tar we pad the archive
  * to a whole record, but hand the kernel 32 records per write. */
 enum { RECORD = 20 * 512, WRITE_BLOCK = 32 * RECORD };
-/* Start write-back every so many bytes, so that the fsync before the
- * rename finds little left to do instead of the whole archive. */
+/* With --fsync, start write-back every so many bytes, so that the fsync
+ * before the rename finds little left to do instead of the whole archive. */
 enum { WRITEBACK_EVERY = 8 << 20 };
 
-enum { OPT_MTIME = OPT_FIRST_CMD, OPT_ZSTD, OPT_SORT };
+enum { OPT_MTIME = OPT_FIRST_CMD, OPT_ZSTD, OPT_SORT, OPT_FSYNC };
 
 typedef enum compression { COMP_NONE, COMP_GZIP, COMP_XZ, COMP_ZSTD, COMP_BZIP2 } compression;
 
@@ -59,6 +60,7 @@ typedef struct tar_opts {
     int64_t mtime;
     bool follow; /* -L: links followed (inside SOURCE), stored as what they lead to */
     bool sort;   /* --sort=name: sorted from an archive too (tree.h's TREE_SORTED) */
+    bool fsync;  /* --fsync: OUT synced before and after the rename */
 } tar_opts;
 
 /* A file with hard links (nlink > 1) met already: its identity and the
@@ -119,6 +121,10 @@ static int tar_opt(int c, const char *arg, void *ctx)
     }
     if (c == 'L') {
         o->follow = true;
+        return -1;
+    }
+    if (c == OPT_FSYNC) {
+        o->fsync = true;
         return -1;
     }
     if (c == OPT_SORT) {
@@ -276,17 +282,17 @@ static int out_open(build *b)
     return rc;
 }
 
-/* Gives the temporary file the mode a new file gets, syncs it and renames
- * it over OUT, durably. */
+/* Gives the temporary file the mode a new file gets and renames it over
+ * OUT; with --fsync, durably (the file synced before, its directory after). */
 static int out_commit(build *b)
 {
     if (!b->tmp)
         return EXIT_OK;
     int rc = EXIT_OK;
-    if (!tmp_close(b->fd, true))
+    if (!tmp_close(b->fd, b->o->fsync))
         rc = out_error(b, "cannot write");
     b->fd = -1;
-    if (rc == EXIT_OK && !tmp_rename(0, b->out, true))
+    if (rc == EXIT_OK && !tmp_rename(0, b->out, b->o->fsync))
         rc = out_error(b, "cannot rename the temporary file over it");
     tmp_drop(0);
     tmp_signals(false);
@@ -338,7 +344,7 @@ static la_ssize_t out_write(struct archive *a, void *arg, const void *buf, size_
         return -1;
     }
     b->written += (int64_t)n;
-    if (b->tmp && b->written - b->flushed >= WRITEBACK_EVERY) {
+    if (b->tmp && b->o->fsync && b->written - b->flushed >= WRITEBACK_EVERY) {
         /* Only starts the write-back (an advice: a failure is harmless). */
         sync_file_range(b->fd, b->flushed, b->written - b->flushed, SYNC_FILE_RANGE_WRITE);
         b->flushed = b->written;
@@ -567,6 +573,7 @@ static int tar_run(int argc, char **argv)
                                           {"mtime", required_argument, 0, OPT_MTIME},
                                           {"dereference", no_argument, 0, 'L'},
                                           {"sort", required_argument, 0, OPT_SORT},
+                                          {"fsync", no_argument, 0, OPT_FSYNC},
                                           {0, 0, 0, 0}};
     common_opts co = {0};
     tar_opts o = {0};
@@ -619,7 +626,7 @@ static int tar_run(int argc, char **argv)
 
 const command cmd_tar = {
     "tar", tar_run, "build a deterministic tar (.tar.gz, .tar.xz, ...) of a source",
-    "Usage: mkkv tar [-z|-J|--zstd|-j] [-L] [--mtime EPOCH] [-q] [-t TYPE]\n"
+    "Usage: mkkv tar [-z|-J|--zstd|-j] [-L] [--mtime EPOCH] [--fsync] [-q] [-t TYPE]\n"
     "                [--image-offset N] [--image-length N] SOURCE OUT\n"
     "Write the tree of SOURCE as a tar archive to OUT ('-': standard output).\n"
     "SOURCE is a directory or any source mkkv reads (a tar or a .tar.gz today),\n"
@@ -666,8 +673,8 @@ const command cmd_tar = {
     "warning (with -L or -t dir, read through kvro's own backend, silently),\n"
     "and a file that changes size while it is read is an error.\n"
     "\n"
-    "OUT is written to a temporary file beside it, synced and renamed over OUT\n"
-    "when complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
+    "OUT is written to a temporary file beside it and renamed over OUT when\n"
+    "complete: after an error or SIGINT/SIGTERM/SIGHUP, OUT is as it was.\n"
     "OUT may not lie inside SOURCE, nor be SOURCE under any name (compared by\n"
     "device and inode: a hard link, a symbolic link, a file redirected to\n"
     "standard input). SOURCE is never modified.\n"
@@ -685,7 +692,7 @@ const command cmd_tar = {
     "                        reproducible)\n"
     "      --mtime EPOCH     every member's modification time, in seconds since\n"
     "                        1970-01-01 UTC (overrides $SOURCE_DATE_EPOCH; an empty\n"
-    "                        SOURCE_DATE_EPOCH counts as unset)\n" COMMON_HELP SOURCE_HELP
+    "                        SOURCE_DATE_EPOCH counts as unset)\n" FSYNC_HELP COMMON_HELP SOURCE_HELP
     "\n"
     "A progress line (files, bytes, rate) is shown when standard error is a\n"
     "terminal, unless -q.\n"

@@ -101,13 +101,13 @@ bool tmp_close(int fd, bool sync)
     return ok;
 }
 
-bool tmp_finish(int i, FILE *f, const char *path)
+bool tmp_finish(int i, FILE *f, const char *path, bool sync)
 {
     (void)i;
     bool ok = !ferror(f) && fflush(f) == 0;
     mode_t mask = umask(0);
     umask(mask);
-    ok = ok && fchmod(fileno(f), 0666 & ~mask) == 0;
+    ok = ok && fchmod(fileno(f), 0666 & ~mask) == 0 && (!sync || fsync(fileno(f)) == 0);
     ok = fclose(f) == 0 && ok;
     if (!ok)
         fprintf(stderr, "mkkv: %s: cannot write: %s\n", quoted(path), strerror(errno));
@@ -135,9 +135,9 @@ bool tmp_rename(int i, const char *path, bool sync)
     return true;
 }
 
-bool tmp_commit(int i, const char *path)
+bool tmp_commit(int i, const char *path, bool sync)
 {
-    if (tmp_rename(i, path, false))
+    if (tmp_rename(i, path, sync))
         return true;
     fprintf(stderr, "mkkv: %s: cannot rename the temporary file over it: %s\n", quoted(path),
             strerror(errno));

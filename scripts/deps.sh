@@ -26,6 +26,8 @@ test=(
   # ThreadSanitizer builds (scripts/ci-matrix.sh): clang, whose runtime
   # package holds libFuzzer (-fsanitize=fuzzer) and the sanitizers
   clang-14 libclang-rt-14-dev
+  # test_mkkv_tar sees with strace that builders fsync only with --fsync
+  strace
   # scripts/ci-matrix.sh: dpkg-buildflags and dpkg-architecture for the
   # build with Debian's flags; nm (binutils) for tests/symbols.sh
   dpkg-dev binutils
