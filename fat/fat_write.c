@@ -20,7 +20,8 @@
  *     chain longer than the size, every byte of the file as it was);
  *   - a new entry (long-name slots and short entry) is written with one
  *     call when its slots lie together, after any cluster added to hold
- *     it has been zeroed and linked;
+ *     it has been zeroed and linked, and, where it takes the directory's
+ *     end marker (a 0x00 entry), after the slots beyond it are zeroed;
  *   - destroy marks the entry and its slots deleted first, and frees the
  *     chain after: an interruption leaves lost clusters, never a free
  *     cluster in use.
@@ -300,6 +301,29 @@ static bool sn_taken(void *arg, const unsigned char sn[11])
     return false;
 }
 
+/* Zeroes D's slots from slot FROM to the end, where any is not zero
+ * already. They lie past the end marker: free, and never read, so long
+ * as a 0x00 entry comes before them. A new entry written over that
+ * marker would bring whatever they hold into view (the specification
+ * says they are zeros; a damaged or hostile image says otherwise): hence
+ * zeroed first, before the entry, so that no order of interruption shows
+ * them. */
+static kvro_status clear_tail(fat_vol *v, dir_buf *d, size_t from, kvro_error *err)
+{
+    size_t total = d->len / FAT_DIRENT, lo = total, hi = 0;
+    static const unsigned char zero[FAT_DIRENT];
+    for (size_t i = from; i < total; i++)
+        if (memcmp(d->buf + i * FAT_DIRENT, zero, FAT_DIRENT) != 0) {
+            if (lo == total)
+                lo = i;
+            hi = i;
+        }
+    if (lo == total)
+        return KVRO_OK;
+    memset(d->buf + lo * FAT_DIRENT, 0, (hi - lo + 1) * FAT_DIRENT);
+    return dir_write(v, d, lo, hi - lo + 1, err);
+}
+
 /* Adds NAME to directory DIR as entry E (its name filled here); *POS
  * gets where the short entry lies. The caller has looked NAME up. */
 static kvro_status dir_add(fat_vol *v, const fat_node *dir, const char *name, size_t n,
@@ -319,6 +343,7 @@ static kvro_status dir_add(fat_vol *v, const fat_node *dir, const char *name, si
         s = kvro__fat_name_short(nm, sn_taken, &tc, e->name, err);
     size_t need = (size_t)kvro__fat_name_slots(nm) + 1, total = d.len / FAT_DIRENT;
     size_t start = total, len = 0;
+    bool at_end = false; /* the run takes the end marker */
     for (size_t i = 0; s == KVRO_OK && i < total && len < need; i++) {
         unsigned char c = d.buf[i * FAT_DIRENT];
         if (c == 0x00) {
@@ -326,6 +351,7 @@ static kvro_status dir_add(fat_vol *v, const fat_node *dir, const char *name, si
             if (!len)
                 start = i;
             len = total - start;
+            at_end = true;
             break;
         }
         if (c == 0xE5) {
@@ -341,6 +367,8 @@ static kvro_status dir_add(fat_vol *v, const fat_node *dir, const char *name, si
         uint32_t cs = v->bpb.cluster_size;
         s = dir_grow(v, &d, (uint32_t)((missing * FAT_DIRENT + cs - 1) / cs), err);
     }
+    if (s == KVRO_OK && at_end)
+        s = clear_tail(v, &d, start + need, err);
     if (s == KVRO_OK) {
         kvro__fat_name_encode(nm, e, d.buf + start * FAT_DIRENT);
         s = dir_write(v, &d, start, need, err);

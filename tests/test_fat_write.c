@@ -303,6 +303,60 @@ static void test_root_full(void **state)
     free(data), free(model);
 }
 
+/* Offset of the root directory of the FAT volume at D (FAT12/16: its
+ * fixed region; FAT32: its first cluster). */
+static size_t root_offset(const unsigned char *d)
+{
+    size_t bps = (size_t)(d[11] | d[12] << 8), spc = d[13];
+    size_t reserved = (size_t)(d[14] | d[15] << 8), nfats = d[16];
+    size_t root_entries = (size_t)(d[17] | d[18] << 8);
+    size_t fat16 = (size_t)(d[22] | d[23] << 8);
+    size_t fat32 = (size_t)d[36] | (size_t)d[37] << 8 | (size_t)d[38] << 16 | (size_t)d[39] << 24;
+    size_t fatsz = fat16 ? fat16 : fat32;
+    size_t root = (reserved + nfats * fatsz) * bps;
+    if (root_entries)
+        return root;
+    size_t rootclus = (size_t)d[44] | (size_t)d[45] << 8 | (size_t)d[46] << 16;
+    return root + (rootclus - 2) * spc * bps;
+}
+
+/* Slots after a directory's end marker (a 0x00 entry) are free and never
+ * read. A damaged image may hold old entries there; a new entry written
+ * over the marker must not bring them into view (the writer zeroes them
+ * first). */
+static void test_garbage_past_end_marker(void **state)
+{
+    (void)state;
+    static const int types[][2] = {{12, 1024}, {32, 40960}};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        size_t len;
+        char *model;
+        unsigned char *data = base_image(types[t][0], types[t][1], &len, &model);
+        unsigned char *root = data + root_offset(data);
+        size_t end = 0;
+        while (root[end * 32] != 0)
+            end++;
+        assert_true(end > 0 && end < 12);
+        /* Two plausible files, one and three slots past the marker. */
+        for (size_t k = 1; k <= 3; k += 2) {
+            unsigned char *e = root + (end + k) * 32;
+            memcpy(e, k == 1 ? "GHOST   TXT" : "PHANTOM BIN", 11);
+            e[11] = 0x20;
+            e[28] = 7; /* 7 bytes, no cluster: a read would fail */
+        }
+        kvro_fs *fs = open_rw(data, len);
+        put(fs, model, "new.txt", 91, 3000);
+        put(fs, model, "A Longer New Name.data", 92, 100);
+        kvro_error err;
+        assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+        char *img = save(data, len, "ghost.img");
+        fsck_clean(img, NULL);
+        extract_equal(img, model);
+        unlink(img);
+        free(img), free(data), free(model);
+    }
+}
+
 static void test_out_of_space(void **state)
 {
     (void)state;
@@ -494,7 +548,7 @@ int main(void)
         cmocka_unit_test(test_sequence_fat12), cmocka_unit_test(test_sequence_fat16),
         cmocka_unit_test(test_sequence_fat32), cmocka_unit_test(test_root_full),
         cmocka_unit_test(test_out_of_space),   cmocka_unit_test(test_random),
-        cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_crash),          cmocka_unit_test(test_garbage_past_end_marker),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
