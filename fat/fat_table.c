@@ -338,6 +338,11 @@ bool kvro__fat_cross_linked(const fat_table *t)
     return false;
 }
 
+bool kvro__fat_takeable(const fat_table *t, uint32_t c)
+{
+    return kvro__fat_get(t, c) == 0 && !bit(t->pred, c);
+}
+
 void kvro__fat_chain_forget(fat_table *t, uint32_t first)
 {
     size_t i = slot_of(first);

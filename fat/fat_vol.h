@@ -112,6 +112,10 @@ uint32_t kvro__fat_eoc(const fat_table *t);
 bool kvro__fat_is_end(const fat_table *t, uint32_t v);
 void kvro__fat_set(fat_table *t, uint32_t c, uint32_t v);
 bool kvro__fat_cross_linked(const fat_table *t);
+/* Whether cluster C is free to take: its entry 0, and no chain leading
+ * into it (a damaged FAT's lost chain can end in a "free" cluster; taken,
+ * it would join that chain to ours, and the reader refuses it). */
+bool kvro__fat_takeable(const fat_table *t, uint32_t c);
 void kvro__fat_chain_forget(fat_table *t, uint32_t first);
 
 /* ------------------------------------------------------------ fat_dir.c */

@@ -66,7 +66,7 @@ kvro_status kvro__fat_write_open(fat_vol *v, kvro_error *err)
                               "FAT: cross-linked chains: not written to (run fsck.fat first)");
     v->free_count = 0;
     for (uint32_t c = 2; c <= t->clusters + 1; c++)
-        v->free_count += kvro__fat_get(t, c) == 0;
+        v->free_count += kvro__fat_takeable(t, c);
     v->next_free = 2;
     v->writable = true;
     return KVRO_OK;
@@ -105,10 +105,22 @@ static kvro_status alloc(fat_vol *v, uint32_t n, uint32_t *first, uint32_t *list
     if (n > v->free_count)
         return NOSPACE("the volume is full (%u clusters wanted, %u free)", n, v->free_count);
     uint32_t c = v->next_free, prev = 0, got = 0, last = t->clusters + 1;
-    while (got < n) {
+    /* FREE_COUNT is a count of takeable clusters, kept as clusters are
+     * taken and freed; the scan is bounded all the same (one lap), so a
+     * count that is wrong can never make it spin. */
+    for (uint32_t seen = 0; got < n; seen++) {
+        if (seen == t->clusters) {
+            v->free_count = got; /* all there are */
+            for (uint32_t k = got ? *first : 0; got > 0; got--) {
+                uint32_t next = kvro__fat_get(t, k);
+                kvro__fat_set(t, k, 0); /* untaken: nothing was written yet */
+                k = next;
+            }
+            return NOSPACE("the volume is full (%u clusters wanted, %u free)", n, v->free_count);
+        }
         if (c < 2 || c > last)
             c = 2;
-        if (kvro__fat_get(t, c) == 0) {
+        if (kvro__fat_takeable(t, c)) {
             if (prev)
                 kvro__fat_set(t, prev, c);
             else
@@ -138,7 +150,7 @@ static void free_chain(fat_vol *v, uint32_t first)
         if (next == 0)
             break;
         kvro__fat_set(t, c, 0);
-        v->free_count++;
+        v->free_count += kvro__fat_takeable(t, c); /* not if a lost chain leads into it */
         if (kvro__fat_is_end(t, next))
             break;
         c = next;

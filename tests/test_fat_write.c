@@ -357,6 +357,63 @@ static void test_garbage_past_end_marker(void **state)
     }
 }
 
+/* A damaged FAT: a lost chain (no entry names it) ends in a cluster whose
+ * own entry says free. Taking that cluster would join the lost chain to a
+ * new file's, and the reader refuses a chain something leads into: the
+ * writer passes such a cluster over. */
+static void test_lost_chain_into_free_cluster(void **state)
+{
+    (void)state;
+    size_t len;
+    char *model;
+    unsigned char *data = base_image(16, 16384, &len, &model);
+    size_t bps = (size_t)(data[11] | data[12] << 8), reserved = (size_t)(data[14] | data[15] << 8);
+    size_t nfats = data[16], fatsz = (size_t)(data[22] | data[23] << 8);
+    unsigned char *fat = data + reserved * bps;
+    size_t free1 = 0, lost = 0;
+    for (size_t c = 2; c < fatsz * bps / 2 && !lost; c++)
+        if (fat[2 * c] == 0 && fat[2 * c + 1] == 0) {
+            if (!free1)
+                free1 = c;
+            else if (c > free1 + 8)
+                lost = c;
+        }
+    assert_true(free1 && lost);
+    for (size_t k = 0; k < nfats; k++) { /* FAT[lost] = free1, in every copy */
+        fat[k * fatsz * bps + 2 * lost] = (unsigned char)free1;
+        fat[k * fatsz * bps + 2 * lost + 1] = (unsigned char)(free1 >> 8);
+    }
+    kvro_fs *fs = open_rw(data, len);
+    put(fs, model, "after.bin", 93, 9000);
+    make_dir(fs, model, "new dir");
+    put(fs, model, "new dir/in.txt", 94, 10);
+    kvro_error err;
+    assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+    /* Every file reads as written (the reader would refuse a chain the
+     * lost one leads into), and the lost chain is as it was. */
+    kvro_io *io = NULL;
+    assert_status(kvro_io_from_memory(data, len, &io, &err), KVRO_OK, &err);
+    kvro *kv = NULL;
+    assert_status(kvro_open_io(io, NULL, &kv, &err), KVRO_OK, &err);
+    static const char *const keys[] = {"after.bin", "new dir/in.txt", "old.txt"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char *p = t_join(model, keys[i]);
+        size_t n;
+        char *want = t_slurp(p, &n);
+        char *got = malloc(n + 1);
+        int64_t g = -1;
+        assert_status(kvro_read(kv, keys[i], 0, (int64_t)n + 1, got, &g, &err), KVRO_OK, &err);
+        assert_int_equal(g, (int64_t)n);
+        assert_memory_equal(got, want, n);
+        free(p), free(want), free(got);
+    }
+    assert_int_equal(fat[2 * lost] | fat[2 * lost + 1] << 8, (int)free1);
+    assert_int_equal(fat[2 * free1] | fat[2 * free1 + 1] << 8, 0);
+    kvro_close(kv);
+    kvro_io_close(io);
+    free(data), free(model);
+}
+
 static void test_out_of_space(void **state)
 {
     (void)state;
@@ -549,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_sequence_fat32), cmocka_unit_test(test_root_full),
         cmocka_unit_test(test_out_of_space),   cmocka_unit_test(test_random),
         cmocka_unit_test(test_crash),          cmocka_unit_test(test_garbage_past_end_marker),
+        cmocka_unit_test(test_lost_chain_into_free_cluster),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
