@@ -161,6 +161,7 @@ static kvro_status fat_close(void *self, kvro_error *err)
         return KVRO_OK;
     /* Every write went out as it was made; this makes them durable. */
     kvro_status s = v->writable ? kvro_io_flush(v->io, err) : KVRO_OK;
+    kvro__fat_write_close(v);
     kvro__fat_table_free(&v->table);
     kvro__fat_dircache_free(&v->dircache);
     pthread_mutex_destroy(&v->owners.lock);
@@ -221,6 +222,8 @@ static kvro_status fat_open(const kvro_probe *p, const kvro_options *o, bool wri
         describe(v, table, parts, n, chosen);
     free(parts);
     if (s != KVRO_OK) {
+        if (v)
+            kvro__fat_write_close(v);
         if (v && v->table.raw)
             kvro__fat_table_free(&v->table);
         if (v) {

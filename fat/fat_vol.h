@@ -315,6 +315,7 @@ typedef struct fat_vol {
     fat_dircache dircache;
     bool writable;
     uint32_t free_count, next_free; /* counted at a read-write open (fat_write.c) */
+    uint8_t *named; /* write side: bit per cluster some entry names as its first */
     char layout[512];               /* for kvro_stats.layout */
 } fat_vol;
 
@@ -345,9 +346,11 @@ kvro_status kvro__fat_entry_check(fat_vol *v, const uint32_t *seen, size_t depth
 
 /* ---------------------------------------------------------- fat_write.c */
 
-/* Ready V for writing (free clusters counted; an image with cross-linked
- * chains refused). */
+/* Ready V for writing (the clusters entries name found, free clusters
+ * counted; an image with cross-linked chains refused); what it holds is
+ * freed by kvro__fat_write_close. */
 kvro_status kvro__fat_write_open(fat_vol *v, kvro_error *err);
+void kvro__fat_write_close(fat_vol *v);
 kvro_status kvro__fat_create(fat_vol *v, const char *key, kvro_error *err);
 kvro_status kvro__fat_mkdir(fat_vol *v, const char *key, kvro_error *err);
 kvro_status kvro__fat_write(fat_vol *v, const char *key, int64_t off, const void *buf, int64_t len,

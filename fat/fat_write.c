@@ -58,18 +58,116 @@ static void put32(unsigned char *p, uint32_t x)
     put16(p + 2, x >> 16);
 }
 
+/* ------------------------------------------------- clusters entries name */
+
+/* V->named holds two bitmaps of a bit per cluster: named by some entry,
+ * and named by more than one (entries cross-linked: destroying one leaves
+ * the cluster named). */
+static size_t named_bytes(const fat_vol *v)
+{
+    return ((size_t)v->table.clusters + 2 + 7) / 8;
+}
+
+static bool named(const fat_vol *v, uint32_t c)
+{
+    return v->named[c >> 3] & (1u << (c & 7));
+}
+
+static void set_named(fat_vol *v, uint32_t c, bool on)
+{
+    uint8_t *twice = v->named + named_bytes(v), m = (uint8_t)(1u << (c & 7));
+    if (on && (v->named[c >> 3] & m))
+        twice[c >> 3] |= m;
+    else if (on)
+        v->named[c >> 3] |= m;
+    else if (!(twice[c >> 3] & m))
+        v->named[c >> 3] &= (uint8_t)~m;
+}
+
+/* Whether cluster C may be taken: free in the FAT, no chain leading into
+ * it, and no entry naming it as its first. A sound image has neither; a
+ * damaged one can have an entry whose chain starts at a cluster marked
+ * free (the reader refuses to read it), and taking that cluster would
+ * give two entries one chain. */
+static bool takeable(const fat_vol *v, uint32_t c)
+{
+    return kvro__fat_takeable(&v->table, c) && !named(v, c);
+}
+
+typedef struct name_walk {
+    fat_vol *v;
+    fat_node *todo; /* directories still to read */
+    size_t n, cap;
+    bool oom;
+} name_walk;
+
+static int on_named(void *arg, const fat_dirent *e)
+{
+    name_walk *w = arg;
+    uint32_t c = e->node.first;
+    if (c < 2 || c > w->v->table.clusters + 1)
+        return 0;
+    bool again = named(w->v, c);
+    set_named(w->v, c, true);
+    if (!e->node.dir || again)
+        return 0; /* a directory named twice is read once */
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 64;
+        fat_node *g = realloc(w->todo, cap * sizeof *g);
+        if (!g) {
+            w->oom = true;
+            return 1;
+        }
+        w->todo = g, w->cap = cap;
+    }
+    w->todo[w->n++] = e->node;
+    return 0;
+}
+
+/* Marks every cluster some entry names as its first, reading every
+ * directory once (a directory's first cluster is marked before it is
+ * read, so a loop or an alias is read once). A directory that cannot be
+ * read is passed over: its entries stay unknown, as to any reader. */
+static kvro_status find_named(fat_vol *v, kvro_error *err)
+{
+    v->named = calloc(2, named_bytes(v));
+    name_walk w = {.v = v};
+    fat_node root = kvro__fat_root(v);
+    if (!v->named)
+        return NOMEM();
+    if (root.first >= 2 && root.first <= v->table.clusters + 1)
+        set_named(v, root.first, true);
+    kvro_status s = kvro__fat_dir_each(v, &root, on_named, &w, NULL);
+    while (!w.oom && w.n > 0) {
+        fat_node d = w.todo[--w.n];
+        s = kvro__fat_dir_each(v, &d, on_named, &w, NULL);
+    }
+    (void)s;
+    free(w.todo);
+    return w.oom ? NOMEM() : KVRO_OK;
+}
+
 kvro_status kvro__fat_write_open(fat_vol *v, kvro_error *err)
 {
     fat_table *t = &v->table;
     if (kvro__fat_cross_linked(t))
         return kvro_error_set(err, KVRO_E_CORRUPT,
                               "FAT: cross-linked chains: not written to (run fsck.fat first)");
+    kvro_status s = find_named(v, err);
+    if (s != KVRO_OK)
+        return s;
     v->free_count = 0;
     for (uint32_t c = 2; c <= t->clusters + 1; c++)
-        v->free_count += kvro__fat_takeable(t, c);
+        v->free_count += takeable(v, c);
     v->next_free = 2;
     v->writable = true;
     return KVRO_OK;
+}
+
+void kvro__fat_write_close(fat_vol *v)
+{
+    free(v->named);
+    v->named = NULL;
 }
 
 /* Writes the FAT bytes changed since the last flush to every copy, then
@@ -120,7 +218,7 @@ static kvro_status alloc(fat_vol *v, uint32_t n, uint32_t *first, uint32_t *list
         }
         if (c < 2 || c > last)
             c = 2;
-        if (kvro__fat_takeable(t, c)) {
+        if (takeable(v, c)) {
             if (prev)
                 kvro__fat_set(t, prev, c);
             else
@@ -150,7 +248,7 @@ static void free_chain(fat_vol *v, uint32_t first)
         if (next == 0)
             break;
         kvro__fat_set(t, c, 0);
-        v->free_count += kvro__fat_takeable(t, c); /* not if a lost chain leads into it */
+        v->free_count += takeable(v, c); /* not if a lost chain leads into it */
         if (kvro__fat_is_end(t, next))
             break;
         c = next;
@@ -666,6 +764,8 @@ kvro_status kvro__fat_destroy(fat_vol *v, const char *key, kvro_error *err)
     }
     dir_release(v, &d);
     if (s == KVRO_OK && n.first) {
+        if (n.first <= v->table.clusters + 1)
+            set_named(v, n.first, false); /* its entry is gone */
         free_chain(v, n.first);
         s = flush_fat(v, err);
     }

@@ -414,6 +414,66 @@ static void test_lost_chain_into_free_cluster(void **state)
     free(data), free(model);
 }
 
+static int first_region(void *arg, const kvro_region *r)
+{
+    *(int64_t *)arg = r->image_offset;
+    return 1;
+}
+
+/* A damaged FAT: an entry whose chain starts at a cluster marked free.
+ * The writer must not hand that cluster to a new file: the two entries
+ * would share it, and whichever a reader met second would fail. */
+static void test_entry_on_free_cluster(void **state)
+{
+    (void)state;
+    size_t len;
+    char *model;
+    unsigned char *data = base_image(16, 16384, &len, &model);
+    size_t bps = (size_t)(data[11] | data[12] << 8), spc = data[13];
+    size_t reserved = (size_t)(data[14] | data[15] << 8), nfats = data[16];
+    size_t root_entries = (size_t)(data[17] | data[18] << 8);
+    size_t fatsz = (size_t)(data[22] | data[23] << 8);
+    size_t data_off = (reserved + nfats * fatsz) * bps + root_entries * 32;
+    kvro_io *io = NULL;
+    kvro_error err;
+    assert_status(kvro_io_from_memory(data, len, &io, &err), KVRO_OK, &err);
+    kvro *kv = NULL;
+    assert_status(kvro_open_io(io, NULL, &kv, &err), KVRO_OK, &err);
+    int64_t at = -1;
+    assert_status(kvro_regions(kv, "gone/one.txt", first_region, &at, &err), KVRO_OK, &err);
+    kvro_close(kv);
+    size_t c = ((size_t)at - data_off) / (spc * bps) + 2;
+    unsigned char *fat = data + reserved * bps;
+    for (size_t k = 0; k < nfats; k++) /* FAT[c] = 0: "free" */
+        fat[k * fatsz * bps + 2 * c] = fat[k * fatsz * bps + 2 * c + 1] = 0;
+
+    kvro_fs *fs = open_rw(data, len);
+    put(fs, model, "taker.bin", 95, 5000);
+    assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+    /* A fresh handle that reads the damaged file first (its one cluster
+     * reads without the FAT) still reads the new file: they share no
+     * cluster. */
+    assert_status(kvro_open_io(io, NULL, &kv, &err), KVRO_OK, &err);
+    char got[8192];
+    int64_t g = -1;
+    assert_status(kvro_read(kv, "gone/one.txt", 0, sizeof got, got, &g, &err), KVRO_OK, &err);
+    char *old = t_join(model, "gone/one.txt"), *p = t_join(model, "taker.bin");
+    size_t n;
+    char *want = t_slurp(old, &n);
+    assert_int_equal(g, (int64_t)n);
+    assert_memory_equal(got, want, n);
+    free(want);
+    want = t_slurp(p, &n);
+    assert_status(kvro_read(kv, "taker.bin", 0, sizeof got, got, &g, &err), KVRO_OK, &err);
+    assert_int_equal(g, (int64_t)n);
+    assert_memory_equal(got, want, n);
+    assert_int_equal(fat[2 * c] | fat[2 * c + 1] << 8, 0);
+    free(old);
+    kvro_close(kv);
+    kvro_io_close(io);
+    free(p), free(want), free(data), free(model);
+}
+
 static void test_out_of_space(void **state)
 {
     (void)state;
@@ -607,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_out_of_space),   cmocka_unit_test(test_random),
         cmocka_unit_test(test_crash),          cmocka_unit_test(test_garbage_past_end_marker),
         cmocka_unit_test(test_lost_chain_into_free_cluster),
+        cmocka_unit_test(test_entry_on_free_cluster),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
