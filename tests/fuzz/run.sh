@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh SECONDS — builds the libFuzzer harnesses (fuzz_tar.c,
-# fuzz_tgz_index.c, fuzz_fat.c) in build-fuzz/ with clang-14,
-# -fsanitize=fuzzer,address,undefined, -g -O1 (KVRO_FUZZ=ON), makes fresh
-# seeds, then runs the three harnesses at once for SECONDS each, so the
-# wall time is SECONDS (plus the build) as it was with two: on a 2-core
-# machine each gets two thirds of a core. Exits non-zero if any finds a
+# fuzz_tgz_index.c, fuzz_fat.c, fuzz_fat_write.c) in build-fuzz/ with
+# clang-14, -fsanitize=fuzzer,address,undefined, -g -O1 (KVRO_FUZZ=ON),
+# makes fresh seeds, then runs the four harnesses at once for SECONDS
+# each, so the wall time is SECONDS (plus the build): on a 2-core machine
+# each gets half a core. Exits non-zero if any finds a
 # crash, a leak, a timeout or runs out of memory, and says where the
 # reproducer is and how to replay it.
 #
@@ -22,14 +22,15 @@ cc=${KVRO_FUZZ_CC:-clang-14}
 start=$SECONDS
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" -DKVRO_FUZZ=ON -DKVRO_BUILD_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_tar fuzz_tgz_index fuzz_fat >/dev/null
+cmake --build "$build" -j "$(nproc)" --target fuzz_tar fuzz_tgz_index fuzz_fat fuzz_fat_write >/dev/null
 echo "fuzz: built in $((SECONDS - start)) s"
 
 seeds=$build/seeds
 rm -rf "$seeds" "$build/artifacts"
-mkdir -p "$seeds/fuzz_tar" "$seeds/fuzz_tgz_index" "$seeds/fuzz_fat"
+mkdir -p "$seeds/fuzz_tar" "$seeds/fuzz_tgz_index" "$seeds/fuzz_fat" "$seeds/fuzz_fat_write"
 python3 "$root/tests/fuzz/make_seeds.py" "$seeds/fuzz_tar"
 python3 "$root/tests/fuzz/make_fat_seeds.py" "$seeds/fuzz_fat"
+cp "$seeds/fuzz_fat"/* "$seeds/fuzz_fat_write"
 
 # Sanitizer reports end the run (libFuzzer saves the input first); leaks
 # are checked after every input.
@@ -52,7 +53,7 @@ run() {
   pids+=($!)
   names+=("$name")
 }
-echo "fuzz: running fuzz_tar, fuzz_tgz_index and fuzz_fat at once for $secs s each"
+echo "fuzz: running fuzz_tar, fuzz_tgz_index, fuzz_fat and fuzz_fat_write at once for $secs s each"
 export KVRO_FUZZ_SEED_DIR=$seeds/fuzz_tgz_index # fuzz_tgz_index writes its seeds there
 run fuzz_tar 65536 -dict="$root/tests/fuzz/tar.dict"
 run fuzz_tgz_index 262144
@@ -62,6 +63,9 @@ run fuzz_tgz_index 262144
 # pages, three times the CPU; 16 MiB still holds far more than one input's
 # frees, so a use after free is caught as before.
 ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16 run fuzz_fat 131072
+# The write path on the same images (its script steered by their last
+# bytes); every input copies and rewrites its image: the same quarantine.
+ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16 run fuzz_fat_write 131072
 
 failed=0
 for i in "${!pids[@]}"; do
