@@ -281,6 +281,24 @@ static kvro_status enter(fat_vol *v, const uint32_t *seen, size_t depth, const f
     return claim(v, n, next, key, klen, err);
 }
 
+/* The checks for a file NEXT of directory N: its chain is not that of a
+ * directory above it (the FAT32 root is owned by no entry, so claim
+ * alone would not see a file naming it; a write there would overwrite
+ * the directory), nor another entry's. */
+static kvro_status file_check(fat_vol *v, const uint32_t *seen, size_t depth, const fat_node *n,
+                              const fat_node *next, const char *key, size_t klen,
+                              kvro_error *err)
+{
+    if (!next->first)
+        return KVRO_OK;
+    for (size_t i = 0; i < depth; i++)
+        if (seen[i] == next->first)
+            return BAD("file '%.*s' shares its clusters with a directory above it (cluster %u: "
+                       "cross-linked; fsck.fat repairs this)",
+                       (int)(klen > 200 ? 200 : klen), key, next->first);
+    return claim(v, n, next, key, klen, err);
+}
+
 kvro_status kvro__fat_walk_seen(fat_vol *v, const char *key, fat_node *out, uint32_t *seen,
                                 size_t *depth, kvro_error *err)
 {
@@ -305,8 +323,8 @@ kvro_status kvro__fat_walk_seen(fat_vol *v, const char *key, fat_node *out, uint
             if (s != KVRO_OK)
                 return s;
             seen[(*depth)++] = next.first;
-        } else if (next.first) {
-            s = claim(v, &n, &next, key, (size_t)(c + len - key), err);
+        } else {
+            s = file_check(v, seen, *depth, &n, &next, key, (size_t)(c + len - key), err);
             if (s != KVRO_OK)
                 return s;
         }
@@ -329,5 +347,5 @@ kvro_status kvro__fat_entry_check(fat_vol *v, const uint32_t *seen, size_t depth
 {
     if (e->dir)
         return enter(v, seen, depth, dir, e, key, klen, name, len, err);
-    return e->first ? claim(v, dir, e, key, klen, err) : KVRO_OK;
+    return file_check(v, seen, depth, dir, e, key, klen, err);
 }

@@ -820,6 +820,49 @@ static void test_shared_file_chains(void **state)
     }
 }
 
+/* A file on the chain of a directory above it: on FAT32 the root, which
+ * no entry owns, or the directory holding it. Such a file is corrupt in
+ * stat, read, listings and writes alike; a write would overwrite the
+ * directory's entries. */
+static void test_file_on_a_directory_above(void **state)
+{
+    (void)state;
+    vol v = copy_of(32);
+    uint32_t root = get(v.b + 44, 4), sub = first_cluster(entry(&v, "SUB        "));
+    put_short(free_slot(&v, root), "ONROOT  TXT", 0x20, root, 64);
+    put_short(free_slot(&v, sub), "ONSUB   TXT", 0x20, sub, 64);
+    static const char *const keys[] = {"ONROOT.TXT", "SUB/ONSUB.TXT"};
+    for (size_t i = 0; i < 2; i++) {
+        kvro_io *io = NULL;
+        kvro_fs *fs = NULL;
+        kvro_error err;
+        assert_status(kvro_io_from_memory_rw(v.b, v.len, &io, &err), KVRO_OK, &err);
+        assert_status(kvro_fs_open_io(io, KVRO_FS_RDWR, NULL, &fs, &err), KVRO_OK, &err);
+        kvro_info st;
+        assert_status(kvro_fs_stat(fs, keys[i], &st, &err), KVRO_E_CORRUPT, &err);
+        t_want_detail(&err, "shares its clusters with a directory above it");
+        assert_status(kvro_fs_write(fs, keys[i], 0, "overwritten", 11, &err), KVRO_E_CORRUPT,
+                      &err);
+        char buf[64];
+        int64_t n = -1;
+        assert_status(kvro_fs_read(fs, keys[i], 0, sizeof buf, buf, &n, &err), KVRO_E_CORRUPT,
+                      &err);
+        /* The directories are as they were: every other entry still there. */
+        assert_status(kvro_fs_read(fs, "AAAA.BIN", 0, sizeof buf, buf, &n, &err), KVRO_OK, &err);
+        assert_status(kvro_fs_read(fs, "SUB/DEEP/F.TXT", 0, sizeof buf, buf, &n, &err), KVRO_OK,
+                      &err);
+        assert_int_equal(n, 10);
+        assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+        kvro *kv = NULL;
+        assert_status(kvro_open_io(io, NULL, &kv, &err), KVRO_OK, &err);
+        assert_int_equal(listed_status(kv, i ? "SUB" : "", i ? "ONSUB.TXT" : "ONROOT.TXT"),
+                         KVRO_E_CORRUPT);
+        kvro_close(kv);
+        kvro_io_close(io);
+    }
+    free(v.b);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -852,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_aliased_directories),
         cmocka_unit_test(test_shared_file_chains),
+        cmocka_unit_test(test_file_on_a_directory_above),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -185,7 +185,11 @@ static void script(kvro_fs *fs, const uint8_t *steer)
             if (s == KVRO_OK) {
                 char back[11];
                 int64_t n = -1;
-                FZ_CHECK(kvro_fs_read(fs, names[i], st.size / 2, 11, back, &n, NULL) == KVRO_OK);
+                kvro_status r = kvro_fs_read(fs, names[i], st.size / 2, 11, back, &n, &e);
+                if (r != KVRO_OK)
+                    fprintf(stderr, "fuzz_fat_write: '%s' written at %lld, then: %s\n", names[i],
+                            (long long)st.size / 2, e.detail);
+                FZ_CHECK(r == KVRO_OK);
                 FZ_CHECK(n == 11 && memcmp(back, "overwritten", 11) == 0);
             }
         }
