@@ -81,19 +81,31 @@ static int put_run(int argc, char **argv)
     }
     kvro_error err;
     kvro_info st;
+    char *tmp = NULL;
     if (rc == EXIT_OK) {
-        /* Replacing a file: the old one goes first (its clusters are then
-         * free for the new one). A directory is never replaced. */
+        /* The bytes go to a new file beside KEY, renamed over KEY once
+         * whole: a failure before then (FILE unreadable, the image full)
+         * leaves an old KEY as it was. A directory is never replaced. */
         kvro_status s = kvro_fs_stat(fs, key, &st, &err);
         if (s == KVRO_OK && st.kind == KVRO_KIND_DIR)
             s = kvro_error_set(&err, KVRO_E_IS_DIR, "a directory: not replaced by a file");
-        else if (s == KVRO_OK)
-            s = kvro_fs_destroy(fs, key, &err);
         else if (s == KVRO_E_NOT_FOUND)
             s = KVRO_OK;
-        bool created = false;
-        if (s == KVRO_OK)
-            created = (s = kvro_fs_create(fs, key, &err)) == KVRO_OK;
+        const char *slash = strrchr(key, '/');
+        int plen = slash ? (int)(slash - key + 1) : 0;
+        for (int k = 0; s == KVRO_OK; k++) {
+            free(tmp);
+            if (asprintf(&tmp, "%.*s.mkkv-put-%ld-%d", plen, key, (long)getpid(), k) < 0) {
+                tmp = NULL;
+                s = kvro_error_set(&err, KVRO_E_NOMEM, "out of memory");
+                break;
+            }
+            s = kvro_fs_create(fs, tmp, &err);
+            if (s == KVRO_OK || s != KVRO_E_EXISTS || k == 99)
+                break;
+            s = KVRO_OK;
+        }
+        bool created = s == KVRO_OK;
         for (int64_t off = 0; s == KVRO_OK;) {
             ssize_t n = read(fd, buf, CHUNK);
             if (n < 0 && errno == EINTR)
@@ -105,17 +117,22 @@ static int put_run(int argc, char **argv)
             }
             if (n == 0)
                 break;
-            s = kvro_fs_write(fs, key, off, buf, n, &err);
+            s = kvro_fs_write(fs, tmp, off, buf, n, &err);
             off += n;
         }
+        if (s == KVRO_OK && rc == EXIT_OK)
+            s = kvro_fs_rename(fs, tmp, key, &err);
+        if (s == KVRO_OK && rc == EXIT_OK)
+            created = false; /* it is KEY now */
         if (s != KVRO_OK)
             rc = fail(&err, image, key);
-        /* A file that could not be written whole is not left half there. */
+        /* A file that could not be written whole is not left there. */
         kvro_error ignored;
-        if (rc != EXIT_OK && created)
-            kvro_fs_destroy(fs, key, &ignored);
+        if (created)
+            kvro_fs_destroy(fs, tmp, &ignored);
         rc = close_fs(fs, image, rc);
     }
+    free(tmp);
     if (fd != STDIN_FILENO)
         close(fd);
     free(buf);
@@ -227,9 +244,11 @@ const command cmd_put = {
     "Usage: mkkv put [-t TYPE] IMAGE KEY FILE\n"
     "Write FILE ('-': standard input) as KEY into IMAGE, opened read-write as a\n"
     "filesystem (a FAT image, a disk image with one FAT partition, a directory).\n"
-    "Missing parent directories are made; a file already at KEY is replaced\n"
-    "(removed, then written anew); a directory at KEY is an error. If FILE cannot\n"
-    "be written whole (the image is full), KEY is removed again.\n" COMMON_HELP,
+    "Missing parent directories are made; a directory at KEY is an error. FILE is\n"
+    "written beside KEY under a temporary name (.mkkv-put-PID-N) and renamed to\n"
+    "KEY once whole, replacing a file there: if FILE cannot be written whole (it\n"
+    "cannot be read, the image is full), the temporary file is removed and an old\n"
+    "KEY is as it was. Replacing a file so needs room for both for a moment.\n" COMMON_HELP,
 };
 
 const command cmd_mkdir = {

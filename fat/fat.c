@@ -489,6 +489,14 @@ static kvro_status fat_destroy(void *self, const char *key, kvro_error *err)
     return s;
 }
 
+static kvro_status fat_rename(void *self, const char *from, const char *to, kvro_error *err)
+{
+    kvro__fat_dircache_bump(self);
+    kvro_status s = kvro__fat_rename(self, from, to, err);
+    kvro__fat_dircache_bump(self);
+    return s;
+}
+
 const kvro_backend kvro__backend_fat = {
     .name = "fat",
     .description = "a FAT12/16/32 image with long names, or a disk image with MBR/GPT "
@@ -506,4 +514,5 @@ const kvro_backend kvro__backend_fat = {
     .mkdir = fat_mkdir,
     .write = fat_write,
     .destroy = fat_destroy,
+    .rename = fat_rename,
 };

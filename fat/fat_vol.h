@@ -356,6 +356,7 @@ kvro_status kvro__fat_mkdir(fat_vol *v, const char *key, kvro_error *err);
 kvro_status kvro__fat_write(fat_vol *v, const char *key, int64_t off, const void *buf, int64_t len,
                             kvro_error *err);
 kvro_status kvro__fat_destroy(fat_vol *v, const char *key, kvro_error *err);
+kvro_status kvro__fat_rename(fat_vol *v, const char *from, const char *to, kvro_error *err);
 
 /* Code page 437, bytes 0x80-0xFF as Unicode (fat_dir.c). */
 extern const uint16_t kvro__fat_cp437[128];

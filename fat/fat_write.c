@@ -716,6 +716,78 @@ static int any_entry(void *arg, const fat_dirent *e)
     return 1;
 }
 
+/* Long-name slots an entry can have: 255 UTF-16 units, 13 a slot. */
+#define LFN_SLOTS_MAX 20
+
+/* Where an entry's slots were before they were marked deleted, and their
+ * first bytes, so a change that fails after it can put them back. */
+typedef struct unmarked {
+    fat_node dir;
+    size_t from, count;
+    unsigned char first[LFN_SLOTS_MAX + 1];
+} unmarked;
+
+/* Marks entry N of directory DIR deleted, its long-name slots with it
+ * (one write when they lie together); what was there in *U. */
+static kvro_status entry_delete(fat_vol *v, const fat_node *dir, const fat_node *n, unmarked *u,
+                                kvro_error *err)
+{
+    dir_buf d;
+    kvro_status s = dir_load(v, dir, &d, err);
+    /* The short entry, found by where it lies, and its slots before it. */
+    size_t total = d.len / FAT_DIRENT, at = total, run;
+    for (size_t i = 0; s == KVRO_OK && i < total; i++)
+        if (entry_pos(v, &d, i, &run) == n->pos) {
+            at = i;
+            break;
+        }
+    if (s == KVRO_OK && at == total)
+        s = kvro_error_set(err, KVRO_E_CORRUPT, "FAT: the entry is not where it was found");
+    if (s == KVRO_OK) {
+        uint8_t sum = kvro__fat_checksum(d.buf + at * FAT_DIRENT);
+        size_t from = at;
+        for (int ord = 1; from > 0 && ord <= LFN_SLOTS_MAX; ord++) {
+            const unsigned char *e = d.buf + (from - 1) * FAT_DIRENT;
+            if ((e[11] & 0x3F) != 0x0F || e[0] == 0xE5 || e[13] != sum || (e[0] & 0x1F) != ord)
+                break;
+            from--;
+            if (e[0] & 0x40)
+                break;
+        }
+        *u = (unmarked){.dir = *dir, .from = from, .count = at - from + 1};
+        for (size_t i = from; i <= at; i++) {
+            u->first[i - from] = d.buf[i * FAT_DIRENT];
+            d.buf[i * FAT_DIRENT] = 0xE5;
+        }
+        s = dir_write(v, &d, from, at - from + 1, err);
+    }
+    dir_release(v, &d);
+    return s;
+}
+
+/* Puts back what entry_delete marked (after a later step failed). */
+static void entry_undelete(fat_vol *v, const unmarked *u)
+{
+    dir_buf d;
+    if (dir_load(v, &u->dir, &d, NULL) == KVRO_OK && (u->from + u->count) * FAT_DIRENT <= d.len) {
+        for (size_t i = 0; i < u->count; i++)
+            d.buf[(u->from + i) * FAT_DIRENT] = u->first[i];
+        dir_write(v, &d, u->from, u->count, NULL);
+    }
+    dir_release(v, &d);
+}
+
+/* Frees the chain of a file or directory whose entry is gone. */
+static kvro_status release(fat_vol *v, uint32_t first, kvro_error *err)
+{
+    if (!first)
+        return KVRO_OK;
+    if (first <= v->table.clusters + 1)
+        set_named(v, first, false); /* its entry is gone */
+    free_chain(v, first);
+    return flush_fat(v, err);
+}
+
 kvro_status kvro__fat_destroy(fat_vol *v, const char *key, kvro_error *err)
 {
     char parent[KVRO_KEY_MAX + 1];
@@ -734,40 +806,76 @@ kvro_status kvro__fat_destroy(fat_vol *v, const char *key, kvro_error *err)
     }
     if (s == KVRO_OK)
         s = kvro__fat_walk(v, parent, &dir, err);
-    dir_buf d;
-    memset(&d, 0, sizeof d);
+    unmarked u;
     if (s == KVRO_OK)
-        s = dir_load(v, &dir, &d, err);
-    /* The short entry, found by where it lies, and its slots before it. */
-    size_t total = d.len / FAT_DIRENT, at = total, run;
-    for (size_t i = 0; s == KVRO_OK && i < total; i++)
-        if (entry_pos(v, &d, i, &run) == n.pos) {
-            at = i;
-            break;
-        }
-    if (s == KVRO_OK && at == total)
-        s = kvro_error_set(err, KVRO_E_CORRUPT, "FAT: the entry is not where it was found");
-    if (s == KVRO_OK) {
-        uint8_t sum = kvro__fat_checksum(d.buf + at * FAT_DIRENT);
-        size_t from = at;
-        for (int ord = 1; from > 0 && ord <= 20; ord++) {
-            const unsigned char *e = d.buf + (from - 1) * FAT_DIRENT;
-            if ((e[11] & 0x3F) != 0x0F || e[0] == 0xE5 || e[13] != sum || (e[0] & 0x1F) != ord)
-                break;
-            from--;
-            if (e[0] & 0x40)
-                break;
-        }
-        for (size_t i = from; i <= at; i++)
-            d.buf[i * FAT_DIRENT] = 0xE5;
-        s = dir_write(v, &d, from, at - from + 1, err);
+        s = entry_delete(v, &dir, &n, &u, err);
+    return s == KVRO_OK ? release(v, n.first, err) : s;
+}
+
+/*
+ * Renames file FROM to TO, replacing a file TO. Two entries never name one
+ * chain, even for an instant: TO's old entry and FROM's are marked deleted
+ * first, then TO's entry is written with FROM's cluster, size, attributes
+ * and times, and only then is the replaced file's chain freed. An
+ * interruption between leaves lost clusters (fsck.fat -a), never a shared
+ * chain; a step that fails (the directory full, say) puts the deleted
+ * entries back, as they were.
+ */
+kvro_status kvro__fat_rename(fat_vol *v, const char *from, const char *to, kvro_error *err)
+{
+    char fparent[KVRO_KEY_MAX + 1], tparent[KVRO_KEY_MAX + 1];
+    const char *fname, *tname;
+    size_t fn, tn;
+    split(from, fparent, &fname, &fn);
+    split(to, tparent, &tname, &tn);
+    fat_node n, fdir, tdir, old;
+    kvro_status s = kvro__fat_walk(v, from, &n, err);
+    if (s == KVRO_OK && n.pos == 0)
+        s = kvro_error_set(err, KVRO_E_INVALID, "FAT: the root is not moved");
+    if (s == KVRO_OK && !strcmp(from, to))
+        return n.dir ? kvro_error_set(err, KVRO_E_UNSUPPORTED,
+                                      "FAT: only files are renamed, not directories")
+                     : KVRO_OK;
+    if (s == KVRO_OK && n.dir)
+        s = kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: only files are renamed, not directories");
+    if (s == KVRO_OK)
+        s = kvro__fat_walk(v, fparent, &fdir, err);
+    if (s == KVRO_OK)
+        s = kvro__fat_walk(v, tparent, &tdir, err);
+    if (s == KVRO_OK && !tdir.dir)
+        s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: '%s' is not a directory", tparent);
+    bool found = false;
+    if (s == KVRO_OK)
+        s = kvro__fat_dir_lookup(v, &tdir, tname, tn, &old, &found, err);
+    if (s == KVRO_OK && found && old.dir)
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: '%s' is a directory", to);
+    if (s == KVRO_OK && found && old.pos == n.pos)
+        found = false; /* the same entry: a new case, or the same name */
+    /* A name FAT cannot hold is refused before anything changes. */
+    fat_name *nm = s == KVRO_OK ? malloc(sizeof *nm) : NULL;
+    if (s == KVRO_OK && !nm)
+        s = NOMEM();
+    if (s == KVRO_OK)
+        s = kvro__fat_name_parse(tname, tn, nm, err);
+    free(nm);
+    if (s != KVRO_OK)
+        return s;
+    unmarked uo, un;
+    if (found && (s = entry_delete(v, &tdir, &old, &uo, err)) != KVRO_OK)
+        return s;
+    if ((s = entry_delete(v, &fdir, &n, &un, err)) != KVRO_OK) {
+        if (found)
+            entry_undelete(v, &uo);
+        return s;
     }
-    dir_release(v, &d);
-    if (s == KVRO_OK && n.first) {
-        if (n.first <= v->table.clusters + 1)
-            set_named(v, n.first, false); /* its entry is gone */
-        free_chain(v, n.first);
-        s = flush_fat(v, err);
+    fat_entry e = {.attr = n.attr, .first = n.first, .size = n.size, .time = n.time,
+                   .date = n.date};
+    int64_t pos;
+    if ((s = dir_add(v, &tdir, tname, tn, &e, &pos, err)) != KVRO_OK) {
+        entry_undelete(v, &un);
+        if (found)
+            entry_undelete(v, &uo);
+        return s;
     }
-    return s;
+    return found ? release(v, old.first, err) : KVRO_OK;
 }

@@ -702,6 +702,29 @@ static kvro_status dir_destroy(void *self, const char *key, kvro_error *err)
     return s;
 }
 
+static kvro_status dir_rename(void *self, const char *from, const char *to, kvro_error *err)
+{
+    if (check_names(to, err) != KVRO_OK)
+        return KVRO_E_BAD_KEY;
+    dir_at a, b;
+    kvro_status s = dir_walk(self, from, false, &a, err);
+    if (s != KVRO_OK)
+        return s;
+    if (!a.exists)
+        s = kvro_error_set(err, KVRO_E_NOT_FOUND, "no such file or directory");
+    else if (S_ISDIR(a.st.st_mode))
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "a directory: only files are renamed");
+    if (s == KVRO_OK && (s = dir_walk(self, to, false, &b, err)) == KVRO_OK) {
+        if (b.exists && S_ISDIR(b.st.st_mode))
+            s = kvro_error_set(err, KVRO_E_IS_DIR, "'%s' is a directory", to);
+        else if (renameat(a.dirfd, a.name, b.dirfd, b.name) != 0)
+            s = errno_status(err, "cannot rename", a.name);
+        at_done(&b);
+    }
+    at_done(&a);
+    return s;
+}
+
 /* --------------------------------------------------------- open, close */
 
 static int dir_bid(const kvro_probe *p)
@@ -786,4 +809,5 @@ const kvro_backend kvro__backend_dir = {
     .mkdir = dir_mkdir,
     .write = dir_write,
     .destroy = dir_destroy,
+    .rename = dir_rename,
 };

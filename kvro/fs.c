@@ -162,6 +162,26 @@ kvro_status kvro_fs_destroy(kvro_fs *fs, const char *key, kvro_error *err)
     return END(h, key, h->b->destroy(h->self, norm, err));
 }
 
+kvro_status kvro_fs_rename(kvro_fs *fs, const char *from, const char *to, kvro_error *err)
+{
+    BEGIN_WRITE(fs, from, norm, false);
+    char tnorm[KVRO_KEY_MAX + 1];
+    bool tdir = false;
+    kvro_status s = kvro__key_normalise(to, tnorm, &tdir, err);
+    if (s != KVRO_OK)
+        return END(h, to, s);
+    if (tdir)
+        return END(h, to,
+                   kvro_error_set(err, KVRO_E_NOT_DIR,
+                                  "the key ends in '/', which names a directory, not a file"));
+    if (!norm[0] || !tnorm[0])
+        return END(h, norm[0] ? to : from,
+                   kvro_error_set(err, KVRO_E_INVALID, "the root is not renamed"));
+    if (!h->b->rename)
+        return END(h, from, kvro_error_set(err, KVRO_E_UNSUPPORTED, "%s: no rename", h->b->name));
+    return END(h, from, h->b->rename(h->self, norm, tnorm, err));
+}
+
 /* ------------------------------------------------------------- adaptor */
 
 /* The adaptor's table: a KV_RO backend whose SELF is an adaptor. Keys

@@ -737,6 +737,42 @@ static void test_fs_destroy(void **state)
     assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
 }
 
+static void test_fs_rename(void **state)
+{
+    tree *t = *state;
+    kvro_fs *fs = open_fs(t, KVRO_FS_RDWR);
+    kvro_error err;
+    assert_status(kvro_fs_create(fs, "new", &err), KVRO_OK, &err);
+    assert_status(kvro_fs_write(fs, "new", 0, "fresh", 5, &err), KVRO_OK, &err);
+    /* Over an existing file: replaced. */
+    assert_status(kvro_fs_rename(fs, "new", "file", &err), KVRO_OK, &err);
+    assert_host_absent(t->root, "new");
+    assert_host_content(t->root, "file", "fresh", 5);
+    /* Into another directory; into a missing one. */
+    assert_status(kvro_fs_rename(fs, "file", "sub/moved", &err), KVRO_OK, &err);
+    assert_host_content(t->root, "sub/moved", "fresh", 5);
+    assert_status(kvro_fs_rename(fs, "sub/moved", "nowhere/x", &err), KVRO_E_NOT_FOUND, &err);
+    assert_host_content(t->root, "sub/moved", "fresh", 5);
+    /* Directories: neither moved nor replaced. */
+    assert_status(kvro_fs_rename(fs, "sub/moved", "sub", &err), KVRO_E_IS_DIR, &err);
+    assert_status(kvro_fs_rename(fs, "sub", "elsewhere", &err), KVRO_E_IS_DIR, &err);
+    assert_host_kind(t->root, "sub", S_IFDIR);
+    assert_status(kvro_fs_rename(fs, "missing", "x", &err), KVRO_E_NOT_FOUND, &err);
+    assert_status(kvro_fs_rename(fs, "sub/moved", "", &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_fs_rename(fs, "sub/moved", "x/", &err), KVRO_E_NOT_DIR, &err);
+    /* Never out of the root, either way. */
+    assert_status(kvro_fs_rename(fs, "sub/moved", "../outside", &err), KVRO_E_BAD_KEY, &err);
+    assert_status(kvro_fs_rename(fs, "sub/moved", "outrel/there", &err), KVRO_E_LINK, &err);
+    assert_status(kvro_fs_rename(fs, "outrel/there", "stolen", &err), KVRO_E_LINK, &err);
+    assert_host_content(t->outer, "outside", SECRET, strlen(SECRET));
+    assert_host_content(t->outer, "outdir/there", SECRET, strlen(SECRET));
+    assert_host_absent(t->root, "stolen");
+    assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+    fs = open_fs(t, KVRO_FS_RDONLY);
+    assert_status(kvro_fs_rename(fs, "sub/moved", "back", &err), KVRO_E_READ_ONLY, &err);
+    assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+}
+
 static void test_fs_read_only(void **state)
 {
     tree *t = *state;
@@ -834,6 +870,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fs_mkdir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_destroy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fs_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_escaping_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fs_writes_seen_by_kv, setup, teardown),

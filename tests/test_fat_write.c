@@ -474,6 +474,72 @@ static void test_entry_on_free_cluster(void **state)
     free(p), free(want), free(data), free(model);
 }
 
+static void rename_model(const char *model, const char *from, const char *to)
+{
+    char *a = t_join(model, from), *b = t_join(model, to);
+    assert_int_equal(rename(a, b), 0);
+    free(a), free(b);
+}
+
+/* kvro_fs_rename on FAT: within a directory, across directories, over a
+ * file, a new case of the same name; what it refuses, refused before
+ * anything changes; and a rename that fails for want of room (a full
+ * FAT12 root) leaves both names as they were. fsck.fat and mcopy agree
+ * after each run. */
+static void test_rename(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof KINDS / sizeof *KINDS; k++) {
+        size_t len;
+        char *model;
+        unsigned char *data = base_image(KINDS[k].type, KINDS[k].kib, &len, &model);
+        kvro_fs *fs = open_rw(data, len);
+        kvro_error err;
+        put(fs, model, "keep/a new one.bin", 96, 7000);
+        assert_status(kvro_fs_rename(fs, "keep/a new one.bin", "keep/readme.txt", &err), KVRO_OK,
+                      &err);
+        rename_model(model, "keep/a new one.bin", "keep/readme.txt");
+        assert_status(kvro_fs_rename(fs, "old.txt", "keep/sub/Moved Here.TXT", &err), KVRO_OK,
+                      &err);
+        rename_model(model, "old.txt", "keep/sub/Moved Here.TXT");
+        assert_status(kvro_fs_rename(fs, "Zeta.TXT", "zeta.txt", &err), KVRO_OK, &err);
+        rename_model(model, "Zeta.TXT", "zeta.txt");
+        assert_status(kvro_fs_rename(fs, "zeta.txt", "zeta.txt", &err), KVRO_OK, &err);
+        /* Refused: a directory either side, a missing source or parent, a
+         * name FAT cannot hold. */
+        assert_status(kvro_fs_rename(fs, "zeta.txt", "keep", &err), KVRO_E_IS_DIR, &err);
+        assert_status(kvro_fs_rename(fs, "keep/sub", "elsewhere", &err), KVRO_E_UNSUPPORTED, &err);
+        assert_status(kvro_fs_rename(fs, "nothing", "x", &err), KVRO_E_NOT_FOUND, &err);
+        assert_status(kvro_fs_rename(fs, "zeta.txt", "no/such/dir", &err), KVRO_E_NOT_FOUND, &err);
+        assert_status(kvro_fs_rename(fs, "zeta.txt", "a:b", &err), KVRO_E_INVALID, &err);
+        check(fs, data, len, model);
+        assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+        free(data), free(model);
+    }
+    /* A full FAT12 root: the new name does not fit, the old stays. */
+    size_t len;
+    char *model;
+    unsigned char *data = base_image(12, 1024, &len, &model);
+    kvro_fs *fs = open_rw(data, len);
+    kvro_error err;
+    kvro_status s = KVRO_OK;
+    for (int i = 0; s == KVRO_OK; i++) {
+        char *key = t_fmt("F%d", i);
+        if ((s = kvro_fs_create(fs, key, &err)) == KVRO_OK) {
+            char *p = t_join(model, key);
+            t_write(p, "", 0);
+            free(p);
+        }
+        free(key);
+    }
+    assert_status(s, KVRO_E_NO_SPACE, &err);
+    s = kvro_fs_rename(fs, "keep/Long Kept Name.bin", "A Long Name Needs Slots.bin", &err);
+    assert_status(s, KVRO_E_NO_SPACE, &err);
+    check(fs, data, len, model);
+    assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
+    free(data), free(model);
+}
+
 static void test_out_of_space(void **state)
 {
     (void)state;
@@ -668,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_crash),          cmocka_unit_test(test_garbage_past_end_marker),
         cmocka_unit_test(test_lost_chain_into_free_cluster),
         cmocka_unit_test(test_entry_on_free_cluster),
+        cmocka_unit_test(test_rename),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -528,6 +528,15 @@ static void test_fs_cmds(void **state)
     free(out);
     fsck_clean(img);
     extract_equal(img, model);
+    /* Nor does one that would replace a file: the old one stays whole,
+     * whether the new one does not fit or cannot be read (a directory). */
+    assert_int_equal(run(&out, "'%s' put '%s' readme.txt '%s'", M, img, huge), 1);
+    assert_non_null(strstr(out, "full"));
+    free(out);
+    assert_int_equal(run(&out, "'%s' put '%s' readme.txt '%s'", M, img, work), 1);
+    free(out);
+    fsck_clean(img);
+    extract_equal(img, model);
     /* mkdir over a file, rm of a directory that is not empty without -r. */
     assert_int_equal(run(&out, "'%s' mkdir '%s' readme.txt/sub", M, img), 1);
     free(out);
