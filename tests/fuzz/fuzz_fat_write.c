@@ -35,7 +35,7 @@
 #include <string.h>
 
 #define MAX_IMAGE (256 << 10)
-#define SCRIPT_BYTES 16 /* the input's last bytes steer the script */
+#define SCRIPT_BYTES 16 /* the input's last bytes steer the script (14 and 15: renames) */
 #define NEW_FILES 4
 #define WRITE_MAX (40 << 10)
 
@@ -161,13 +161,46 @@ static void script(kvro_fs *fs, const uint8_t *steer)
         for (int j = 0; j < NEW_FILES; j++)
             verify(fs, &m[j]);
     }
+    /* Renames: one into another directory, one over another file (which
+     * then holds its bytes); a failed one changes nothing. */
+    static const char *const moved[] = {"new dir/renamed file.txt", "MOVED.BIN"};
+    for (int r = 0; r < 2; r++) {
+        int i = steer[14 + r] % NEW_FILES;
+        int j = (i + 1 + steer[14 + r] / NEW_FILES) % NEW_FILES;
+        if (!m[i].live || !m[i].known)
+            continue;
+        bool over = r == 1 && m[j].live && m[j].known && j != i;
+        const char *to = over ? m[j].key : moved[r];
+        fz_error_poison(&e);
+        kvro_status s = kvro_fs_rename(fs, m[i].key, to, &e);
+        check(s, &e);
+        if (s == KVRO_OK) {
+            if (over) {
+                free(m[j].bytes);
+                m[j].bytes = m[i].bytes, m[j].size = m[i].size;
+                m[i].bytes = NULL, m[i].size = 0;
+                m[i].live = false;
+            } else {
+                char key[64];
+                snprintf(key, sizeof key, "%s", m[i].key);
+                snprintf(m[i].key, sizeof m[i].key, "%s", to);
+                /* The old name is gone: a model of it, gone too. */
+                for (int k = 0; k < NEW_FILES; k++)
+                    if (k != i && !strcmp(m[k].key, key))
+                        m[k].known = false;
+            }
+        }
+        for (int k = 0; k < NEW_FILES; k++)
+            verify(fs, &m[k]);
+    }
     /* Entries that were there: read one, overwrite its start, destroy one. */
     char names[4][64] = {{0}};
     fz_error_poison(&e);
     kvro_status s = kvro_fs_listdir(fs, "", on_name, names, &e);
     check(s, &e);
     for (int i = 0; i < 4 && names[i][0]; i++) {
-        if (!strcmp(names[i], "NEW.TXT") || !strcmp(names[i], "new dir") || !strcmp(names[i], "Z"))
+        if (!strcmp(names[i], "NEW.TXT") || !strcmp(names[i], "new dir") ||
+            !strcmp(names[i], "Z") || !strcmp(names[i], "MOVED.BIN"))
             continue;
         kvro_info st;
         if (kvro_fs_stat(fs, names[i], &st, NULL) != KVRO_OK)
