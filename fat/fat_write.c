@@ -812,14 +812,32 @@ kvro_status kvro__fat_destroy(fat_vol *v, const char *key, kvro_error *err)
     return s == KVRO_OK ? release(v, n.first, err) : s;
 }
 
+/* Points the ".." entry of the directory at cluster DIR at cluster PARENT
+ * (0 for the root, on FAT32 too), where that entry is where it belongs
+ * (the second of the directory's first cluster). */
+static kvro_status set_dotdot(fat_vol *v, uint32_t dir, uint32_t parent, kvro_error *err)
+{
+    unsigned char e[FAT_DIRENT];
+    int64_t at = cluster_off(v, dir) + FAT_DIRENT;
+    kvro_status s = kvro__fat_read_exact(v, at, e, sizeof e, "a directory's '..'", err);
+    if (s != KVRO_OK || memcmp(e, "..         ", 11) != 0 || !(e[11] & 0x10))
+        return s;
+    put16(e + 26, parent & 0xFFFF);
+    put16(e + 20, v->bpb.type == 32 ? parent >> 16 : 0);
+    return kvro_io_write(v->io, at, e, sizeof e, err);
+}
+
 /*
- * Renames file FROM to TO, replacing a file TO. Two entries never name one
+ * Renames FROM to TO: a file, replacing a file TO, or a directory, to a
+ * name that is free and not inside itself. Two entries never name one
  * chain, even for an instant: TO's old entry and FROM's are marked deleted
  * first, then TO's entry is written with FROM's cluster, size, attributes
  * and times, and only then is the replaced file's chain freed. An
  * interruption between leaves lost clusters (fsck.fat -a), never a shared
  * chain; a step that fails (the directory full, say) puts the deleted
- * entries back, as they were.
+ * entries back, as they were. A directory moved to another parent has its
+ * ".." pointed there last: an interruption just before leaves it pointing
+ * at the old parent, which fsck.fat -a mends.
  */
 kvro_status kvro__fat_rename(fat_vol *v, const char *from, const char *to, kvro_error *err)
 {
@@ -829,28 +847,32 @@ kvro_status kvro__fat_rename(fat_vol *v, const char *from, const char *to, kvro_
     split(from, fparent, &fname, &fn);
     split(to, tparent, &tname, &tn);
     fat_node n, fdir, tdir, old;
+    uint32_t seen[FAT_DEPTH_MAX];
+    size_t depth = 0;
     kvro_status s = kvro__fat_walk(v, from, &n, err);
     if (s == KVRO_OK && n.pos == 0)
         s = kvro_error_set(err, KVRO_E_INVALID, "FAT: the root is not moved");
     if (s == KVRO_OK && !strcmp(from, to))
-        return n.dir ? kvro_error_set(err, KVRO_E_UNSUPPORTED,
-                                      "FAT: only files are renamed, not directories")
-                     : KVRO_OK;
-    if (s == KVRO_OK && n.dir)
-        s = kvro_error_set(err, KVRO_E_UNSUPPORTED, "FAT: only files are renamed, not directories");
+        return KVRO_OK;
     if (s == KVRO_OK)
         s = kvro__fat_walk(v, fparent, &fdir, err);
     if (s == KVRO_OK)
-        s = kvro__fat_walk(v, tparent, &tdir, err);
+        s = kvro__fat_walk_seen(v, tparent, &tdir, seen, &depth, err);
     if (s == KVRO_OK && !tdir.dir)
         s = kvro_error_set(err, KVRO_E_NOT_DIR, "FAT: '%s' is not a directory", tparent);
+    for (size_t i = 0; s == KVRO_OK && n.dir && i < depth; i++)
+        if (seen[i] == n.first)
+            s = kvro_error_set(err, KVRO_E_INVALID, "FAT: a directory is not moved into itself");
     bool found = false;
     if (s == KVRO_OK)
         s = kvro__fat_dir_lookup(v, &tdir, tname, tn, &old, &found, err);
-    if (s == KVRO_OK && found && old.dir)
-        s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: '%s' is a directory", to);
     if (s == KVRO_OK && found && old.pos == n.pos)
         found = false; /* the same entry: a new case, or the same name */
+    if (s == KVRO_OK && found && n.dir)
+        s = kvro_error_set(err, KVRO_E_EXISTS, "FAT: '%s' exists: a directory replaces nothing",
+                           to);
+    if (s == KVRO_OK && found && old.dir)
+        s = kvro_error_set(err, KVRO_E_IS_DIR, "FAT: '%s' is a directory", to);
     /* A name FAT cannot hold is refused before anything changes. */
     fat_name *nm = s == KVRO_OK ? malloc(sizeof *nm) : NULL;
     if (s == KVRO_OK && !nm)
@@ -868,8 +890,8 @@ kvro_status kvro__fat_rename(fat_vol *v, const char *from, const char *to, kvro_
             entry_undelete(v, &uo);
         return s;
     }
-    fat_entry e = {.attr = n.attr, .first = n.first, .size = n.size, .time = n.time,
-                   .date = n.date};
+    fat_entry e = {
+        .attr = n.attr, .first = n.first, .size = n.size, .time = n.time, .date = n.date};
     int64_t pos;
     if ((s = dir_add(v, &tdir, tname, tn, &e, &pos, err)) != KVRO_OK) {
         entry_undelete(v, &un);
@@ -877,5 +899,7 @@ kvro_status kvro__fat_rename(fat_vol *v, const char *from, const char *to, kvro_
             entry_undelete(v, &uo);
         return s;
     }
+    if (n.dir && tdir.first != fdir.first)
+        return set_dotdot(v, n.first, tdir.pos == 0 ? 0 : tdir.first, err);
     return found ? release(v, old.first, err) : KVRO_OK;
 }

@@ -117,8 +117,7 @@ typedef struct kvro_backend {
     kvro_status (*write)(void *self, const char *key, int64_t off, const void *buf, int64_t len,
                          kvro_error *err);
     kvro_status (*destroy)(void *self, const char *key, kvro_error *err);
-    /* Optional: file FROM becomes TO, replacing a file TO (never a
-     * directory: KVRO_E_IS_DIR); TO's parent must exist. Without it,
+    /* Optional: FROM becomes TO, as kvro_fs_rename says. Without it,
      * kvro_fs_rename is KVRO_E_UNSUPPORTED. */
     kvro_status (*rename)(void *self, const char *from, const char *to, kvro_error *err);
 } kvro_backend;

@@ -712,13 +712,16 @@ static kvro_status dir_rename(void *self, const char *from, const char *to, kvro
         return s;
     if (!a.exists)
         s = kvro_error_set(err, KVRO_E_NOT_FOUND, "no such file or directory");
-    else if (S_ISDIR(a.st.st_mode))
-        s = kvro_error_set(err, KVRO_E_IS_DIR, "a directory: only files are renamed");
     if (s == KVRO_OK && (s = dir_walk(self, to, false, &b, err)) == KVRO_OK) {
-        if (b.exists && S_ISDIR(b.st.st_mode))
+        bool same = b.exists && a.st.st_dev == b.st.st_dev && a.st.st_ino == b.st.st_ino;
+        if (b.exists && !same && S_ISDIR(a.st.st_mode))
+            s = kvro_error_set(err, KVRO_E_EXISTS, "'%s' exists: a directory replaces nothing", to);
+        else if (b.exists && !same && S_ISDIR(b.st.st_mode))
             s = kvro_error_set(err, KVRO_E_IS_DIR, "'%s' is a directory", to);
         else if (renameat(a.dirfd, a.name, b.dirfd, b.name) != 0)
-            s = errno_status(err, "cannot rename", a.name);
+            s = errno == EINVAL ? kvro_error_set(err, KVRO_E_INVALID,
+                                                 "a directory is not moved into itself")
+                                : errno_status(err, "cannot rename", a.name);
         at_done(&b);
     }
     at_done(&a);

@@ -753,9 +753,15 @@ static void test_fs_rename(void **state)
     assert_host_content(t->root, "sub/moved", "fresh", 5);
     assert_status(kvro_fs_rename(fs, "sub/moved", "nowhere/x", &err), KVRO_E_NOT_FOUND, &err);
     assert_host_content(t->root, "sub/moved", "fresh", 5);
-    /* Directories: neither moved nor replaced. */
+    /* A directory is never replaced; one moves to a free name, not into
+     * itself. */
     assert_status(kvro_fs_rename(fs, "sub/moved", "sub", &err), KVRO_E_IS_DIR, &err);
-    assert_status(kvro_fs_rename(fs, "sub", "elsewhere", &err), KVRO_E_IS_DIR, &err);
+    assert_status(kvro_fs_mkdir(fs, "d1/d2", &err), KVRO_OK, &err);
+    assert_status(kvro_fs_rename(fs, "d1", "d1/d2/in", &err), KVRO_E_INVALID, &err);
+    assert_status(kvro_fs_rename(fs, "d1", "sub", &err), KVRO_E_EXISTS, &err);
+    assert_status(kvro_fs_rename(fs, "d1", "sub/d1moved", &err), KVRO_OK, &err);
+    assert_host_kind(t->root, "sub/d1moved/d2", S_IFDIR);
+    assert_host_absent(t->root, "d1");
     assert_host_kind(t->root, "sub", S_IFDIR);
     assert_status(kvro_fs_rename(fs, "missing", "x", &err), KVRO_E_NOT_FOUND, &err);
     assert_status(kvro_fs_rename(fs, "sub/moved", "", &err), KVRO_E_INVALID, &err);

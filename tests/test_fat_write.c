@@ -505,10 +505,22 @@ static void test_rename(void **state)
         assert_status(kvro_fs_rename(fs, "Zeta.TXT", "zeta.txt", &err), KVRO_OK, &err);
         rename_model(model, "Zeta.TXT", "zeta.txt");
         assert_status(kvro_fs_rename(fs, "zeta.txt", "zeta.txt", &err), KVRO_OK, &err);
-        /* Refused: a directory either side, a missing source or parent, a
-         * name FAT cannot hold. */
+        /* Directories: moved with what they hold, their ".." following
+         * (fsck.fat checks it), renamed in place; never into themselves
+         * or over anything. */
+        assert_status(kvro_fs_rename(fs, "keep/sub", "gone/Sub Moved", &err), KVRO_OK, &err);
+        rename_model(model, "keep/sub", "gone/Sub Moved");
+        assert_status(kvro_fs_rename(fs, "gone", "Gone Too", &err), KVRO_OK, &err);
+        rename_model(model, "gone", "Gone Too");
+        assert_status(kvro_fs_rename(fs, "Gone Too/Sub Moved", "sub again", &err), KVRO_OK, &err);
+        rename_model(model, "Gone Too/Sub Moved", "sub again");
+        make_dir(fs, model, "keep/inner");
+        assert_status(kvro_fs_rename(fs, "keep", "keep/inner/k", &err), KVRO_E_INVALID, &err);
+        assert_status(kvro_fs_rename(fs, "keep", "zeta.txt", &err), KVRO_E_EXISTS, &err);
+        assert_status(kvro_fs_rename(fs, "keep", "sub again", &err), KVRO_E_EXISTS, &err);
+        /* Refused: a directory over a file's place, a missing source or
+         * parent, a name FAT cannot hold. */
         assert_status(kvro_fs_rename(fs, "zeta.txt", "keep", &err), KVRO_E_IS_DIR, &err);
-        assert_status(kvro_fs_rename(fs, "keep/sub", "elsewhere", &err), KVRO_E_UNSUPPORTED, &err);
         assert_status(kvro_fs_rename(fs, "nothing", "x", &err), KVRO_E_NOT_FOUND, &err);
         assert_status(kvro_fs_rename(fs, "zeta.txt", "no/such/dir", &err), KVRO_E_NOT_FOUND, &err);
         assert_status(kvro_fs_rename(fs, "zeta.txt", "a:b", &err), KVRO_E_INVALID, &err);

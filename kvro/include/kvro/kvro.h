@@ -560,11 +560,11 @@ KVRO_EXPORT kvro_status kvro_fs_write(kvro_fs *fs, const char *key, int64_t offs
                                       const void *buf, int64_t length, kvro_error *err);
 /* Removes a file or an empty directory. */
 KVRO_EXPORT kvro_status kvro_fs_destroy(kvro_fs *fs, const char *key, kvro_error *err);
-/* File FROM becomes TO, replacing a file TO; TO's parent must exist. A
- * directory at TO is KVRO_E_IS_DIR; a directory FROM is not moved
- * (KVRO_E_IS_DIR from a host directory, KVRO_E_UNSUPPORTED from FAT).
- * Write a new version under a temporary name, then rename it over the
- * old one: a failure before the rename leaves the old one whole. */
+/* FROM becomes TO; TO's parent must exist. A file replaces a file TO (a
+ * directory at TO is KVRO_E_IS_DIR); a directory moves to a name that is
+ * free (else KVRO_E_EXISTS) and not inside itself (KVRO_E_INVALID). Write
+ * a new version under a temporary name, then rename it over the old one:
+ * a failure before the rename leaves the old one whole. */
 KVRO_EXPORT kvro_status kvro_fs_rename(kvro_fs *fs, const char *from, const char *to,
                                        kvro_error *err);
 
