@@ -193,6 +193,20 @@ static void script(kvro_fs *fs, const uint8_t *steer)
         for (int k = 0; k < NEW_FILES; k++)
             verify(fs, &m[k]);
     }
+    /* A directory moved (Z/y, holding file 3's directories), when the
+     * steering bytes say: file 3 follows it. */
+    if (steer[15] & 0x80) {
+        fz_error_poison(&e);
+        kvro_status s = kvro_fs_rename(fs, "Z/y", "new dir/y moved", &e);
+        check(s, &e);
+        if (s == KVRO_OK && !strncmp(m[3].key, "Z/y/", 4)) {
+            char key[64];
+            snprintf(key, sizeof key, "new dir/y moved/%s", m[3].key + 4);
+            snprintf(m[3].key, sizeof m[3].key, "%s", key);
+        }
+        for (int k = 0; k < NEW_FILES; k++)
+            verify(fs, &m[k]);
+    }
     /* Entries that were there: read one, overwrite its start, destroy one. */
     char names[4][64] = {{0}};
     fz_error_poison(&e);
