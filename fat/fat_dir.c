@@ -300,7 +300,8 @@ static bool long_name(const lfn_state *l, char *out, size_t *len)
 typedef struct dir_walk {
     lfn_state lfn;
     fat_dirent d;
-    bool ended; /* a 0x00 entry was met */
+    bool ended;   /* a 0x00 entry was met */
+    bool unnamed; /* entries no key can spell are passed too, with an empty name */
 } dir_walk;
 
 /* One entry E at volume offset POS: 1 if FN stopped the walk, -1 at the
@@ -330,8 +331,10 @@ static int one_entry(dir_walk *w, const unsigned char *e, int64_t pos, int fat_t
     bool named =
         (have_lfn && long_name(l, d->name, &d->name_len)) || short_name(e, d->name, &d->name_len);
     l->slots = 0;
-    if (!named)
+    if (!named && !w->unnamed)
         return 0;
+    if (!named)
+        d->name_len = 0;
     d->name[d->name_len] = '\0';
     d->node = (fat_node){
         .first = (uint32_t)le16(e + 26) | (uint32_t)le16(e + 20) << 16,
@@ -359,8 +362,8 @@ static int entries(dir_walk *w, const unsigned char *buf, size_t n, int64_t pos,
     return 0;
 }
 
-kvro_status kvro__fat_dir_each(fat_vol *v, const fat_node *dir, fat_dirent_fn fn, void *arg,
-                               kvro_error *err)
+static kvro_status dir_each(fat_vol *v, const fat_node *dir, bool unnamed, fat_dirent_fn fn,
+                           void *arg, kvro_error *err)
 {
     const fat_bpb *b = &v->bpb;
     dir_walk *w = malloc(sizeof *w);
@@ -368,6 +371,7 @@ kvro_status kvro__fat_dir_each(fat_vol *v, const fat_node *dir, fat_dirent_fn fn
         return kvro_error_set(err, KVRO_E_NOMEM, "out of memory");
     memset(&w->lfn, 0, sizeof w->lfn);
     w->ended = false;
+    w->unnamed = unnamed;
     kvro_status s = KVRO_OK;
     unsigned char *buf = NULL;
     fat_chain *ch = NULL;
@@ -418,6 +422,18 @@ done:
     free(buf);
     free(w);
     return s;
+}
+
+kvro_status kvro__fat_dir_each(fat_vol *v, const fat_node *dir, fat_dirent_fn fn, void *arg,
+                               kvro_error *err)
+{
+    return dir_each(v, dir, false, fn, arg, err);
+}
+
+kvro_status kvro__fat_dir_each_all(fat_vol *v, const fat_node *dir, fat_dirent_fn fn, void *arg,
+                                   kvro_error *err)
+{
+    return dir_each(v, dir, true, fn, arg, err);
 }
 
 /* ------------------------------------------------------------- listings */

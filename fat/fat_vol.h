@@ -143,6 +143,10 @@ struct fat_vol;
 typedef int (*fat_dirent_fn)(void *arg, const fat_dirent *e);
 kvro_status kvro__fat_dir_each(struct fat_vol *v, const fat_node *dir, fat_dirent_fn fn, void *arg,
                                kvro_error *err);
+/* The same, passing entries no key can spell too (with an empty name):
+ * for the write side, which must know every cluster an entry names. */
+kvro_status kvro__fat_dir_each_all(struct fat_vol *v, const fat_node *dir, fat_dirent_fn fn,
+                                   void *arg, kvro_error *err);
 /* Looks NAME (N bytes of UTF-8) up in DIR, case-insensitively (fat_dir.c
  * says which folding); *FOUND says whether it is there. From DIR's cached
  * listing (read and cached first if need be), but during a write-side

@@ -127,7 +127,8 @@ static int on_named(void *arg, const fat_dirent *e)
 /* Marks every cluster some entry names as its first, reading every
  * directory once (a directory's first cluster is marked before it is
  * read, so a loop or an alias is read once). A directory that cannot be
- * read is passed over: its entries stay unknown, as to any reader. */
+ * read is passed over: its entries stay unknown, as to any reader. Entries
+ * whose names no key can spell count too (kvro__fat_dir_each_all). */
 static kvro_status find_named(fat_vol *v, kvro_error *err)
 {
     v->named = calloc(2, named_bytes(v));
@@ -137,10 +138,10 @@ static kvro_status find_named(fat_vol *v, kvro_error *err)
         return NOMEM();
     if (root.first >= 2 && root.first <= v->table.clusters + 1)
         set_named(v, root.first, true);
-    kvro_status s = kvro__fat_dir_each(v, &root, on_named, &w, NULL);
+    kvro_status s = kvro__fat_dir_each_all(v, &root, on_named, &w, NULL);
     while (!w.oom && w.n > 0) {
         fat_node d = w.todo[--w.n];
-        s = kvro__fat_dir_each(v, &d, on_named, &w, NULL);
+        s = kvro__fat_dir_each_all(v, &d, on_named, &w, NULL);
     }
     (void)s;
     free(w.todo);
