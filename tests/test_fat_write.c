@@ -275,6 +275,23 @@ static void test_sequence_fat32(void **state)
     sequence(32, 40960);
 }
 
+/* Empty files F0, F1, ... in the root (and in MODEL) until it is full:
+ * the last create must fail KVRO_E_NO_SPACE (*ERR says why). */
+static void fill_root(kvro_fs *fs, const char *model, kvro_error *err)
+{
+    kvro_status s = KVRO_OK;
+    for (int i = 0; i < 1000 && s == KVRO_OK; i++) {
+        char *key = t_fmt("F%d", i);
+        if ((s = kvro_fs_create(fs, key, err)) == KVRO_OK) {
+            char *p = t_join(model, key);
+            t_write(p, "", 0);
+            free(p);
+        }
+        free(key);
+    }
+    assert_status(s, KVRO_E_NO_SPACE, err);
+}
+
 /* The FAT12/16 root has a fixed number of entries. */
 static void test_root_full(void **state)
 {
@@ -284,19 +301,7 @@ static void test_root_full(void **state)
     unsigned char *data = base_image(12, 1024, &len, &model);
     kvro_fs *fs = open_rw(data, len);
     kvro_error err;
-    kvro_status s = KVRO_OK;
-    int i;
-    for (i = 0; i < 1000 && s == KVRO_OK; i++) {
-        char *key = t_fmt("F%d", i);
-        s = kvro_fs_create(fs, key, &err);
-        if (s == KVRO_OK) {
-            char *p = t_join(model, key);
-            t_write(p, "", 0);
-            free(p);
-        }
-        free(key);
-    }
-    assert_status(s, KVRO_E_NO_SPACE, &err);
+    fill_root(fs, model, &err);
     t_want_detail(&err, "root directory is full");
     check(fs, data, len, model);
     assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
@@ -548,19 +553,10 @@ static void test_rename(void **state)
     unsigned char *data = base_image(12, 1024, &len, &model);
     kvro_fs *fs = open_rw(data, len);
     kvro_error err;
-    kvro_status s = KVRO_OK;
-    for (int i = 0; s == KVRO_OK; i++) {
-        char *key = t_fmt("F%d", i);
-        if ((s = kvro_fs_create(fs, key, &err)) == KVRO_OK) {
-            char *p = t_join(model, key);
-            t_write(p, "", 0);
-            free(p);
-        }
-        free(key);
-    }
-    assert_status(s, KVRO_E_NO_SPACE, &err);
-    s = kvro_fs_rename(fs, "keep/Long Kept Name.bin", "A Long Name Needs Slots.bin", &err);
-    assert_status(s, KVRO_E_NO_SPACE, &err);
+    fill_root(fs, model, &err);
+    assert_status(
+        kvro_fs_rename(fs, "keep/Long Kept Name.bin", "A Long Name Needs Slots.bin", &err),
+        KVRO_E_NO_SPACE, &err);
     check(fs, data, len, model);
     assert_status(kvro_fs_close(fs, &err), KVRO_OK, &err);
     free(data), free(model);
